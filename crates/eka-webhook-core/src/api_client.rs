@@ -1,0 +1,314 @@
+//! Client of the Eka Care API: login, a token shared per credentials, the four detail fetches.
+//!
+//! One HTTP client (connection pool, keep-alive) serves the whole process. Tokens are cached per
+//! (base URL, client id, client secret, api key), shared by every SDK instance with the same
+//! credentials; a burst of concurrent calls performs one login, and a 401 invalidates the token
+//! the failed call used (once, however many calls saw it) and retries once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reqwest::{Method, StatusCode, Url};
+use serde_json::{json, Value};
+use thiserror::Error;
+
+use crate::config::ApiCredentials;
+use crate::secret::Secret;
+
+pub const LOGIN_PATH: &str = "/connect-auth/v1/account/login";
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ApiError {
+    #[error("Eka Care API returned HTTP {status} for {endpoint}{detail}")]
+    Status { status: u16, endpoint: String, detail: String },
+    #[error("Eka Care API request to {endpoint} timed out after {timeout_ms} ms")]
+    Timeout { endpoint: String, timeout_ms: u128 },
+    #[error("Eka Care API request to {endpoint} failed: {message}")]
+    Network { endpoint: String, message: String },
+    #[error("Eka Care API returned an invalid response for {endpoint}: {message}")]
+    InvalidResponse { endpoint: String, message: String },
+    #[error("invalid Eka Care API base URL: {0}")]
+    InvalidBaseUrl(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// The token currently in use for one set of credentials, with a generation number so that a
+/// 401 only invalidates the token that actually failed.
+#[derive(Default)]
+struct TokenSlot {
+    token: Option<(Secret, u64)>,
+    generation: u64,
+}
+
+type TokenCache = tokio::sync::Mutex<TokenSlot>;
+
+fn http_client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .user_agent(concat!("eka-webhook-sdk-node/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("building the HTTP client cannot fail with this configuration")
+    })
+}
+
+fn token_cache_for(credentials: &ApiCredentials) -> Arc<TokenCache> {
+    type Key = (String, String, Secret, Option<Secret>);
+    static CACHES: OnceLock<Mutex<HashMap<Key, Arc<TokenCache>>>> = OnceLock::new();
+    let key = (
+        credentials.api_base_url.clone(),
+        credentials.client_id.clone(),
+        credentials.client_secret.clone(),
+        credentials.api_key.clone(),
+    );
+    let mut caches = CACHES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    caches.entry(key).or_default().clone()
+}
+
+#[derive(Clone)]
+pub struct EkaApiClient {
+    credentials: ApiCredentials,
+    base_url: Url,
+    tokens: Arc<TokenCache>,
+}
+
+impl std::fmt::Debug for EkaApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EkaApiClient").field("base_url", &self.base_url.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl EkaApiClient {
+    pub fn new(credentials: ApiCredentials) -> Result<Self, ApiError> {
+        let base_url = Url::parse(credentials.api_base_url.trim_end_matches('/'))
+            .map_err(|e| ApiError::InvalidBaseUrl(format!("{}: {e}", credentials.api_base_url)))?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
+            return Err(ApiError::InvalidBaseUrl(format!("{} is not an http(s) URL", credentials.api_base_url)));
+        }
+        let tokens = token_cache_for(&credentials);
+        Ok(Self { credentials, base_url, tokens })
+    }
+
+    pub fn credentials(&self) -> &ApiCredentials {
+        &self.credentials
+    }
+
+    /// `GET /dr/v1/appointment/{id}`, unwrapping `data` when it is an object.
+    pub async fn get_appointment_details(&self, id: &str, partner_id: Option<&str>) -> Result<Value, ApiError> {
+        let query: Vec<(&str, &str)> = partner_id.map(|p| vec![("partner_id", p)]).unwrap_or_default();
+        let body = self.get(&["dr", "v1", "appointment", id], &query).await?;
+        Ok(unwrap_member(body, "data"))
+    }
+
+    /// `GET /dr/v1/patient/{id}`.
+    pub async fn get_patient_details(&self, id: &str) -> Result<Value, ApiError> {
+        self.get(&["dr", "v1", "patient", id], &[]).await
+    }
+
+    /// `GET /dr/v1/doctor/{id}`, unwrapping `doctor`.
+    pub async fn get_doctor_details(&self, id: &str) -> Result<Value, ApiError> {
+        Ok(unwrap_member(self.get(&["dr", "v1", "doctor", id], &[]).await?, "doctor"))
+    }
+
+    /// `GET /dr/v1/business/clinic/{id}`, unwrapping `clinic`.
+    pub async fn get_clinic_details(&self, id: &str) -> Result<Value, ApiError> {
+        Ok(unwrap_member(self.get(&["dr", "v1", "business", "clinic", id], &[]).await?, "clinic"))
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .expect("checked in new(): the base URL can be a base")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    /// An authenticated GET: one re-login and retry when the token is rejected.
+    async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Value, ApiError> {
+        let url = self.url(segments);
+        let endpoint = url.path().to_string();
+        let (token, generation) = self.token().await?;
+        match self.send_authenticated(&url, &endpoint, query, &token).await {
+            Err(ApiError::Status { status: 401, .. }) => {
+                self.invalidate(generation).await;
+                let (token, _) = self.token().await?;
+                self.send_authenticated(&url, &endpoint, query, &token).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_authenticated(
+        &self,
+        url: &Url,
+        endpoint: &str,
+        query: &[(&str, &str)],
+        token: &Secret,
+    ) -> Result<Value, ApiError> {
+        let request = http_client()
+            .request(Method::GET, url.clone())
+            .query(query)
+            .bearer_auth(token.expose())
+            .header("client-id", &self.credentials.client_id);
+        self.send(request, endpoint).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, endpoint: &str) -> Result<Value, ApiError> {
+        let timeout = self.credentials.request_timeout;
+        let network_error = |e: reqwest::Error| {
+            if e.is_timeout() {
+                ApiError::Timeout { endpoint: endpoint.to_string(), timeout_ms: timeout.as_millis() }
+            } else {
+                ApiError::Network { endpoint: endpoint.to_string(), message: describe_reqwest_error(&e) }
+            }
+        };
+        let response = request.timeout(timeout).send().await.map_err(network_error)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(network_error)?;
+        if !status.is_success() {
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                endpoint: endpoint.to_string(),
+                detail: error_detail(status, &bytes),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidResponse {
+            endpoint: endpoint.to_string(),
+            message: format!("body is not JSON ({e})"),
+        })
+    }
+
+    /// The cached token, logging in first when there is none. Holding the lock across the login
+    /// is what makes a burst of concurrent calls share one login.
+    async fn token(&self) -> Result<(Secret, u64), ApiError> {
+        let mut slot = self.tokens.lock().await;
+        if let Some(token) = &slot.token {
+            return Ok(token.clone());
+        }
+        let access_token = self.login().await?;
+        slot.generation += 1;
+        let token = (access_token, slot.generation);
+        slot.token = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn invalidate(&self, generation: u64) {
+        let mut slot = self.tokens.lock().await;
+        if slot.token.as_ref().is_some_and(|(_, g)| *g == generation) {
+            slot.token = None;
+        }
+    }
+
+    async fn login(&self) -> Result<Secret, ApiError> {
+        let url = self.url(&["connect-auth", "v1", "account", "login"]);
+        let mut body = json!({
+            "client_id": self.credentials.client_id,
+            "client_secret": self.credentials.client_secret.expose(),
+        });
+        if let Some(api_key) = &self.credentials.api_key {
+            body["api_key"] = Value::String(api_key.expose().to_string());
+        }
+        let response = self.send(http_client().post(url).json(&body), LOGIN_PATH).await?;
+        match response.get("access_token").and_then(Value::as_str) {
+            Some(token) if !token.is_empty() => Ok(Secret::new(token)),
+            _ => Err(ApiError::InvalidResponse {
+                endpoint: LOGIN_PATH.to_string(),
+                message: "login response has no access_token".to_string(),
+            }),
+        }
+    }
+}
+
+/// `body[key]` when it is an object, else `body` (the Python SDK's `_unwrap`).
+fn unwrap_member(body: Value, key: &str) -> Value {
+    match body {
+        Value::Object(mut map) if map.get(key).is_some_and(Value::is_object) => {
+            map.remove(key).expect("checked above")
+        }
+        other => other,
+    }
+}
+
+/// A short, secret-free description of an error response: its `message` (or `error`) field
+/// when it has one. Bodies are never echoed whole.
+fn error_detail(status: StatusCode, body: &[u8]) -> String {
+    let message = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+        ["message", "error"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string))
+    });
+    match message {
+        Some(m) => format!(": {}", truncate(&m, 200)),
+        None => status.canonical_reason().map(|r| format!(" ({r})")).unwrap_or_default(),
+    }
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// reqwest's Display includes the URL (no secrets in ours) but not the cause; add the innermost
+/// cause, which is what says "connection refused".
+fn describe_reqwest_error(error: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    let mut innermost = None;
+    while let Some(s) = source {
+        innermost = Some(s.to_string());
+        source = s.source();
+    }
+    let kind = if error.is_connect() { "connection failed" } else { "request failed" };
+    match innermost {
+        Some(cause) => format!("{kind}: {cause}"),
+        None => kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unwrap_only_object_members() {
+        assert_eq!(unwrap_member(json!({"data": {"a": 1}}), "data"), json!({"a": 1}));
+        assert_eq!(unwrap_member(json!({"data": [1]}), "data"), json!({"data": [1]}));
+        assert_eq!(unwrap_member(json!([1]), "data"), json!([1]));
+    }
+
+    #[test]
+    fn urls_encode_ids_as_one_segment() {
+        let client = EkaApiClient::new(ApiCredentials {
+            api_base_url: "http://127.0.0.1:9/base/".into(),
+            ..ApiCredentials::new("id", "secret")
+        })
+        .unwrap();
+        let url = client.url(&["dr", "v1", "appointment", "a/b c'\"é%"]);
+        assert_eq!(url.path(), "/base/dr/v1/appointment/a%2Fb%20c'%22%C3%A9%25");
+    }
+
+    #[test]
+    fn bad_base_urls_are_rejected() {
+        for bad in ["not a url", "ftp://x", "mailto:a@b"] {
+            let creds = ApiCredentials { api_base_url: bad.into(), ..ApiCredentials::new("id", "s") };
+            assert!(matches!(EkaApiClient::new(creds), Err(ApiError::InvalidBaseUrl(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_detail_uses_message_field_only() {
+        assert_eq!(error_detail(StatusCode::NOT_FOUND, br#"{"message":"Appointment x not found"}"#), ": Appointment x not found");
+        assert_eq!(error_detail(StatusCode::BAD_GATEWAY, b"<html>"), " (Bad Gateway)");
+    }
+}

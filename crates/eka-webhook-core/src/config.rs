@@ -1,0 +1,87 @@
+//! The validated configuration of one SDK instance. The binding normalises the JS config object
+//! into these types; everything downstream can rely on them being well-formed.
+
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+pub const DEFAULT_API_BASE_URL: &str = "https://api.eka.care";
+pub const API_BASE_URL_ENV: &str = "EKA_API_BASE_URL";
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct SdkConfig {
+    pub credentials: ApiCredentials,
+    /// Empty: no verification. Several: any one may match (key rotation).
+    pub signing_keys: Vec<Secret>,
+    /// `None`: all supported events.
+    pub allowed_events: Option<Vec<String>>,
+    pub path: String,
+    pub persistence: Option<PersistenceConfig>,
+    pub debug: bool,
+    pub signature_tolerance_seconds: Option<u64>,
+}
+
+/// What the Eka Care API client needs to log in and call the API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ApiCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub api_key: Option<Secret>,
+    pub api_base_url: String,
+    pub request_timeout: Duration,
+}
+
+impl ApiCredentials {
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: Secret::new(client_secret),
+            api_key: None,
+            api_base_url: default_api_base_url(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// `EKA_API_BASE_URL` when set and non-empty, else production.
+pub fn default_api_base_url() -> String {
+    std::env::var(API_BASE_URL_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string())
+}
+
+#[derive(Debug, Clone)]
+pub enum PersistenceConfig {
+    Mysql(MysqlConfig),
+    Dynamodb(DynamodbConfig),
+    Sqlite(SqliteConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct MysqlConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+    pub database: String,
+    /// A database that is down delays a webhook by at most this, never the pool's default 30 s.
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamodbConfig {
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub endpoint: Option<String>,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteConfig {
+    /// A file path, or `:memory:`.
+    pub filename: String,
+}

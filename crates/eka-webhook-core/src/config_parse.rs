@@ -1,0 +1,267 @@
+//! Turns the user's config object (as JSON, minus callbacks) into an `SdkConfig`, with an error
+//! that names the offending field for anything malformed. Unknown keys are rejected: a typo
+//! such as `signingkey` would otherwise silently turn verification off.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::config::*;
+use crate::error::CoreError;
+use crate::secret::Secret;
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "clientId",
+    "clientSecret",
+    "apiKey",
+    "signingKey",
+    "allowedEvents",
+    "onEvent",
+    "path",
+    "persistence",
+    "debug",
+    "apiBaseUrl",
+    "signatureToleranceSeconds",
+    "requestTimeoutMs",
+];
+
+fn invalid(message: impl Into<String>) -> CoreError {
+    CoreError::InvalidConfig(format!("WebhookSDK: {}", message.into()))
+}
+
+/// A view of one JSON object that reads typed fields, treating `null` as absent.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    prefix: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn new(value: &'a Value, prefix: &'a str, allowed: &[&str]) -> Result<Self, CoreError> {
+        let map = value
+            .as_object()
+            .ok_or_else(|| invalid(format!("'{}' must be an object", prefix.trim_end_matches('.'))))?;
+        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(invalid(format!(
+                "unknown option '{prefix}{unknown}' (expected one of: {})",
+                allowed.join(", ")
+            )));
+        }
+        Ok(Self { map, prefix })
+    }
+
+    fn name(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<&'a str>, CoreError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(invalid(format!("'{}' must be a string", self.name(key)))),
+        }
+    }
+
+    fn required_string(&self, key: &str) -> Result<&'a str, CoreError> {
+        match self.string(key)? {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(invalid(format!("'{}' is required (a non-empty string)", self.name(key)))),
+        }
+    }
+
+    fn bool(&self, key: &str) -> Result<Option<bool>, CoreError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(invalid(format!("'{}' must be a boolean", self.name(key)))),
+        }
+    }
+
+    /// A whole number in `min..=max`.
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, CoreError> {
+        let Some(value) = self.get(key) else { return Ok(None) };
+        let n = value.as_f64().filter(|n| n.fract() == 0.0 && *n >= min as f64 && *n <= max as f64);
+        match n {
+            Some(n) => Ok(Some(n as u64)),
+            None => Err(invalid(format!("'{}' must be an integer from {min} to {max}", self.name(key)))),
+        }
+    }
+
+    fn string_list(&self, key: &str) -> Result<Option<Vec<&'a str>>, CoreError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) if !s.is_empty() => Ok(s.as_str()),
+                    _ => Err(invalid(format!("'{}' must contain only non-empty strings", self.name(key)))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(invalid(format!("'{}' must be an array of strings", self.name(key)))),
+        }
+    }
+}
+
+impl SdkConfig {
+    /// Validates and normalises the user's options. `onEvent` is handled by the binding; here it
+    /// is only allowed to be present.
+    pub fn from_options(options: &Value) -> Result<Self, CoreError> {
+        if !options.is_object() {
+            return Err(invalid("the config must be an object"));
+        }
+        let f = Fields::new(options, "", TOP_LEVEL_KEYS)?;
+        let client_id = f.required_string("clientId")?;
+        let client_secret = f.required_string("clientSecret")?;
+        let signing_keys = match f.get("signingKey") {
+            None => Vec::new(),
+            Some(Value::String(s)) if s.is_empty() => Vec::new(),
+            Some(Value::String(s)) => vec![Secret::new(s.as_str())],
+            Some(Value::Array(_)) => f.string_list("signingKey")?.unwrap_or_default().into_iter().map(Secret::new).collect(),
+            Some(_) => return Err(invalid("'signingKey' must be a string or an array of strings")),
+        };
+        let path = f.string("path")?.unwrap_or("/");
+        if !path.starts_with('/') {
+            return Err(invalid(format!("'path' must start with '/', got {path:?}")));
+        }
+        let api_base_url = match f.string("apiBaseUrl")? {
+            Some(url) if !url.trim().is_empty() => url.to_string(),
+            Some(_) => return Err(invalid("'apiBaseUrl' must not be empty")),
+            None => default_api_base_url(),
+        };
+        let request_timeout = f
+            .integer("requestTimeoutMs", 1, 600_000)?
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT);
+        Ok(SdkConfig {
+            credentials: ApiCredentials {
+                client_id: client_id.to_string(),
+                client_secret: Secret::new(client_secret),
+                api_key: f.string("apiKey")?.filter(|k| !k.is_empty()).map(Secret::new),
+                api_base_url,
+                request_timeout,
+            },
+            signing_keys,
+            allowed_events: f
+                .string_list("allowedEvents")?
+                .map(|list| list.into_iter().map(str::to_string).collect()),
+            path: path.to_string(),
+            persistence: f.get("persistence").map(parse_persistence).transpose()?,
+            debug: f.bool("debug")?.unwrap_or(false),
+            signature_tolerance_seconds: f.integer("signatureToleranceSeconds", 0, 10 * 365 * 24 * 3600)?,
+        })
+    }
+}
+
+fn parse_persistence(value: &Value) -> Result<PersistenceConfig, CoreError> {
+    let kind = value.get("type").and_then(Value::as_str);
+    let connect_timeout = |f: &Fields| -> Result<Duration, CoreError> {
+        Ok(f.integer("connectTimeoutMs", 1, 600_000)?.map(Duration::from_millis).unwrap_or(DEFAULT_DB_CONNECT_TIMEOUT))
+    };
+    match kind {
+        Some("mysql") => {
+            let f = Fields::new(value, "persistence.", &["type", "connection", "connectTimeoutMs"])?;
+            let connect_timeout = connect_timeout(&f)?;
+            let c = Fields::new(
+                f.get("connection").ok_or_else(|| invalid("'persistence.connection' is required for mysql"))?,
+                "persistence.connection.",
+                &["host", "port", "user", "password", "database"],
+            )?;
+            Ok(PersistenceConfig::Mysql(MysqlConfig {
+                host: c.required_string("host")?.to_string(),
+                port: c.integer("port", 1, 65535)?.map(|p| p as u16).unwrap_or(3306),
+                user: c.required_string("user")?.to_string(),
+                password: Secret::new(c.string("password")?.unwrap_or("")),
+                database: c.required_string("database")?.to_string(),
+                connect_timeout,
+            }))
+        }
+        Some("dynamodb") => {
+            let f = Fields::new(
+                value,
+                "persistence.",
+                &["type", "region", "accessKeyId", "secretAccessKey", "endpoint", "connectTimeoutMs"],
+            )?;
+            let access_key_id = f.string("accessKeyId")?.map(str::to_string);
+            let secret_access_key = f.string("secretAccessKey")?.map(Secret::new);
+            if access_key_id.is_some() != secret_access_key.is_some() {
+                return Err(invalid(
+                    "'persistence.accessKeyId' and 'persistence.secretAccessKey' must be given together",
+                ));
+            }
+            let endpoint = f.string("endpoint")?.map(str::to_string);
+            if let Some(e) = &endpoint {
+                if !(e.starts_with("http://") || e.starts_with("https://")) {
+                    return Err(invalid(format!("'persistence.endpoint' must be an http(s) URL, got {e:?}")));
+                }
+            }
+            Ok(PersistenceConfig::Dynamodb(DynamodbConfig {
+                region: f.required_string("region")?.to_string(),
+                access_key_id,
+                secret_access_key,
+                endpoint,
+                connect_timeout: connect_timeout(&f)?,
+            }))
+        }
+        Some("sqlite") => {
+            let f = Fields::new(value, "persistence.", &["type", "filename"])?;
+            Ok(PersistenceConfig::Sqlite(SqliteConfig { filename: f.required_string("filename")?.to_string() }))
+        }
+        Some(other) => Err(invalid(format!(
+            "unknown persistence type '{other}' (expected \"mysql\", \"dynamodb\" or \"sqlite\")"
+        ))),
+        None if value.is_object() => Err(invalid("'persistence.type' is required (\"mysql\", \"dynamodb\" or \"sqlite\")")),
+        None => Err(invalid("'persistence' must be an object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn err(options: Value) -> String {
+        SdkConfig::from_options(&options).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = SdkConfig::from_options(&json!({"clientId": "id", "clientSecret": "s"})).unwrap();
+        assert_eq!(c.path, "/");
+        assert!(c.signing_keys.is_empty());
+        assert!(c.persistence.is_none());
+        assert_eq!(c.credentials.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err(json!({"clientSecret": "s"})).contains("'clientId' is required"));
+        assert!(err(json!({"clientId": "", "clientSecret": "s"})).contains("'clientId' is required"));
+        assert!(err(json!({"clientId": 5, "clientSecret": "s"})).contains("'clientId' must be a string"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingkey": "k"})).contains("unknown option 'signingkey'"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingKey": 3})).contains("'signingKey' must be a string or an array"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ["a", ""]})).contains("'signingKey' must contain only non-empty strings"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signatureToleranceSeconds": -1})).contains("'signatureToleranceSeconds' must be an integer"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "redis"}})).contains("unknown persistence type 'redis'"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "mysql"}})).contains("'persistence.connection' is required"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "mysql", "connection": {"host": "h", "user": "u", "database": "d", "port": 70000}}})).contains("'persistence.connection.port'"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "dynamodb", "region": "r", "accessKeyId": "a"}})).contains("given together"));
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "path": "hook"})).contains("'path' must start with '/'"));
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors() {
+        let e = err(json!({"clientId": "i", "clientSecret": "topsecret", "persistence": {"type": "mysql", "connection": {"host": "h", "user": "u", "password": "dbpass", "database": "d", "port": "x"}}}));
+        assert!(!e.contains("topsecret") && !e.contains("dbpass"), "{e}");
+    }
+
+    #[test]
+    fn key_array_is_rotation() {
+        let c = SdkConfig::from_options(&json!({"clientId": "i", "clientSecret": "s", "signingKey": ["old", "new"]})).unwrap();
+        assert_eq!(c.signing_keys.len(), 2);
+    }
+}

@@ -1,0 +1,213 @@
+//! One webhook request, end to end: parse → verify → event rules → enrich → persist → `onEvent`
+//! → result. Every door (handleRequest, Express, Fetch, the standalone server) comes here.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{json, Map, Value};
+
+use crate::api_client::EkaApiClient;
+use crate::canonical_json::{self, JsonValue};
+use crate::config::SdkConfig;
+use crate::enrichment::enrich_appointment;
+use crate::events::{is_appointment_event, WebhookEvent, SUPPORTED_EVENTS};
+use crate::logger;
+use crate::persistence::schedule::Schedule;
+use crate::secret::Secret;
+use crate::signature::{self, VerifyFailure, VerifyOptions};
+
+pub const INVALID_JSON_BODY: &str = "Invalid JSON body";
+pub const BODY_REQUIRED: &str = "Request body is required";
+pub const BODY_TOO_DEEP: &str = "JSON body is nested too deeply";
+pub const MISSING_EVENT: &str = "Missing 'event' field in webhook payload";
+pub const MISSING_APPOINTMENT_ID: &str = "Missing 'appointment_id' in webhook payload data";
+pub const ON_EVENT_FAILED: &str = "Internal server error while processing webhook event";
+
+/// The request body as a door received it.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestBody<'a> {
+    /// Bytes off the wire (a string, a Buffer, an HTTP body): verified as received first, then
+    /// in canonical form.
+    Raw(&'a [u8]),
+    /// `JSON.stringify` output of a JS object: already canonical, verified as is.
+    Canonical(&'a [u8]),
+    /// No body at all (`null`, `undefined`, an empty HTTP body).
+    Missing,
+}
+
+/// What `handleRequest` returns: the HTTP status and JSON body to answer with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookResult {
+    pub status: u16,
+    pub body: Value,
+    pub event: Option<WebhookEvent>,
+    pub error: Option<String>,
+}
+
+impl WebhookResult {
+    pub fn failure(status: u16, message: impl Into<String>) -> Self {
+        Self::failure_with_body(status, message.into(), None)
+    }
+
+    fn failure_with_body(status: u16, error: String, public_message: Option<&str>) -> Self {
+        let body = json!({ "error": public_message.unwrap_or(&error) });
+        Self { status, body, event: None, error: Some(error) }
+    }
+}
+
+/// The user's `onEvent`, however it is called (a JS function through the binding, a Rust
+/// closure in tests). `Err` carries the thrown error's message.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    async fn deliver(&self, event: &WebhookEvent) -> Result<(), String>;
+}
+
+pub struct Pipeline {
+    config: Arc<SdkConfig>,
+    api: EkaApiClient,
+    schedule: Option<Arc<Schedule>>,
+    on_event: Option<Arc<dyn EventSink>>,
+}
+
+impl Pipeline {
+    pub fn new(
+        config: Arc<SdkConfig>,
+        api: EkaApiClient,
+        schedule: Option<Arc<Schedule>>,
+        on_event: Option<Arc<dyn EventSink>>,
+    ) -> Self {
+        Self { config, api, schedule, on_event }
+    }
+
+    pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
+        let (bytes, is_canonical) = match body {
+            RequestBody::Raw(b) => (b, false),
+            RequestBody::Canonical(b) => (b, true),
+            RequestBody::Missing => return WebhookResult::failure(400, BODY_REQUIRED),
+        };
+        let payload = match canonical_json::parse(bytes) {
+            Ok(value) if value.is_object() => value,
+            Ok(_) => return WebhookResult::failure(400, BODY_REQUIRED),
+            Err(err) if err.is_too_deep() => return WebhookResult::failure(400, BODY_TOO_DEEP),
+            Err(_) => return WebhookResult::failure(400, INVALID_JSON_BODY),
+        };
+
+        if !self.config.signing_keys.is_empty() {
+            let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
+            let verified = verify_body(bytes, is_canonical, Some(&payload), signature_header, &self.config.signing_keys, options);
+            if let Err(failure) = verified {
+                return WebhookResult::failure(403, failure.reason());
+            }
+        }
+
+        let event_type = match payload.get("event").and_then(JsonValue::as_str) {
+            Some(e) if !e.is_empty() => e.into_owned(),
+            _ => return WebhookResult::failure(400, MISSING_EVENT),
+        };
+        if !self.is_allowed(&event_type) {
+            return WebhookResult::failure(
+                400,
+                format!(
+                    "Event type '{event_type}' is not in the allowed events list. Allowed: {}",
+                    python_list(self.allowed_events())
+                ),
+            );
+        }
+
+        let data = payload.get("data");
+        let data_text = |field: &str| {
+            data.and_then(|d| d.get(field)).and_then(JsonValue::as_str).filter(|s| !s.is_empty())
+        };
+        let mut event = WebhookEvent {
+            event_type,
+            // Parsed by the binding with V8's JSON.parse; the bytes are valid UTF-8 (parse checked).
+            payload_json: String::from_utf8_lossy(bytes).into_owned(),
+            context: None,
+        };
+        if is_appointment_event(&event.event_type) {
+            let Some(appointment_id) = data_text("appointment_id") else {
+                return WebhookResult::failure(400, MISSING_APPOINTMENT_ID);
+            };
+            match enrich_appointment(&self.api, &appointment_id, None).await {
+                Ok(context) => event.context = Some(context),
+                Err(err) => return WebhookResult::failure(502, format!("Failed to fetch appointment details: {err}")),
+            }
+        }
+
+        if let Some(schedule) = &self.schedule {
+            schedule.apply_event(&event, data_text("p_aid").as_deref()).await;
+        }
+
+        if let Some(on_event) = &self.on_event {
+            if let Err(message) = on_event.deliver(&event).await {
+                logger::error(&format!("WebhookSDK: Error in on_event callback: {message}"));
+                return WebhookResult::failure_with_body(500, message, Some(ON_EVENT_FAILED));
+            }
+        }
+
+        WebhookResult { status: 200, body: success_body(&event), event: Some(event), error: None }
+    }
+
+    fn allowed_events(&self) -> Vec<&str> {
+        match &self.config.allowed_events {
+            Some(list) if !list.is_empty() => list.iter().map(String::as_str).collect(),
+            _ => SUPPORTED_EVENTS.to_vec(),
+        }
+    }
+
+    fn is_allowed(&self, event_type: &str) -> bool {
+        self.allowed_events().contains(&event_type)
+    }
+}
+
+/// Verifies a body: the exact bytes first, then (unless they already are `JSON.stringify`
+/// output) their canonical re-serialisation, computed only when the bytes did not match.
+/// `parsed` saves a second parse when the caller already has the tree.
+pub fn verify_body(
+    bytes: &[u8],
+    is_canonical: bool,
+    parsed: Option<&JsonValue>,
+    signature_header: Option<&str>,
+    keys: &[Secret],
+    options: VerifyOptions,
+) -> Result<(), VerifyFailure> {
+    let canonical = || {
+        if is_canonical {
+            return None;
+        }
+        let canonical = match parsed {
+            Some(tree) => canonical_json::to_canonical_vec(tree),
+            None => canonical_json::canonicalize(bytes).ok()?,
+        };
+        (canonical.as_slice() != bytes).then_some(Cow::Owned(canonical))
+    };
+    let candidates = std::iter::once(Cow::Borrowed(bytes)).chain(std::iter::once_with(canonical).flatten());
+    signature::verify(signature_header, keys, options, candidates)
+}
+
+/// `{"success": true, "event": type, "appointmentDetails"?, "patientDetails"?, ...}`.
+fn success_body(event: &WebhookEvent) -> Value {
+    let mut body = Map::new();
+    body.insert("success".into(), Value::Bool(true));
+    body.insert("event".into(), Value::String(event.event_type.clone()));
+    if let Some(ctx) = &event.context {
+        body.insert("appointmentDetails".into(), ctx.appointment_details.clone());
+        for (key, value) in [
+            ("patientDetails", &ctx.patient_details),
+            ("doctorDetails", &ctx.doctor_details),
+            ("clinicDetails", &ctx.clinic_details),
+        ] {
+            if let Some(v) = value {
+                body.insert(key.into(), v.clone());
+            }
+        }
+    }
+    Value::Object(body)
+}
+
+/// Python's `repr` of a list of strings, so the 400 text matches the Python SDK's.
+fn python_list(items: Vec<&str>) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}

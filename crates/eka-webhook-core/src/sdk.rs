@@ -1,0 +1,125 @@
+//! One SDK instance: its configuration, API client, schedule store and pipeline, and the
+//! operations the binding exposes on `WebhookSDK`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::api_client::EkaApiClient;
+use crate::config::SdkConfig;
+use crate::error::CoreError;
+use crate::logger;
+use crate::persistence::schedule::{AppointmentsBetween, Schedule};
+use crate::persistence::open_store;
+use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
+use crate::signature::unix_now;
+
+pub struct WebhookSdk {
+    config: Arc<SdkConfig>,
+    api: EkaApiClient,
+    schedule: Option<Arc<Schedule>>,
+    pipeline: Arc<Pipeline>,
+    closed: AtomicBool,
+}
+
+impl WebhookSdk {
+    pub fn new(config: SdkConfig, on_event: Option<Arc<dyn EventSink>>) -> Result<Self, CoreError> {
+        logger::set_debug(config.debug);
+        let config = Arc::new(config);
+        let api = EkaApiClient::new(config.credentials.clone())
+            .map_err(|e| CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}")))?;
+        let schedule = match &config.persistence {
+            Some(p) => Some(Arc::new(Schedule::new(open_store(p)?))),
+            None => None,
+        };
+        let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
+        Ok(Self { config, api, schedule, pipeline, closed: AtomicBool::new(false) })
+    }
+
+    pub fn config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    pub fn api(&self) -> &EkaApiClient {
+        &self.api
+    }
+
+    /// Shared with the standalone servers, which outlive a single call.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
+    pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
+        self.pipeline.handle(body, signature_header).await
+    }
+
+    fn schedule_for(&self, method: &str) -> Result<&Arc<Schedule>, CoreError> {
+        self.ensure_open()?;
+        self.schedule.as_ref().ok_or_else(|| {
+            CoreError::PersistenceNotConfigured(format!(
+                "WebhookSDK: 'persistence' must be configured to call {method}()"
+            ))
+        })
+    }
+
+    pub async fn find_appointments_between(&self, start_time: i64, end_time: i64) -> Result<AppointmentsBetween, CoreError> {
+        let schedule = self.schedule_for("findAppointmentsBetween")?;
+        if start_time > end_time {
+            return Err(CoreError::InvalidArgument(format!(
+                "findAppointmentsBetween: startTime ({start_time}) is after endTime ({end_time})"
+            )));
+        }
+        Ok(schedule.find_appointments_between(&self.api, start_time, end_time).await?)
+    }
+
+    pub async fn reminder_sent(&self, appointment_id: &str) -> Result<(), CoreError> {
+        let schedule = self.schedule_for("reminderSent")?;
+        if appointment_id.is_empty() {
+            return Err(CoreError::InvalidArgument("reminderSent: appointmentId must be a non-empty string".into()));
+        }
+        Ok(schedule.reminder_sent(appointment_id, unix_now()).await?)
+    }
+
+    pub async fn get_appointment_details(&self, id: &str, partner_id: Option<&str>) -> Result<Value, CoreError> {
+        self.ensure_open()?;
+        Ok(self.api.get_appointment_details(id, partner_id).await?)
+    }
+
+    pub async fn get_patient_details(&self, id: &str) -> Result<Value, CoreError> {
+        self.ensure_open()?;
+        Ok(self.api.get_patient_details(id).await?)
+    }
+
+    pub async fn get_doctor_details(&self, id: &str) -> Result<Value, CoreError> {
+        self.ensure_open()?;
+        Ok(self.api.get_doctor_details(id).await?)
+    }
+
+    pub async fn get_clinic_details(&self, id: &str) -> Result<Value, CoreError> {
+        self.ensure_open()?;
+        Ok(self.api.get_clinic_details(id).await?)
+    }
+
+    fn ensure_open(&self) -> Result<(), CoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(CoreError::Closed("WebhookSDK: this instance was closed".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Closes the schedule store's pools. Idempotent.
+    pub async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(schedule) = &self.schedule {
+            schedule.close().await;
+        }
+    }
+}

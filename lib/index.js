@@ -1,0 +1,187 @@
+'use strict'
+// Public entry of @eka-care/webhook-sdk. Thin glue over the Rust core: argument shaping,
+// callback wrapping and the framework adapters. All behaviour lives in Rust.
+
+const { binding, callSync, callAsync } = require('./native')
+const { shapeBody, signatureHeaderOf } = require('./body')
+const { bridgeCallback } = require('./callbacks')
+const { createExpressMiddleware } = require('./adapters/express')
+const { createFetchHandler } = require('./adapters/fetch')
+
+const SUPPORTED_EVENTS = Object.freeze(binding.supportedEvents())
+const APPOINTMENT_EVENTS = Object.freeze(binding.appointmentEvents())
+const SCHEDULE_TABLE_NAME = binding.scheduleTableName()
+
+/** An error raised while processing a webhook, carrying the HTTP status to answer with. */
+class WebhookProcessingError extends Error {
+  constructor(message, statusCode = 400) {
+    super(message)
+    this.name = 'WebhookProcessingError'
+    this.statusCode = statusCode
+  }
+}
+
+function configError(message) {
+  const error = new TypeError(`WebhookSDK: ${message}`)
+  error.code = 'ERR_INVALID_CONFIG'
+  return error
+}
+
+function argumentError(message) {
+  const error = new TypeError(message)
+  error.code = 'ERR_INVALID_ARGUMENT'
+  return error
+}
+
+/** The enriched event as users see it, from the native event's JSON texts. */
+function toWebhookEvent(native) {
+  const event = { type: native.type, payload: JSON.parse(native.payloadJson) }
+  if (native.contextJson) Object.assign(event, JSON.parse(native.contextJson))
+  return event
+}
+
+function toWebhookResult(native) {
+  const result = { status: native.status, body: JSON.parse(native.bodyJson) }
+  if (native.event) result.event = toWebhookEvent(native.event)
+  if (native.error !== undefined && native.error !== null) result.error = native.error
+  return result
+}
+
+/** A JSON copy of the config without its callbacks (the Rust side validates every field). */
+function plainConfig(config) {
+  const { onEvent, ...rest } = config
+  try {
+    return JSON.parse(JSON.stringify(rest))
+  } catch (error) {
+    throw configError(`the config must be JSON-serialisable (${error.message})`)
+  }
+}
+
+function requireString(value, what) {
+  if (typeof value !== 'string' || value.length === 0) throw argumentError(`${what} must be a non-empty string`)
+  return value
+}
+
+class WebhookSDK {
+  #native
+
+  /** @param {import('./index').WebhookSDKConfig} config */
+  constructor(config) {
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw configError('the config must be an object')
+    }
+    if (config.onEvent !== undefined && typeof config.onEvent !== 'function') {
+      throw configError("'onEvent' must be a function")
+    }
+    const onEvent = config.onEvent ? bridgeCallback(config.onEvent, toWebhookEvent) : undefined
+    this.#native = callSync((options, callback) => new binding.NativeWebhookSdk(options, callback), plainConfig(config), onEvent)
+  }
+
+  /**
+   * Framework-agnostic handler. `body`: the parsed object, the raw JSON string or a Buffer;
+   * `headers`: a plain object (string or string[] values, any name case) or a Fetch `Headers`.
+   */
+  async handleRequest(body, headers) {
+    const shaped = shapeBody(body)
+    if (shaped.failure) return { status: 400, body: { error: shaped.failure }, error: shaped.failure }
+    const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signatureHeaderOf(headers)))
+    return toWebhookResult(native)
+  }
+
+  /** `app.post(path, sdk.expressMiddleware())`. */
+  expressMiddleware(options) {
+    return createExpressMiddleware(this, options)
+  }
+
+  /** `export const POST = sdk.fetchHandler()` (Next.js App Router, Hono, any Fetch runtime). */
+  fetchHandler(options) {
+    return createFetchHandler(this, options)
+  }
+
+  async findAppointmentsBetween(range) {
+    if (range === null || typeof range !== 'object') {
+      throw argumentError('findAppointmentsBetween: expected { startTime, endTime } in epoch seconds')
+    }
+    const { startTime, endTime } = range
+    for (const [name, value] of [['startTime', startTime], ['endTime', endTime]]) {
+      if (typeof value !== 'number') {
+        throw argumentError(`findAppointmentsBetween: ${name} must be an integer (epoch seconds), got ${typeof value}`)
+      }
+    }
+    return JSON.parse(await callAsync(this.#native.findAppointmentsBetween(startTime, endTime)))
+  }
+
+  async reminderSent(appointmentId) {
+    requireString(appointmentId, 'reminderSent: appointmentId')
+    await callAsync(this.#native.reminderSent(appointmentId))
+  }
+
+  async getAppointmentDetailsById(id, options = {}) {
+    requireString(id, 'getAppointmentDetailsById: id')
+    const partnerId = options?.partnerId
+    if (partnerId !== undefined && partnerId !== null) requireString(partnerId, 'getAppointmentDetailsById: partnerId')
+    return JSON.parse(await callAsync(this.#native.getAppointmentDetails(id, partnerId ?? null)))
+  }
+
+  async getPatientDetailsById(id) {
+    requireString(id, 'getPatientDetailsById: id')
+    return JSON.parse(await callAsync(this.#native.getPatientDetails(id)))
+  }
+
+  async getDoctorDetailsById(id) {
+    requireString(id, 'getDoctorDetailsById: id')
+    return JSON.parse(await callAsync(this.#native.getDoctorDetails(id)))
+  }
+
+  async getClinicDetailsById(id) {
+    requireString(id, 'getClinicDetailsById: id')
+    return JSON.parse(await callAsync(this.#native.getClinicDetails(id)))
+  }
+
+  /** Stops servers and reminders, closes pools and releases callbacks. Idempotent. */
+  async close() {
+    await callAsync(this.#native.close())
+  }
+}
+
+/** The exact bytes to sign or verify for a payload: strings and Buffers as they are. */
+function bodyForSignature(payload, fnName) {
+  const shaped = shapeBody(payload)
+  if (shaped.failure) throw argumentError(`${fnName}: payload cannot be serialised: ${shaped.failure}`)
+  if (shaped.body === null) throw argumentError(`${fnName}: payload is required`)
+  return shaped
+}
+
+function verifySignature(payload, signatureHeader, signingKey, options = {}) {
+  const keys = Array.isArray(signingKey) ? signingKey : [signingKey]
+  if (!keys.every((k) => typeof k === 'string' || k === undefined || k === null)) {
+    throw argumentError('verifySignature: signingKey must be a string or an array of strings')
+  }
+  const shaped = bodyForSignature(payload, 'verifySignature')
+  const header = typeof signatureHeader === 'string' ? signatureHeader : null
+  return callSync(
+    binding.nativeVerifySignature,
+    shaped.body,
+    shaped.isCanonical,
+    header,
+    keys.filter((k) => typeof k === 'string'),
+    options?.toleranceSeconds ?? null,
+    options?.now ?? null,
+  )
+}
+
+function generateSignatureHeader(payload, signingKey, timestamp) {
+  requireString(signingKey, 'generateSignatureHeader: signingKey')
+  const shaped = bodyForSignature(payload, 'generateSignatureHeader')
+  return callSync(binding.nativeGenerateSignatureHeader, shaped.body, signingKey, timestamp ?? null)
+}
+
+module.exports = {
+  WebhookSDK,
+  WebhookProcessingError,
+  verifySignature,
+  generateSignatureHeader,
+  SUPPORTED_EVENTS,
+  APPOINTMENT_EVENTS,
+  SCHEDULE_TABLE_NAME,
+}

@@ -1,0 +1,17 @@
+//! The one place core errors become JS errors. napi's async bridge keeps only a message, so the
+//! stable code travels as a `[CODE] ` prefix that the JS glue (`lib/native.js`) moves into
+//! `error.code`.
+
+use eka_webhook_core::error::CoreError;
+
+pub fn to_js_error(err: CoreError) -> napi::Error {
+    coded_error(err.code(), &err.to_string())
+}
+
+pub fn coded_error(code: &str, message: &str) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {message}"))
+}
+
+pub fn invalid_argument(message: impl AsRef<str>) -> napi::Error {
+    coded_error("ERR_INVALID_ARGUMENT", message.as_ref())
+}

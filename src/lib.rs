@@ -1,0 +1,27 @@
+//! napi-rs binding of the Eka Care webhook SDK. Thin by design: JS ↔ Rust conversion, the JS
+//! callback bridge and the error mapping; all behaviour lives in `eka-webhook-core`.
+
+mod callback;
+mod errors;
+mod sdk;
+mod signature;
+
+use napi_derive::napi;
+
+/// The events the SDK accepts by default.
+#[napi]
+pub fn supported_events() -> Vec<&'static str> {
+    eka_webhook_core::events::SUPPORTED_EVENTS.to_vec()
+}
+
+/// The events enriched from the Eka Care API.
+#[napi]
+pub fn appointment_events() -> Vec<&'static str> {
+    eka_webhook_core::events::APPOINTMENT_EVENTS.to_vec()
+}
+
+/// The schedule table shared with the Python SDK.
+#[napi]
+pub fn schedule_table_name() -> &'static str {
+    eka_webhook_core::persistence::SCHEDULE_TABLE_NAME
+}

@@ -1,0 +1,167 @@
+//! `NativeWebhookSdk`: the class behind the JS `WebhookSDK`. Bodies and JSON results cross the
+//! boundary as strings: V8's `JSON.parse` on the JS side builds objects far faster than setting
+//! properties one napi call at a time.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use eka_webhook_core::error::CoreError;
+use eka_webhook_core::events::WebhookEvent;
+use eka_webhook_core::pipeline::{EventSink, RequestBody, WebhookResult};
+use eka_webhook_core::sdk::WebhookSdk;
+use napi::bindgen_prelude::{Buffer, Either};
+use napi_derive::napi;
+use serde_json::{json, Value};
+
+use crate::callback::{JsCallback, JsCallbackFn};
+use crate::errors::{invalid_argument, to_js_error};
+use crate::signature::body_bytes;
+
+/// An event as handed to JS; the glue turns it into a `WebhookEvent`.
+#[napi(object)]
+pub struct NativeWebhookEvent {
+    #[napi(js_name = "type")]
+    pub event_type: String,
+    pub payload_json: String,
+    /// `{appointmentDetails, patientDetails?, doctorDetails?, clinicDetails?}` for appointment events.
+    pub context_json: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeWebhookResult {
+    pub status: u32,
+    pub body_json: String,
+    pub event: Option<NativeWebhookEvent>,
+    pub error: Option<String>,
+}
+
+fn to_native_event(event: &WebhookEvent) -> NativeWebhookEvent {
+    let context_json = event.context.as_ref().map(|ctx| {
+        let mut object = json!({ "appointmentDetails": ctx.appointment_details });
+        for (key, value) in [
+            ("patientDetails", &ctx.patient_details),
+            ("doctorDetails", &ctx.doctor_details),
+            ("clinicDetails", &ctx.clinic_details),
+        ] {
+            if let Some(v) = value {
+                object[key] = v.clone();
+            }
+        }
+        object.to_string()
+    });
+    NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: event.payload_json.clone(), context_json }
+}
+
+fn to_native_result(result: WebhookResult) -> NativeWebhookResult {
+    NativeWebhookResult {
+        status: u32::from(result.status),
+        body_json: result.body.to_string(),
+        event: result.event.as_ref().map(to_native_event),
+        error: result.error,
+    }
+}
+
+/// `onEvent` as the pipeline sees it.
+struct JsEventSink(JsCallback<NativeWebhookEvent>);
+
+#[async_trait]
+impl EventSink for JsEventSink {
+    async fn deliver(&self, event: &WebhookEvent) -> Result<(), String> {
+        self.0.call(to_native_event(event)).await
+    }
+}
+
+#[napi]
+pub struct NativeWebhookSdk {
+    core: Arc<WebhookSdk>,
+    on_event: Option<Arc<JsEventSink>>,
+}
+
+#[napi]
+impl NativeWebhookSdk {
+    /// `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper.
+    #[napi(
+        constructor,
+        ts_args_type = "options: Record<string, unknown>, onEvent?: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null"
+    )]
+    pub fn new(options: Value, on_event: Option<JsCallbackFn<NativeWebhookEvent>>) -> napi::Result<Self> {
+        let config = eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
+        let on_event = on_event.map(|f| Arc::new(JsEventSink(JsCallback::new(f))));
+        let sink = on_event.clone().map(|s| s as Arc<dyn EventSink>);
+        let core = WebhookSdk::new(config, sink).map_err(to_js_error)?;
+        Ok(Self { core: Arc::new(core), on_event })
+    }
+
+    #[napi]
+    pub async fn handle(
+        &self,
+        body: Option<Either<String, Buffer>>,
+        is_canonical: bool,
+        signature_header: Option<String>,
+    ) -> napi::Result<NativeWebhookResult> {
+        if self.core.is_closed() {
+            return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
+        }
+        let request_body = match &body {
+            None => RequestBody::Missing,
+            Some(b) if is_canonical => RequestBody::Canonical(body_bytes(b)),
+            Some(b) => RequestBody::Raw(body_bytes(b)),
+        };
+        Ok(to_native_result(self.core.handle(request_body, signature_header.as_deref()).await))
+    }
+
+    /// Resolves to the JSON text of `{appointments, followupAppointments}`.
+    #[napi]
+    pub async fn find_appointments_between(&self, start_time: f64, end_time: f64) -> napi::Result<String> {
+        let start = epoch_seconds(start_time, "startTime")?;
+        let end = epoch_seconds(end_time, "endTime")?;
+        let found = self.core.find_appointments_between(start, end).await.map_err(to_js_error)?;
+        Ok(json!({ "appointments": found.appointments, "followupAppointments": found.followup_appointments }).to_string())
+    }
+
+    #[napi]
+    pub async fn reminder_sent(&self, appointment_id: String) -> napi::Result<()> {
+        self.core.reminder_sent(&appointment_id).await.map_err(to_js_error)
+    }
+
+    /// Resolves to the JSON text of the appointment.
+    #[napi]
+    pub async fn get_appointment_details(&self, id: String, partner_id: Option<String>) -> napi::Result<String> {
+        let details = self.core.get_appointment_details(&id, partner_id.as_deref()).await.map_err(to_js_error)?;
+        Ok(details.to_string())
+    }
+
+    #[napi]
+    pub async fn get_patient_details(&self, id: String) -> napi::Result<String> {
+        Ok(self.core.get_patient_details(&id).await.map_err(to_js_error)?.to_string())
+    }
+
+    #[napi]
+    pub async fn get_doctor_details(&self, id: String) -> napi::Result<String> {
+        Ok(self.core.get_doctor_details(&id).await.map_err(to_js_error)?.to_string())
+    }
+
+    #[napi]
+    pub async fn get_clinic_details(&self, id: String) -> napi::Result<String> {
+        Ok(self.core.get_clinic_details(&id).await.map_err(to_js_error)?.to_string())
+    }
+
+    /// Stops everything the instance started and drops its JS callbacks. Idempotent.
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        if let Some(sink) = &self.on_event {
+            sink.0.release();
+        }
+        self.core.close().await;
+        Ok(())
+    }
+}
+
+/// An integer of epoch seconds that fits in i64 exactly.
+fn epoch_seconds(value: f64, name: &str) -> napi::Result<i64> {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() <= 9_007_199_254_740_991.0 {
+        Ok(value as i64)
+    } else {
+        Err(invalid_argument(format!("findAppointmentsBetween: {name} must be an integer (epoch seconds), got {value}")))
+    }
+}
