@@ -9,10 +9,18 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeServer {
+  get port(): number
+  /** Stops accepting and resolves when requests in flight have finished. Idempotent. */
+  close(): Promise<void>
+}
+
 export declare class NativeWebhookSdk {
   /** `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper. */
   constructor(options: Record<string, unknown>, onEvent?: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null)
   handle(body: string | Buffer | undefined | null, isCanonical: boolean, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
+  /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
+  listen(port: number): NativeServer
   /** Resolves to the JSON text of `{appointments, followupAppointments}`. */
   findAppointmentsBetween(startTime: number, endTime: number): Promise<string>
   reminderSent(appointmentId: string): Promise<void>

@@ -64,6 +64,7 @@ function requireString(value, what) {
 
 class WebhookSDK {
   #native
+  #servers = new Set()
 
   /** @param {import('./index').WebhookSDKConfig} config */
   constructor(config) {
@@ -86,6 +87,43 @@ class WebhookSDK {
     if (shaped.failure) return { status: 400, body: { error: shaped.failure }, error: shaped.failure }
     const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signatureHeaderOf(headers)))
     return toWebhookResult(native)
+  }
+
+  /**
+   * Starts the standalone server (Rust, on all IPv4 interfaces). Binds synchronously: a port in
+   * use throws. `port` 0 picks a free port, read back from `server.port`.
+   */
+  listen(port, onListen) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw argumentError(`listen: port must be an integer from 0 to 65535, got ${String(port)}`)
+    }
+    if (onListen !== undefined && typeof onListen !== 'function') throw argumentError('listen: onListen must be a function')
+    const native = callSync(() => this.#native.listen(port))
+    // The server runs on Rust threads the event loop cannot see; this handle keeps the process
+    // alive while it serves, as a listening http.Server would.
+    const keepAlive = setInterval(() => {}, 2 ** 31 - 1)
+    let closing
+    const server = {
+      port: native.port,
+      close: () => {
+        closing ??= callAsync(native.close()).finally(() => {
+          clearInterval(keepAlive)
+          this.#servers.delete(server)
+        })
+        return closing
+      },
+    }
+    this.#servers.add(server)
+    if (onListen) {
+      process.nextTick(() => {
+        try {
+          onListen()
+        } catch (error) {
+          process.emitWarning(`WebhookSDK: onListen threw: ${error?.message ?? error}`)
+        }
+      })
+    }
+    return server
   }
 
   /** `app.post(path, sdk.expressMiddleware())`. */
@@ -140,6 +178,7 @@ class WebhookSDK {
 
   /** Stops servers and reminders, closes pools and releases callbacks. Idempotent. */
   async close() {
+    await Promise.all([...this.#servers].map((server) => server.close()))
     await callAsync(this.#native.close())
   }
 }

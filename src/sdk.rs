@@ -9,6 +9,7 @@ use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::WebhookEvent;
 use eka_webhook_core::pipeline::{EventSink, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
+use eka_webhook_core::server::StandaloneServer;
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 use serde_json::{json, Value};
@@ -110,6 +111,14 @@ impl NativeWebhookSdk {
         Ok(to_native_result(self.core.handle(request_body, signature_header.as_deref()).await))
     }
 
+    /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.
+    #[napi]
+    pub fn listen(&self, port: u32) -> napi::Result<NativeServer> {
+        let port = u16::try_from(port).map_err(|_| invalid_argument(format!("listen: port must be 0-65535, got {port}")))?;
+        let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port)).map_err(to_js_error)?;
+        Ok(NativeServer { server })
+    }
+
     /// Resolves to the JSON text of `{appointments, followupAppointments}`.
     #[napi]
     pub async fn find_appointments_between(&self, start_time: f64, end_time: f64) -> napi::Result<String> {
@@ -153,6 +162,26 @@ impl NativeWebhookSdk {
             sink.0.release();
         }
         self.core.close().await;
+        Ok(())
+    }
+}
+
+#[napi]
+pub struct NativeServer {
+    server: Arc<StandaloneServer>,
+}
+
+#[napi]
+impl NativeServer {
+    #[napi(getter)]
+    pub fn port(&self) -> u32 {
+        u32::from(self.server.port())
+    }
+
+    /// Stops accepting and resolves when requests in flight have finished. Idempotent.
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        self.server.close().await;
         Ok(())
     }
 }

@@ -16,4 +16,5 @@ pub mod pipeline;
 
 pub mod secret;
 pub mod sdk;
+pub mod server;
 pub mod signature;

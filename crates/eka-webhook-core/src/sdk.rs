@@ -13,6 +13,7 @@ use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::persistence::open_store;
 use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
+use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
 
 pub struct WebhookSdk {
@@ -20,6 +21,7 @@ pub struct WebhookSdk {
     api: EkaApiClient,
     schedule: Option<Arc<Schedule>>,
     pipeline: Arc<Pipeline>,
+    servers: std::sync::Mutex<Vec<Arc<StandaloneServer>>>,
     closed: AtomicBool,
 }
 
@@ -34,7 +36,7 @@ impl WebhookSdk {
             None => None,
         };
         let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
-        Ok(Self { config, api, schedule, pipeline, closed: AtomicBool::new(false) })
+        Ok(Self { config, api, schedule, pipeline, servers: Default::default(), closed: AtomicBool::new(false) })
     }
 
     pub fn config(&self) -> &SdkConfig {
@@ -48,6 +50,14 @@ impl WebhookSdk {
     /// Shared with the standalone servers, which outlive a single call.
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline
+    }
+
+    /// Starts a standalone server on the current tokio runtime; `close()` stops it too.
+    pub fn listen(&self, port: u16) -> Result<Arc<StandaloneServer>, CoreError> {
+        self.ensure_open()?;
+        let server = Arc::new(StandaloneServer::bind(port, self.pipeline.clone(), ServerOptions::new(&self.config.path))?);
+        self.servers.lock().unwrap_or_else(|e| e.into_inner()).push(server.clone());
+        Ok(server)
     }
 
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
@@ -113,11 +123,14 @@ impl WebhookSdk {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Closes the schedule store's pools. Idempotent.
+    /// Stops the servers (letting requests in flight finish), then closes the schedule
+    /// store's pools. Idempotent.
     pub async fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        let servers = std::mem::take(&mut *self.servers.lock().unwrap_or_else(|e| e.into_inner()));
+        futures::future::join_all(servers.iter().map(|s| s.close())).await;
         if let Some(schedule) = &self.schedule {
             schedule.close().await;
         }
