@@ -1,0 +1,40 @@
+// Shared set-up for the JS tests: the SDK, a simulator to enrich from, and signed bodies.
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+export const sdkModule = require('../../lib/index.js')
+export const simulatorModule = require('../../simulator/index.js')
+export const { WebhookSDK, generateSignatureHeader, verifySignature } = sdkModule
+export const { startSimulator, SAMPLE } = simulatorModule
+
+export const CLIENT = { clientId: 'demo-client', clientSecret: 'demo-secret' }
+export const SIGNING_KEY = 'whsec_test_signing_key'
+
+/** A simulator plus an SDK pointed at it; `close()` stops both. */
+export async function setup(config = {}, simulatorOptions = {}) {
+  const simulator = await startSimulator(simulatorOptions)
+  const sdk = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY, apiBaseUrl: simulator.url, ...config })
+  return {
+    simulator,
+    sdk,
+    async close() {
+      await sdk.close()
+      await simulator.close()
+    },
+  }
+}
+
+export function appointmentPayload(event = 'appointment.created', appointmentId = SAMPLE.appointmentId, extra = {}) {
+  return {
+    service: 'appointment',
+    event,
+    event_time: 1893456000,
+    transaction_id: `txn-${appointmentId}-${event}`,
+    client_id: CLIENT.clientId,
+    data: { appointment_id: appointmentId, ...extra },
+  }
+}
+
+export function signedHeaders(payload, key = SIGNING_KEY, timestamp) {
+  return { 'eka-webhook-signature': generateSignatureHeader(payload, key, timestamp) }
+}
