@@ -1,0 +1,13 @@
+// Each line misuses the API; tsc --strict must reject this file (the test checks every line errors).
+import { WebhookSDK, verifySignature, SCHEDULE_TABLE_NAME } from '@eka-care/webhook-sdk'
+
+new WebhookSDK({ clientId: 'id' }) // @error: clientSecret missing
+new WebhookSDK({ clientId: 'id', clientSecret: 's', persistence: { type: 'postgres' } }) // @error: unknown backend
+new WebhookSDK({ clientId: 'id', clientSecret: 's', signingKey: 42 }) // @error: wrong key type
+const sdk = new WebhookSDK({ clientId: 'id', clientSecret: 's' })
+sdk.listen('3000') // @error: port is a number
+sdk.findAppointmentsBetween({ startTime: 1 }) // @error: endTime missing
+sdk.scheduleReminder({ cronTime: 5, appointmentId: 'a', callback: () => undefined }) // @error: cronTime type
+verifySignature({}, 'h', 'k').valid.toUpperCase() // @error: valid is boolean
+const table: 'other' = SCHEDULE_TABLE_NAME // @error: literal type
+void table
