@@ -17,7 +17,11 @@ export declare class NativeServer {
 
 export declare class NativeWebhookSdk {
   /** `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper. */
-  constructor(options: Record<string, unknown>, onEvent?: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null)
+  constructor(options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
+  /** Exactly one of `atEpochMs` (a Date's time) and `cron` is given. */
+  scheduleReminder(atEpochMs: number | undefined | null, cron: string | undefined | null, appointmentId: string): NativeReminder
+  /** True when the reminder was pending (it will now not fire). */
+  cancelReminder(id: string): boolean
   handle(body: string | Buffer | undefined | null, isCanonical: boolean, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
@@ -37,6 +41,19 @@ export declare class NativeWebhookSdk {
 export declare function appointmentEvents(): Array<string>
 
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string
+
+export interface NativeReminder {
+  id: string
+  /** Epoch milliseconds. */
+  nextRunMs: number
+}
+
+/** A fired reminder as handed to JS: the fresh context, or why it could not be fetched. */
+export interface NativeReminderFire {
+  id: string
+  contextJson?: string
+  error?: string
+}
 
 export interface NativeVerifyResult {
   valid: boolean

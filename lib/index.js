@@ -5,6 +5,7 @@
 const { binding, callSync, callAsync } = require('./native')
 const { shapeBody, signatureHeaderOf } = require('./body')
 const { bridgeCallback } = require('./callbacks')
+const { Reminder, ReminderRegistry } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
 
@@ -65,6 +66,7 @@ function requireString(value, what) {
 class WebhookSDK {
   #native
   #servers = new Set()
+  #reminders = new ReminderRegistry()
 
   /** @param {import('./index').WebhookSDKConfig} config */
   constructor(config) {
@@ -75,7 +77,18 @@ class WebhookSDK {
       throw configError("'onEvent' must be a function")
     }
     const onEvent = config.onEvent ? bridgeCallback(config.onEvent, toWebhookEvent) : undefined
-    this.#native = callSync((options, callback) => new binding.NativeWebhookSdk(options, callback), plainConfig(config), onEvent)
+    const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
+    this.#native = callSync(
+      (options) => new binding.NativeWebhookSdk(options, onEvent, onReminder),
+      plainConfig(config),
+    )
+  }
+
+  /** Calls a fired reminder's callback with the fresh context (fetch failures were logged). */
+  #runReminder(fire) {
+    const callback = this.#reminders.take(fire.id)
+    if (!callback || !fire.contextJson) return undefined
+    return callback(JSON.parse(fire.contextJson))
   }
 
   /**
@@ -149,6 +162,36 @@ class WebhookSDK {
     return JSON.parse(await callAsync(this.#native.findAppointmentsBetween(startTime, endTime)))
   }
 
+  /**
+   * One-shot reminder: at `cronTime` (a Date, or a 5-/6-field cron string in local time) fresh
+   * appointment, patient, doctor and clinic details are fetched and `callback` gets them.
+   */
+  scheduleReminder(options) {
+    if (options === null || typeof options !== 'object') {
+      throw argumentError('scheduleReminder: expected { cronTime, appointmentId, callback }')
+    }
+    const { cronTime, appointmentId, callback } = options
+    requireString(appointmentId, 'scheduleReminder: appointmentId')
+    if (typeof callback !== 'function') throw argumentError('scheduleReminder: callback must be a function')
+    let atEpochMs = null
+    let cron = null
+    if (cronTime instanceof Date) {
+      atEpochMs = cronTime.getTime()
+      if (Number.isNaN(atEpochMs)) throw argumentError('scheduleReminder: cronTime is an invalid Date')
+    } else if (typeof cronTime === 'string') {
+      cron = cronTime
+    } else {
+      throw argumentError('scheduleReminder: cronTime must be a Date or a cron string')
+    }
+    const native = callSync(() => this.#native.scheduleReminder(atEpochMs, cron, appointmentId))
+    this.#reminders.add(native.id, callback)
+    return new Reminder(native.id, new Date(native.nextRunMs), (id) => {
+      const wasPending = this.#native.cancelReminder(id)
+      if (wasPending) this.#reminders.take(id)
+      return wasPending
+    })
+  }
+
   async reminderSent(appointmentId) {
     requireString(appointmentId, 'reminderSent: appointmentId')
     await callAsync(this.#native.reminderSent(appointmentId))
@@ -180,6 +223,7 @@ class WebhookSDK {
   async close() {
     await Promise.all([...this.#servers].map((server) => server.close()))
     await callAsync(this.#native.close())
+    this.#reminders.clear()
   }
 }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
-use eka_webhook_core::events::WebhookEvent;
+use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
+use eka_webhook_core::logger;
+use eka_webhook_core::reminders::{FireTime, ReminderSink};
 use eka_webhook_core::pipeline::{EventSink, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
@@ -37,19 +39,7 @@ pub struct NativeWebhookResult {
 }
 
 fn to_native_event(event: &WebhookEvent) -> NativeWebhookEvent {
-    let context_json = event.context.as_ref().map(|ctx| {
-        let mut object = json!({ "appointmentDetails": ctx.appointment_details });
-        for (key, value) in [
-            ("patientDetails", &ctx.patient_details),
-            ("doctorDetails", &ctx.doctor_details),
-            ("clinicDetails", &ctx.clinic_details),
-        ] {
-            if let Some(v) = value {
-                object[key] = v.clone();
-            }
-        }
-        object.to_string()
-    });
+    let context_json = event.context.as_ref().map(context_json);
     NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: event.payload_json.clone(), context_json }
 }
 
@@ -59,6 +49,53 @@ fn to_native_result(result: WebhookResult) -> NativeWebhookResult {
         body_json: result.body.to_string(),
         event: result.event.as_ref().map(to_native_event),
         error: result.error,
+    }
+}
+
+/// A fired reminder as handed to JS: the fresh context, or why it could not be fetched.
+#[napi(object)]
+pub struct NativeReminderFire {
+    pub id: String,
+    pub context_json: Option<String>,
+    pub error: Option<String>,
+}
+
+#[napi(object)]
+pub struct NativeReminder {
+    pub id: String,
+    /// Epoch milliseconds.
+    pub next_run_ms: f64,
+}
+
+fn context_json(ctx: &AppointmentContext) -> String {
+    let mut object = json!({ "appointmentDetails": ctx.appointment_details });
+    for (key, value) in [
+        ("patientDetails", &ctx.patient_details),
+        ("doctorDetails", &ctx.doctor_details),
+        ("clinicDetails", &ctx.clinic_details),
+    ] {
+        if let Some(v) = value {
+            object[key] = v.clone();
+        }
+    }
+    object.to_string()
+}
+
+/// The reminder callbacks as the scheduler sees them: one JS dispatcher that looks up the
+/// reminder's own callback by id (one bridge per SDK, not one per reminder).
+struct JsReminderSink(JsCallback<NativeReminderFire>);
+
+#[async_trait]
+impl ReminderSink for JsReminderSink {
+    async fn fire(&self, reminder_id: &str, outcome: Result<AppointmentContext, String>) {
+        let (context_json, error) = match &outcome {
+            Ok(ctx) => (Some(context_json(ctx)), None),
+            Err(message) => (None, Some(message.clone())),
+        };
+        let fire = NativeReminderFire { id: reminder_id.to_string(), context_json, error };
+        if let Err(message) = self.0.call(fire).await {
+            logger::error(&format!("WebhookSDK: reminder callback {reminder_id} failed: {message}"));
+        }
     }
 }
 
@@ -76,6 +113,7 @@ impl EventSink for JsEventSink {
 pub struct NativeWebhookSdk {
     core: Arc<WebhookSdk>,
     on_event: Option<Arc<JsEventSink>>,
+    on_reminder: Arc<JsReminderSink>,
 }
 
 #[napi]
@@ -83,14 +121,38 @@ impl NativeWebhookSdk {
     /// `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper.
     #[napi(
         constructor,
-        ts_args_type = "options: Record<string, unknown>, onEvent?: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null"
+        ts_args_type = "options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
     )]
-    pub fn new(options: Value, on_event: Option<JsCallbackFn<NativeWebhookEvent>>) -> napi::Result<Self> {
+    pub fn new(
+        options: Value,
+        on_event: Option<JsCallbackFn<NativeWebhookEvent>>,
+        on_reminder: JsCallbackFn<NativeReminderFire>,
+    ) -> napi::Result<Self> {
         let config = eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
         let on_event = on_event.map(|f| Arc::new(JsEventSink(JsCallback::new(f))));
-        let sink = on_event.clone().map(|s| s as Arc<dyn EventSink>);
-        let core = WebhookSdk::new(config, sink).map_err(to_js_error)?;
-        Ok(Self { core: Arc::new(core), on_event })
+        let on_reminder = Arc::new(JsReminderSink(JsCallback::new(on_reminder)));
+        let event_sink = on_event.clone().map(|s| s as Arc<dyn EventSink>);
+        let core = WebhookSdk::new(config, event_sink, Some(on_reminder.clone())).map_err(to_js_error)?;
+        Ok(Self { core: Arc::new(core), on_event, on_reminder })
+    }
+
+    /// Exactly one of `atEpochMs` (a Date's time) and `cron` is given.
+    #[napi]
+    pub fn schedule_reminder(&self, at_epoch_ms: Option<f64>, cron: Option<String>, appointment_id: String) -> napi::Result<NativeReminder> {
+        let fire_time = match (at_epoch_ms, cron) {
+            (Some(ms), None) if ms.is_finite() => FireTime::AtEpochMs(ms as i64),
+            (None, Some(expr)) => FireTime::Cron(expr),
+            _ => return Err(invalid_argument("scheduleReminder: cronTime must be a valid Date or a cron string")),
+        };
+        let reminder = napi::bindgen_prelude::within_runtime_if_available(|| self.core.schedule_reminder(&fire_time, &appointment_id))
+            .map_err(to_js_error)?;
+        Ok(NativeReminder { id: reminder.id, next_run_ms: reminder.fire_at_ms as f64 })
+    }
+
+    /// True when the reminder was pending (it will now not fire).
+    #[napi]
+    pub fn cancel_reminder(&self, id: String) -> bool {
+        self.core.cancel_reminder(&id)
     }
 
     #[napi]
@@ -158,10 +220,11 @@ impl NativeWebhookSdk {
     /// Stops everything the instance started and drops its JS callbacks. Idempotent.
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
+        self.core.close().await;
         if let Some(sink) = &self.on_event {
             sink.0.release();
         }
-        self.core.close().await;
+        self.on_reminder.0.release();
         Ok(())
     }
 }

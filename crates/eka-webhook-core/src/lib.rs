@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod logger;
 pub mod persistence;
+pub mod reminders;
 pub mod pipeline;
 
 pub mod secret;

@@ -2,7 +2,7 @@
 //! operations the binding exposes on `WebhookSDK`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
@@ -13,6 +13,7 @@ use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::persistence::open_store;
 use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
+use crate::reminders::{FireTime, ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
 
@@ -22,11 +23,18 @@ pub struct WebhookSdk {
     schedule: Option<Arc<Schedule>>,
     pipeline: Arc<Pipeline>,
     servers: std::sync::Mutex<Vec<Arc<StandaloneServer>>>,
+    reminder_sink: Option<Arc<dyn ReminderSink>>,
+    reminders: OnceLock<ReminderScheduler>,
     closed: AtomicBool,
 }
 
 impl WebhookSdk {
-    pub fn new(config: SdkConfig, on_event: Option<Arc<dyn EventSink>>) -> Result<Self, CoreError> {
+    /// `reminder_sink` receives fired reminders; without one, `schedule_reminder` is refused.
+    pub fn new(
+        config: SdkConfig,
+        on_event: Option<Arc<dyn EventSink>>,
+        reminder_sink: Option<Arc<dyn ReminderSink>>,
+    ) -> Result<Self, CoreError> {
         logger::set_debug(config.debug);
         let config = Arc::new(config);
         let api = EkaApiClient::new(config.credentials.clone())
@@ -36,7 +44,16 @@ impl WebhookSdk {
             None => None,
         };
         let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
-        Ok(Self { config, api, schedule, pipeline, servers: Default::default(), closed: AtomicBool::new(false) })
+        Ok(Self {
+            config,
+            api,
+            schedule,
+            pipeline,
+            servers: Default::default(),
+            reminder_sink,
+            reminders: OnceLock::new(),
+            closed: AtomicBool::new(false),
+        })
     }
 
     pub fn config(&self) -> &SdkConfig {
@@ -58,6 +75,24 @@ impl WebhookSdk {
         let server = Arc::new(StandaloneServer::bind(port, self.pipeline.clone(), ServerOptions::new(&self.config.path))?);
         self.servers.lock().unwrap_or_else(|e| e.into_inner()).push(server.clone());
         Ok(server)
+    }
+
+    /// Schedules a one-shot reminder; the scheduler task starts (on the current tokio runtime)
+    /// with the first one.
+    pub fn schedule_reminder(&self, fire_time: &FireTime, appointment_id: &str) -> Result<ScheduledReminder, CoreError> {
+        self.ensure_open()?;
+        let sink = self
+            .reminder_sink
+            .clone()
+            .ok_or_else(|| CoreError::Reminder("WebhookSDK: reminders need a callback bridge".into()))?;
+        self.reminders
+            .get_or_init(|| ReminderScheduler::start(self.api.clone(), sink))
+            .schedule(fire_time, appointment_id)
+    }
+
+    /// True when the reminder was pending.
+    pub fn cancel_reminder(&self, reminder_id: &str) -> bool {
+        self.reminders.get().is_some_and(|r| r.cancel(reminder_id))
     }
 
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
@@ -128,6 +163,9 @@ impl WebhookSdk {
     pub async fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if let Some(reminders) = self.reminders.get() {
+            reminders.shutdown();
         }
         let servers = std::mem::take(&mut *self.servers.lock().unwrap_or_else(|e| e.into_inner()));
         futures::future::join_all(servers.iter().map(|s| s.close())).await;

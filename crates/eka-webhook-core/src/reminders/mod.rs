@@ -1,0 +1,210 @@
+//! One-shot appointment reminders: a single scheduler task per SDK holding a min-heap of fire
+//! times (no task, thread or timer per reminder, so 100,000 pending reminders cost a few MB).
+//! At fire time the appointment, patient, doctor and clinic are fetched fresh and the outcome is
+//! handed to a `ReminderSink` (the JS callback bridge).
+
+pub mod cron;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::api_client::EkaApiClient;
+use crate::enrichment::enrich_appointment;
+use crate::error::CoreError;
+use crate::events::AppointmentContext;
+use crate::logger;
+use self::cron::CronSchedule;
+
+/// Fire-time fetches in flight at once, so a burst of due reminders cannot stampede the API.
+const FIRE_CONCURRENCY: usize = 64;
+
+/// When to fire: an instant, or the first match of a cron expression after now.
+#[derive(Debug, Clone)]
+pub enum FireTime {
+    AtEpochMs(i64),
+    Cron(String),
+}
+
+/// Receives each reminder's outcome. `Err` carries why no context could be fetched.
+#[async_trait]
+pub trait ReminderSink: Send + Sync {
+    async fn fire(&self, reminder_id: &str, outcome: Result<AppointmentContext, String>);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledReminder {
+    pub id: String,
+    pub appointment_id: String,
+    pub fire_at_ms: i64,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// (fire time, sequence): the sequence keeps the order of reminders due at the same instant.
+    heap: BinaryHeap<Reverse<(i64, u64)>>,
+    pending: HashMap<u64, ScheduledReminder>,
+}
+
+pub struct ReminderScheduler {
+    queue: Arc<Mutex<Queue>>,
+    wake: Arc<Notify>,
+    next_sequence: AtomicU64,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl ReminderScheduler {
+    /// Starts the scheduler task on the current tokio runtime.
+    pub fn start(api: EkaApiClient, sink: Arc<dyn ReminderSink>) -> Self {
+        let queue = Arc::new(Mutex::new(Queue::default()));
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(run(queue.clone(), wake.clone(), api, sink));
+        Self { queue, wake, next_sequence: AtomicU64::new(1), task: Mutex::new(Some(task)) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Validates and schedules; nothing is scheduled when this returns an error.
+    pub fn schedule(&self, fire_time: &FireTime, appointment_id: &str) -> Result<ScheduledReminder, CoreError> {
+        if appointment_id.is_empty() {
+            return Err(CoreError::InvalidArgument("scheduleReminder: appointmentId must be a non-empty string".into()));
+        }
+        let now = now_ms();
+        let fire_at_ms = match fire_time {
+            FireTime::AtEpochMs(at) if *at <= now => {
+                return Err(CoreError::InvalidArgument(format!(
+                    "scheduleReminder: cronTime {} is in the past",
+                    format_epoch_ms(*at)
+                )))
+            }
+            FireTime::AtEpochMs(at) => *at,
+            FireTime::Cron(expr) => {
+                let schedule = CronSchedule::parse(expr)
+                    .map_err(|e| CoreError::InvalidArgument(format!("scheduleReminder: invalid cron expression {expr:?}: {e}")))?;
+                schedule.next_after_epoch_ms_local(now).ok_or_else(|| {
+                    CoreError::InvalidArgument(format!("scheduleReminder: cron expression {expr:?} never fires"))
+                })?
+            }
+        };
+        let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
+        let reminder = ScheduledReminder {
+            id: format!("eka-reminder-{appointment_id}-{sequence:08x}"),
+            appointment_id: appointment_id.to_string(),
+            fire_at_ms,
+        };
+        let is_new_earliest = {
+            let mut queue = self.lock();
+            let earliest = queue.heap.peek().map(|Reverse((at, _))| *at);
+            queue.heap.push(Reverse((fire_at_ms, sequence)));
+            queue.pending.insert(sequence, reminder.clone());
+            earliest.is_none_or(|at| fire_at_ms < at)
+        };
+        if is_new_earliest {
+            self.wake.notify_one();
+        }
+        Ok(reminder)
+    }
+
+    /// True when the reminder was pending (and now will not fire).
+    pub fn cancel(&self, reminder_id: &str) -> bool {
+        let Some(sequence) = sequence_of(reminder_id) else { return false };
+        // The heap entry stays and is skipped when it comes due.
+        self.lock().pending.remove(&sequence).is_some()
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Cancels everything pending and stops the task.
+    pub fn shutdown(&self) {
+        {
+            let mut queue = self.lock();
+            queue.pending.clear();
+            queue.heap.clear();
+        }
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for ReminderScheduler {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn sequence_of(reminder_id: &str) -> Option<u64> {
+    u64::from_str_radix(reminder_id.rsplit('-').next()?, 16).ok()
+}
+
+fn format_epoch_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// The scheduler loop: sleep until the earliest fire time (or until woken by an earlier
+/// reminder), then start every due reminder.
+async fn run(queue: Arc<Mutex<Queue>>, wake: Arc<Notify>, api: EkaApiClient, sink: Arc<dyn ReminderSink>) {
+    let permits = Arc::new(Semaphore::new(FIRE_CONCURRENCY));
+    loop {
+        let (due, next_at) = {
+            let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
+            let now = now_ms();
+            let mut due = Vec::new();
+            while let Some(Reverse((at, sequence))) = q.heap.peek().copied() {
+                if at > now {
+                    break;
+                }
+                q.heap.pop();
+                if let Some(reminder) = q.pending.remove(&sequence) {
+                    due.push(reminder);
+                }
+            }
+            (due, q.heap.peek().map(|Reverse((at, _))| *at))
+        };
+        for reminder in due {
+            let (api, sink, permits) = (api.clone(), sink.clone(), permits.clone());
+            tokio::spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else { return };
+                fire(&api, sink.as_ref(), reminder).await;
+            });
+        }
+        match next_at {
+            Some(at) => {
+                let wait = Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+    }
+}
+
+async fn fire(api: &EkaApiClient, sink: &dyn ReminderSink, reminder: ScheduledReminder) {
+    let outcome = enrich_appointment(api, &reminder.appointment_id, None).await.map_err(|err| {
+        let message = format!(
+            "WebhookSDK: schedule_reminder error for appointment {}: {err}",
+            reminder.appointment_id
+        );
+        logger::error(&message);
+        message
+    });
+    sink.fire(&reminder.id, outcome).await;
+}
