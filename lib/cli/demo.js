@@ -1,0 +1,136 @@
+'use strict'
+// `eka-webhook demo`: the SDK's main job end to end on one machine, with no Eka Care account.
+// Starts the Eka Care API simulator and a standalone server with SQLite persistence, sends signed
+// events of all four types, then shows the stored rows, a range query and a reminder firing.
+
+const { mkdtempSync, rmSync } = require('node:fs')
+const { tmpdir } = require('node:os')
+const path = require('node:path')
+const { WebhookSDK, generateSignatureHeader, SCHEDULE_TABLE_NAME } = require('../index.js')
+const { startSimulator, SAMPLE, FIXTURE_BASE_EPOCH_SECONDS } = require('../../simulator/index.js')
+const { samplePayload } = require('./samples.js')
+
+const SIGNING_KEY = 'whsec_demo_signing_key'
+
+function heading(text) {
+  console.log(`\n== ${text} ${'='.repeat(Math.max(0, 70 - text.length))}`)
+}
+
+/** The stored rows, read straight from the SQLite file (better-sqlite3 is a dev dependency). */
+function storedRows(filename) {
+  let Database
+  try {
+    Database = require('better-sqlite3')
+  } catch {
+    return null
+  }
+  const db = new Database(filename, { readonly: true })
+  try {
+    return db.prepare(`SELECT * FROM ${SCHEDULE_TABLE_NAME} ORDER BY start_time, appointment_id`).all()
+  } finally {
+    db.close()
+  }
+}
+
+async function runDemo() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eka-webhook-demo-'))
+  const filename = path.join(dir, 'schedule.db')
+  const simulator = await startSimulator()
+  const sdk = new WebhookSDK({
+    clientId: 'demo-client',
+    clientSecret: 'demo-secret',
+    signingKey: SIGNING_KEY,
+    apiBaseUrl: simulator.url,
+    path: '/webhooks/eka',
+    persistence: { type: 'sqlite', filename },
+    onEvent: (event) => {
+      const details = event.appointmentDetails
+      const summary = details
+        ? `${details.appointment_id} status=${details.status} visit_type=${details.visit_type} patient=${event.patientDetails?.fln} doctor=${event.doctorDetails?.name} clinic=${event.clinicDetails?.name}`
+        : JSON.stringify(event.payload.data)
+      console.log(`  onEvent: ${event.type} ${summary}`)
+    },
+  })
+  try {
+    const server = sdk.listen(0)
+    const url = `http://127.0.0.1:${server.port}/webhooks/eka`
+    heading('Setup')
+    console.log(`  Eka Care API simulator: ${simulator.url}`)
+    console.log(`  webhook server:         POST ${url}`)
+    console.log(`  persistence:            SQLite ${filename}`)
+
+    // A booking that will be rescheduled (p_aid) and one that will be cancelled.
+    const base = FIXTURE_BASE_EPOCH_SECONDS + 3 * 86400
+    const template = simulator.getAppointment(SAMPLE.appointmentId)
+    simulator.setAppointment({ ...template, appointment_id: 'apt-demo-old', start_time: base, end_time: base + 900 })
+    simulator.setAppointment({ ...template, appointment_id: 'apt-demo-new', start_time: base + 3600, end_time: base + 4500 })
+
+    const deliveries = [
+      samplePayload('appointment.created', SAMPLE.appointmentId),
+      samplePayload('appointment.created', SAMPLE.followupAppointmentId),
+      samplePayload('appointment.created', 'apt-demo-old'),
+      samplePayload('appointment.created', 'apt-demo-new', { p_aid: 'apt-demo-old' }),
+      samplePayload('appointment.updated', SAMPLE.followupAppointmentId),
+      samplePayload('prescription.created', SAMPLE.appointmentId),
+      samplePayload('prescription.updated', SAMPLE.appointmentId),
+    ]
+    heading('Signed webhooks of all four types')
+    for (const payload of deliveries) {
+      if (payload.event === 'appointment.updated') {
+        simulator.setAppointment({ ...simulator.getAppointment(payload.data.appointment_id), status: 'CND' })
+      }
+      const body = JSON.stringify(payload)
+      const response = await fetch(url, {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'application/json', 'eka-webhook-signature': generateSignatureHeader(body, SIGNING_KEY) },
+      })
+      const answer = await response.json()
+      const enriched = ['appointmentDetails', 'patientDetails', 'doctorDetails', 'clinicDetails'].filter((k) => k in answer)
+      console.log(`  ${payload.event} ${payload.data.appointment_id}${payload.data.p_aid ? ` (p_aid=${payload.data.p_aid})` : ''} → HTTP ${response.status}${enriched.length ? ` enriched with ${enriched.join(', ')}` : ''}`)
+    }
+    const forged = await fetch(url, {
+      method: 'POST',
+      body: JSON.stringify(deliveries[0]),
+      headers: { 'eka-webhook-signature': generateSignatureHeader(deliveries[0], 'not-the-key') },
+    })
+    console.log(`  a forged signature → HTTP ${forged.status} ${JSON.stringify(await forged.json())}`)
+
+    heading(`Stored rows (${SCHEDULE_TABLE_NAME})`)
+    const rows = storedRows(filename)
+    if (rows) console.table(rows)
+    else console.log('  (install better-sqlite3 to print the raw rows)')
+
+    heading('findAppointmentsBetween')
+    const window = { startTime: FIXTURE_BASE_EPOCH_SECONDS, endTime: FIXTURE_BASE_EPOCH_SECONDS + 30 * 86400 }
+    const found = await sdk.findAppointmentsBetween(window)
+    console.log(`  window ${new Date(window.startTime * 1000).toISOString()} … ${new Date(window.endTime * 1000).toISOString()}`)
+    console.log(`  appointments (BK):          ${found.appointments.map((a) => a.appointment_id).join(', ') || '(none)'}`)
+    console.log(`  followupAppointments (FLW): ${found.followupAppointments.map((a) => a.appointment_id).join(', ') || '(none)'}`)
+
+    heading('A reminder, with fresh details at fire time')
+    simulator.setPatient({ ...require('../../simulator/fixtures.js').createFixtures().patients.get(SAMPLE.patientId), mobile: '+91-99999-00000' })
+    const fired = new Promise((resolve) => {
+      const reminder = sdk.scheduleReminder({
+        cronTime: new Date(Date.now() + 1000),
+        appointmentId: SAMPLE.appointmentId,
+        callback: async (context) => {
+          console.log(`  reminder ${reminder.id} fired: ${context.appointmentDetails.appointment_id} for ${context.patientDetails?.fln} (${context.patientDetails?.mobile}) with ${context.doctorDetails?.name}`)
+          await sdk.reminderSent(context.appointmentDetails.appointment_id)
+          resolve()
+        },
+      })
+      console.log(`  scheduled ${reminder.id} for ${reminder.nextRun.toISOString()}`)
+    })
+    await fired
+    const sentAt = storedRows(filename)?.find((r) => r.appointment_id === SAMPLE.appointmentId)?.reminder_sent_at
+    if (sentAt !== undefined) console.log(`  reminderSent recorded reminder_sent_at=${sentAt}`)
+    heading('Done')
+  } finally {
+    await sdk.close()
+    await simulator.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+module.exports = { runDemo }
