@@ -98,6 +98,15 @@ export interface WebhookSDKConfig {
   signatureToleranceSeconds?: number
   /** Timeout of each Eka Care API request. Default 10000. */
   requestTimeoutMs?: number
+  /** Limits of the standalone server. */
+  server?: {
+    /** Larger bodies get 413 without being read whole. Default 1 MiB. */
+    maxBodyBytes?: number
+    /** A client must send its request head within this. Default 10000. */
+    headerTimeoutMs?: number
+    /** A client must send its whole body within this. Default 30000. */
+    bodyTimeoutMs?: number
+  }
 }
 
 export interface WebhookResult {

@@ -18,6 +18,7 @@ pub struct SdkConfig {
     /// `None`: all supported events.
     pub allowed_events: Option<Vec<String>>,
     pub path: String,
+    pub server: ServerLimits,
     pub persistence: Option<PersistenceConfig>,
     pub debug: bool,
     pub signature_tolerance_seconds: Option<u64>,
@@ -51,6 +52,27 @@ pub fn default_api_base_url() -> String {
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string())
+}
+
+/// Limits of the standalone server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Larger bodies get 413 without being read whole.
+    pub max_body_bytes: usize,
+    /// A client must send its request head within this.
+    pub header_timeout: Duration,
+    /// A client must send its whole body within this.
+    pub body_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -23,6 +23,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "apiBaseUrl",
     "signatureToleranceSeconds",
     "requestTimeoutMs",
+    "server",
 ];
 
 fn invalid(message: impl Into<String>) -> CoreError {
@@ -149,11 +150,28 @@ impl SdkConfig {
                 .string_list("allowedEvents")?
                 .map(|list| list.into_iter().map(str::to_string).collect()),
             path: path.to_string(),
+            server: f.get("server").map(parse_server_limits).transpose()?.unwrap_or_default(),
             persistence: f.get("persistence").map(parse_persistence).transpose()?,
             debug: f.bool("debug")?.unwrap_or(false),
             signature_tolerance_seconds: f.integer("signatureToleranceSeconds", 0, 10 * 365 * 24 * 3600)?,
         })
     }
+}
+
+fn parse_server_limits(value: &Value) -> Result<ServerLimits, CoreError> {
+    let f = Fields::new(value, "server.", &["maxBodyBytes", "headerTimeoutMs", "bodyTimeoutMs"])?;
+    let defaults = ServerLimits::default();
+    let millis = |key: &str, default: Duration| -> Result<Duration, CoreError> {
+        Ok(f.integer(key, 1, 3_600_000)?.map(Duration::from_millis).unwrap_or(default))
+    };
+    Ok(ServerLimits {
+        max_body_bytes: f
+            .integer("maxBodyBytes", 1, 1 << 30)?
+            .map(|n| n as usize)
+            .unwrap_or(defaults.max_body_bytes),
+        header_timeout: millis("headerTimeoutMs", defaults.header_timeout)?,
+        body_timeout: millis("bodyTimeoutMs", defaults.body_timeout)?,
+    })
 }
 
 fn parse_persistence(value: &Value) -> Result<PersistenceConfig, CoreError> {

@@ -72,7 +72,7 @@ impl WebhookSdk {
     /// Starts a standalone server on the current tokio runtime; `close()` stops it too.
     pub fn listen(&self, port: u16) -> Result<Arc<StandaloneServer>, CoreError> {
         self.ensure_open()?;
-        let server = Arc::new(StandaloneServer::bind(port, self.pipeline.clone(), ServerOptions::new(&self.config.path))?);
+        let server = Arc::new(StandaloneServer::bind(port, self.pipeline.clone(), ServerOptions::new(&self.config.path, self.config.server.clone()))?);
         self.servers.lock().unwrap_or_else(|e| e.into_inner()).push(server.clone());
         Ok(server)
     }

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Mutex};
 use tokio::task::JoinHandle;
 
+use crate::config::ServerLimits;
 use crate::error::CoreError;
 use crate::pipeline::{Pipeline, RequestBody};
 use crate::signature::SIGNATURE_HEADER;
@@ -31,22 +32,12 @@ pub const HEALTH_PATH: &str = "/eka-webhook-health";
 pub struct ServerOptions {
     /// The webhook path; trailing slashes are ignored, as by the Python SDK.
     pub path: String,
-    /// Larger bodies get 413 without being read whole.
-    pub max_body_bytes: usize,
-    /// A client must send its request head within this.
-    pub header_read_timeout: Duration,
-    /// A client must send its whole body within this.
-    pub body_read_timeout: Duration,
+    pub limits: ServerLimits,
 }
 
 impl ServerOptions {
-    pub fn new(path: &str) -> Self {
-        Self {
-            path: normalize_path(path).to_string(),
-            max_body_bytes: 1024 * 1024,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-        }
+    pub fn new(path: &str, limits: ServerLimits) -> Self {
+        Self { path: normalize_path(path).to_string(), limits }
     }
 }
 
@@ -113,7 +104,7 @@ async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, options: Arc<Serv
                 let service = service_fn(move |request| route(request, pipeline.clone(), service_options.clone()));
                 let connection = http1::Builder::new()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(options.header_read_timeout)
+                    .header_read_timeout(options.limits.header_timeout)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service);
                 let watched = graceful.watch(connection);
@@ -146,7 +137,7 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared_length.is_some_and(|len| len > options.max_body_bytes as u64) {
+    if declared_length.is_some_and(|len| len > options.limits.max_body_bytes as u64) {
         return too_large();
     }
     let signature = request
@@ -154,8 +145,8 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = Limited::new(request.into_body(), options.max_body_bytes);
-    let bytes = match tokio::time::timeout(options.body_read_timeout, body.collect()).await {
+    let body = Limited::new(request.into_body(), options.limits.max_body_bytes);
+    let bytes = match tokio::time::timeout(options.limits.body_timeout, body.collect()).await {
         Err(_) => return error_response(StatusCode::REQUEST_TIMEOUT, "Timed out reading the request body"),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
         Ok(Err(_)) => return error_response(StatusCode::BAD_REQUEST, "Failed to read request body"),
