@@ -87,6 +87,8 @@ export interface WebhookSDKConfig {
   allowedEvents?: string[]
   /** Awaited when it returns a promise; a throw or rejection answers 500. */
   onEvent?: (event: WebhookEvent) => void | Promise<void>
+  /** An `onEvent` that has not settled within this many ms answers 500. Default: no limit. */
+  onEventTimeoutMs?: number
   /** Standalone server only. Default `"/"`. */
   path?: string
   persistence?: PersistenceConfig

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
@@ -17,10 +18,17 @@ use crate::secret::Secret;
 
 pub const LOGIN_PATH: &str = "/connect-auth/v1/account/login";
 
+/// Attempts of an idempotent GET: transient failures (connection errors, 429, 502/503/504) are
+/// retried with exponential backoff and jitter; a timeout is not (it already waited long).
+const MAX_GET_ATTEMPTS: u32 = 3;
+const RETRY_BASE_DELAY: Duration = Duration::from_millis(100);
+/// A `Retry-After` longer than this is capped: a webhook should not wait on it for long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ApiError {
     #[error("Eka Care API returned HTTP {status} for {endpoint}{detail}")]
-    Status { status: u16, endpoint: String, detail: String },
+    Status { status: u16, endpoint: String, detail: String, retry_after: Option<Duration> },
     #[error("Eka Care API request to {endpoint} timed out after {timeout_ms} ms")]
     Timeout { endpoint: String, timeout_ms: u128 },
     #[error("Eka Care API request to {endpoint} failed: {message}")]
@@ -133,16 +141,34 @@ impl EkaApiClient {
         url
     }
 
-    /// An authenticated GET: one re-login and retry when the token is rejected.
+    /// An authenticated GET, retried on transient failures (see `retry_delay`).
     async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Value, ApiError> {
         let url = self.url(segments);
         let endpoint = url.path().to_string();
+        let mut attempt = 1;
+        loop {
+            match self.get_once(&url, &endpoint, query).await {
+                Err(err) if attempt < MAX_GET_ATTEMPTS => match retry_delay(&err, attempt) {
+                    Some(delay) => {
+                        crate::logger::warn(&format!("WebhookSDK: retrying {endpoint} in {} ms after: {err}", delay.as_millis()));
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                    }
+                    None => return Err(err),
+                },
+                result => return result,
+            }
+        }
+    }
+
+    /// One authenticated GET: one re-login and retry when the token is rejected.
+    async fn get_once(&self, url: &Url, endpoint: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
         let (token, generation) = self.token().await?;
-        match self.send_authenticated(&url, &endpoint, query, &token).await {
+        match self.send_authenticated(url, endpoint, query, &token).await {
             Err(ApiError::Status { status: 401, .. }) => {
                 self.invalidate(generation).await;
                 let (token, _) = self.token().await?;
-                self.send_authenticated(&url, &endpoint, query, &token).await
+                self.send_authenticated(url, endpoint, query, &token).await
             }
             other => other,
         }
@@ -174,12 +200,19 @@ impl EkaApiClient {
         };
         let response = request.timeout(timeout).send().await.map_err(network_error)?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bytes = response.bytes().await.map_err(network_error)?;
         if !status.is_success() {
             return Err(ApiError::Status {
                 status: status.as_u16(),
                 endpoint: endpoint.to_string(),
                 detail: error_detail(status, &bytes),
+                retry_after,
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidResponse {
@@ -226,6 +259,22 @@ impl EkaApiClient {
                 message: "login response has no access_token".to_string(),
             }),
         }
+    }
+}
+
+/// How long to wait before retrying a failed GET, or `None` when the failure is not transient.
+fn retry_delay(error: &ApiError, attempt: u32) -> Option<Duration> {
+    let backoff = || {
+        let exponential = RETRY_BASE_DELAY * 2u32.pow(attempt - 1);
+        exponential + Duration::from_millis(rand::random_range(0..=exponential.as_millis() as u64))
+    };
+    match error {
+        ApiError::Network { .. } => Some(backoff()),
+        ApiError::Status { status: 429, retry_after, .. } => {
+            Some(retry_after.map_or_else(backoff, |d| d.min(MAX_RETRY_AFTER)))
+        }
+        ApiError::Status { status: 502..=504, .. } => Some(backoff()),
+        _ => None,
     }
 }
 
@@ -304,6 +353,24 @@ mod tests {
             let creds = ApiCredentials { api_base_url: bad.into(), ..ApiCredentials::new("id", "s") };
             assert!(matches!(EkaApiClient::new(creds), Err(ApiError::InvalidBaseUrl(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        let status = |status, retry_after| ApiError::Status { status, endpoint: "/x".into(), detail: String::new(), retry_after };
+        assert!(retry_delay(&status(503, None), 1).is_some());
+        assert!(retry_delay(&status(502, None), 2).is_some());
+        assert!(retry_delay(&status(500, None), 1).is_none());
+        assert!(retry_delay(&status(404, None), 1).is_none());
+        assert!(retry_delay(&status(401, None), 1).is_none());
+        assert_eq!(retry_delay(&status(429, Some(Duration::from_secs(2))), 1), Some(Duration::from_secs(2)));
+        assert_eq!(retry_delay(&status(429, Some(Duration::from_secs(600))), 1), Some(MAX_RETRY_AFTER));
+        assert!(retry_delay(&ApiError::Timeout { endpoint: "/x".into(), timeout_ms: 1 }, 1).is_none());
+        let network = ApiError::Network { endpoint: "/x".into(), message: "reset".into() };
+        let first = retry_delay(&network, 1).unwrap();
+        let second = retry_delay(&network, 2).unwrap();
+        assert!(first >= RETRY_BASE_DELAY && first <= RETRY_BASE_DELAY * 2);
+        assert!(second >= RETRY_BASE_DELAY * 2 && second <= RETRY_BASE_DELAY * 4);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct SdkConfig {
     pub persistence: Option<PersistenceConfig>,
     pub debug: bool,
     pub signature_tolerance_seconds: Option<u64>,
+    /// An `onEvent` that has not settled by then answers 500 (default: wait for ever).
+    pub on_event_timeout: Option<Duration>,
 }
 
 /// What the Eka Care API client needs to log in and call the API.

@@ -24,6 +24,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "signatureToleranceSeconds",
     "requestTimeoutMs",
     "server",
+    "onEventTimeoutMs",
 ];
 
 fn invalid(message: impl Into<String>) -> CoreError {
@@ -154,6 +155,7 @@ impl SdkConfig {
             persistence: f.get("persistence").map(parse_persistence).transpose()?,
             debug: f.bool("debug")?.unwrap_or(false),
             signature_tolerance_seconds: f.integer("signatureToleranceSeconds", 0, 10 * 365 * 24 * 3600)?,
+            on_event_timeout: f.integer("onEventTimeoutMs", 1, 3_600_000)?.map(Duration::from_millis),
         })
     }
 }

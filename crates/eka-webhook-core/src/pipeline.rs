@@ -140,7 +140,13 @@ impl Pipeline {
         }
 
         if let Some(on_event) = &self.on_event {
-            if let Err(message) = on_event.deliver(&event).await {
+            let delivered = match self.config.on_event_timeout {
+                None => on_event.deliver(&event).await,
+                Some(limit) => tokio::time::timeout(limit, on_event.deliver(&event))
+                    .await
+                    .unwrap_or_else(|_| Err(format!("onEvent did not settle within {} ms", limit.as_millis()))),
+            };
+            if let Err(message) = delivered {
                 logger::error(&format!("WebhookSDK: Error in on_event callback: {message}"));
                 return WebhookResult::failure_with_body(500, message, Some(ON_EVENT_FAILED));
             }
