@@ -107,11 +107,20 @@ function signingKeyFrom(values) {
   return required(values.key ?? process.env.EKA_SIGNING_KEY, '--key (or EKA_SIGNING_KEY)')
 }
 
+function readPayloadFile(file) {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${error.message}`)
+  }
+}
+
 function sign(args) {
   const { values } = parse(args, { file: { type: 'string' }, key: { type: 'string' }, timestamp: { type: 'string' } })
   if (values.help) return console.log(USAGE)
-  const body = readFileSync(required(values.file, '--file'))
-  console.log(generateSignatureHeader(body, signingKeyFrom(values), integerOption(values.timestamp, '--timestamp')))
+  const file = required(values.file, '--file')
+  const key = signingKeyFrom(values)
+  console.log(generateSignatureHeader(readPayloadFile(file), key, integerOption(values.timestamp, '--timestamp')))
 }
 
 async function send(args) {
@@ -128,7 +137,7 @@ async function send(args) {
   if (!values.file && !SUPPORTED_EVENTS.includes(event)) throw new UsageError(`--event must be one of ${SUPPORTED_EVENTS.join(', ')}`)
   const key = signingKeyFrom(values)
   const body = values.file
-    ? readFileSync(values.file)
+    ? readPayloadFile(values.file)
     : Buffer.from(JSON.stringify(samplePayload(event, values['appointment-id'] ?? 'apt-bk-1')))
   const response = await fetch(url, {
     method: 'POST',

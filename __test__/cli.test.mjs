@@ -1,0 +1,118 @@
+// The eka-webhook command line: usage errors, sign, send, serve.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { ROOT } from './support/python.mjs'
+import { setup, generateSignatureHeader, SIGNING_KEY, startSimulator, SAMPLE } from './support/sdk.mjs'
+
+const CLI = path.join(ROOT, 'bin', 'eka-webhook.js')
+
+function cli(args, env = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } })
+}
+
+function cliAsync(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('exit', (status) => resolve({ status, stdout, stderr }))
+  })
+}
+
+test('bad commands, flags and missing variables: a usage message naming the problem, exit 2', () => {
+  const cases = [
+    [['frobnicate'], {}, /unknown command "frobnicate"/],
+    [['serve', '--bogus'], {}, /bogus/],
+    [['serve'], { EKA_CLIENT_ID: '', EKA_CLIENT_SECRET: '' }, /missing environment variable EKA_CLIENT_ID/],
+    [['serve'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: '' }, /missing environment variable EKA_CLIENT_SECRET/],
+    [['serve', '--port', 'abc'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /port must be a non-negative integer/],
+    [['serve', '--persistence', 'postgres://x'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /unsupported persistence URL scheme/],
+    [['sign'], { EKA_SIGNING_KEY: 'k' }, /missing --file/],
+    [['sign', '--file', 'x.json'], { EKA_SIGNING_KEY: '' }, /missing --key/],
+    [['send'], { EKA_SIGNING_KEY: 'k' }, /missing the target URL/],
+    [['send', 'http://127.0.0.1:9', '--event', 'nope'], { EKA_SIGNING_KEY: 'k' }, /--event must be one of/],
+  ]
+  for (const [args, env, message] of cases) {
+    const r = cli(args, env)
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, message)
+    assert.match(r.stderr, /Usage: eka-webhook <command>/)
+  }
+  const help = cli(['--help'])
+  assert.equal(help.status, 0)
+  assert.match(help.stdout, /serve.*\n.*sign|sign/)
+})
+
+test('sign prints the header for the file exactly as its bytes', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eka-cli-'))
+  try {
+    const file = path.join(dir, 'payload.json')
+    const text = '{ "event": "prescription.created" }\n'
+    writeFileSync(file, text)
+    const r = cli(['sign', '--file', file, '--key', 'k1', '--timestamp', '1700000000'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout.trim(), generateSignatureHeader(Buffer.from(text), 'k1', 1700000000))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('send signs a sample event and prints the status and body', async () => {
+  const t = await setup()
+  const server = t.sdk.listen(0)
+  try {
+    const r = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'appointment.created', '--appointment-id', SAMPLE.appointmentId], { EKA_SIGNING_KEY: SIGNING_KEY })
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^HTTP 200\n/)
+    assert.equal(JSON.parse(r.stdout.split('\n')[1]).appointmentDetails.appointment_id, SAMPLE.appointmentId)
+    const forged = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'prescription.created', '--key', 'wrong'])
+    assert.equal(forged.status, 1)
+    assert.match(forged.stdout, /HTTP 403/)
+  } finally {
+    await t.close()
+  }
+})
+
+test('serve runs the standalone server from the environment and logs each event on one line', async () => {
+  const simulator = await startSimulator()
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--persistence', 'none'], {
+    env: { ...process.env, EKA_CLIENT_ID: 'demo-client', EKA_CLIENT_SECRET: 'demo-secret', EKA_SIGNING_KEY: SIGNING_KEY, EKA_API_BASE_URL: simulator.url, EKA_WEBHOOK_PATH: '/hook' },
+  })
+  let output = ''
+  child.stdout.on('data', (d) => (output += d))
+  child.stderr.on('data', (d) => (output += d))
+  try {
+    const port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line: ${output}`)), 10_000)
+      const check = () => {
+        const match = /listening on http:\/\/0\.0\.0\.0:(\d+)\/hook \(signatures verified; persistence: none\)/.exec(output)
+        if (match) {
+          clearTimeout(timer)
+          resolve(Number(match[1]))
+        } else setTimeout(check, 20)
+      }
+      check()
+    })
+    const payload = { event: 'appointment.created', data: { appointment_id: SAMPLE.appointmentId } }
+    const response = await fetch(`http://127.0.0.1:${port}/hook`, {
+      method: 'POST',
+      body: JSON.stringify(payload),
+      headers: { 'eka-webhook-signature': generateSignatureHeader(payload, SIGNING_KEY) },
+    })
+    assert.equal(response.status, 200)
+    await new Promise((r) => setTimeout(r, 100))
+    const lines = output.trim().split('\n')
+    assert.match(lines.at(-1), /^\d{4}-\d\d-\d\dT[\d:.]+Z appointment\.created apt-bk-1 status=BK visit_type=NEW patient="[^"]+" doctor="[^"]+"$/)
+    assert.doesNotMatch(output, /demo-secret|whsec_test_signing_key/)
+  } finally {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r))
+    await simulator.close()
+  }
+})
