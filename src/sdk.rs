@@ -121,6 +121,7 @@ impl NativeWebhookSdk {
     /// `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper.
     #[napi(
         constructor,
+        catch_unwind,
         ts_args_type = "options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
     )]
     pub fn new(
@@ -137,7 +138,7 @@ impl NativeWebhookSdk {
     }
 
     /// Exactly one of `atEpochMs` (a Date's time) and `cron` is given.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn schedule_reminder(&self, at_epoch_ms: Option<f64>, cron: Option<String>, appointment_id: String) -> napi::Result<NativeReminder> {
         let fire_time = match (at_epoch_ms, cron) {
             (Some(ms), None) if ms.is_finite() => FireTime::AtEpochMs(ms as i64),
@@ -150,7 +151,7 @@ impl NativeWebhookSdk {
     }
 
     /// True when the reminder was pending (it will now not fire).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn cancel_reminder(&self, id: String) -> bool {
         self.core.cancel_reminder(&id)
     }
@@ -174,7 +175,7 @@ impl NativeWebhookSdk {
     }
 
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn listen(&self, port: u32) -> napi::Result<NativeServer> {
         let port = u16::try_from(port).map_err(|_| invalid_argument(format!("listen: port must be 0-65535, got {port}")))?;
         let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port)).map_err(to_js_error)?;

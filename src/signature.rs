@@ -31,7 +31,7 @@ fn whole_seconds(value: f64, what: &str) -> napi::Result<i64> {
     }
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn native_verify_signature(
     body: Either<String, Buffer>,
     is_canonical: bool,
@@ -61,7 +61,7 @@ pub fn native_verify_signature(
     })
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn native_generate_signature_header(
     body: Either<String, Buffer>,
     signing_key: String,
