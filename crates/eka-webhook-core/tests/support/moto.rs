@@ -85,7 +85,8 @@ impl Drop for Moto {
 }
 
 fn moto_server_path() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // crates/eka-webhook-core -> the repository root
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("repository root");
     let path = root.join(".venv/bin/moto_server");
     if !path.exists() {
         panic!(
