@@ -40,32 +40,46 @@
 //!   Tue, Thu, Sat and Sun).
 //! * `#n` is an extra filter "day is in the n-th week of the month" applied after
 //!   the day-of-month/day-of-week test.
-//! * Daylight-saving time (verified against America/New_York):
-//!   - spring-forward gap: when the hour field is restricted, a fire time inside
-//!     the skipped hour `h` is moved one hour later (e.g. `30 2 * * *` fires at
-//!     03:30 on that day) unless hour `h+1` is itself in the hour field;
-//!   - fall-back overlap: with an hour field of exactly 24 elements every wall
-//!     time fires in both occurrences; otherwise only in the first occurrence,
-//!     unless the search starts inside the repeated hour.
+//! * Daylight-saving time:
+//!   - spring-forward gap of a whole hour `h` (not midnight): when the hour
+//!     field is restricted (not exactly 24 elements), a fire time inside the
+//!     skipped hour is moved one hour later (`30 2 * * *` fires at 03:30 EDT on
+//!     that day) unless hour `h+1` is itself in the hour field; otherwise, and
+//!     for gaps at midnight, skipped wall times simply don't fire;
+//!   - fall-back overlap: with an hour field of exactly 24 elements a wall time
+//!     fires in both occurrences; otherwise only in the first, unless the
+//!     search starts inside the repeated interval, or the clock falls back onto
+//!     a time that is not a full hour (e.g. 02:00 → 01:30).
 //!
-//! # Known divergences
+//! Differential checks against node-schedule (TZ set for the node process)
+//! matched in America/New_York, Europe/London, Europe/Berlin,
+//! Australia/Sydney, America/Sao_Paulo, America/Santiago, America/Havana,
+//! Africa/Cairo, America/St_Johns, Asia/Tehran, Asia/Kolkata and UTC, for
+//! start instants swept minute by minute across the DST transitions.
+//!
+//! # Known divergences from node-schedule
+//! * Expressions node-schedule accepts but [`CronSchedule::parse`] rejects: see
+//!   above. node-schedule also treats a string that is not a cron expression
+//!   but parses as a JavaScript `Date` as a one-off job; that is rejected too.
 //! * cron-parser gives up after 10 000 internal iteration steps (roughly 27
 //!   years of day-by-day stepping), so for very sparse schedules such as
 //!   `0 0 * 2 1#5` (Feb 29 that is a Monday) node-schedule may return no
 //!   invocation while [`CronSchedule::next_after`] finds it.
 //! * node-schedule's iterator keeps DST state between consecutive invocations;
-//!   this module is stateless (`next_after(t)` == the first invocation of a job
-//!   created at `t`). The results differ only for the repeated sub-hourly fires
-//!   inside a spring-forward gap (node-schedule fires `*/15 2 * * *` at 03:00,
-//!   03:15, 03:30, 03:45 on that day; chaining `next_after` gives 03:00 only).
-//! * DST transitions that are not one hour long at an hour boundary (e.g.
-//!   Lord Howe's 30-minute shift, or transitions at midnight) follow the same
-//!   rules but have not been verified against node-schedule.
+//!   this module is stateless (`next_after(t)` is the first invocation of a
+//!   job created at `t`). They differ only for repeated sub-hourly fires in a
+//!   spring-forward gap: node-schedule fires `*/15 2 * * *` at 03:00, 03:15,
+//!   03:30 and 03:45 EDT on that day, chaining `next_after` gives 03:00 and then
+//!   02:00 the next day.
+//! * Australia/Lord_Howe's 30-minute spring-forward (02:00 → 02:30): cron-parser
+//!   steps from 01:xx straight to 03:00 and never fires at 02:30–02:59; this
+//!   module does. (Its fall-back matches.)
+//!
+//! Wall times are mapped to instants with UTC→local offset lookups only,
+//! because `chrono::Local::from_local_datetime` misorders ambiguous results
+//! and misplaces transition boundaries.
 
-use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone,
-    Timelike,
-};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike};
 
 /// How far past `after` [`CronSchedule::next_after`] searches, in years. The
 /// Gregorian calendar repeats every 400 years and [`CronSchedule::parse`]
@@ -198,20 +212,14 @@ const WEEK_PATTERN: [u32; 7] = {
 fn is_js_space(c: char) -> bool {
     matches!(
         c,
-        '\t' | '\n'
-            | '\u{b}'
-            | '\u{c}'
-            | '\r'
-            | ' '
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
-            | '\u{feff}'
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
     )
 }
 
@@ -244,8 +252,9 @@ fn all_digits(s: &str) -> bool {
 
 /// Digits to number, saturating (callers range-check).
 fn digits_value(s: &str) -> u64 {
-    s.bytes()
-        .fold(0u64, |acc, b| acc.saturating_mul(10).saturating_add(u64::from(b - b'0')))
+    s.bytes().fold(0u64, |acc, b| {
+        acc.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+    })
 }
 
 fn parse_value(field: Field, tok: &str) -> Result<u32, CronError> {
@@ -255,7 +264,11 @@ fn parse_value(field: Field, tok: &str) -> Result<u32, CronError> {
             let shown = tok.trim_start_matches('0');
             return Err(CronError::OutOfRange {
                 field: field.name(),
-                value: if shown.is_empty() { "0".into() } else { shown.into() },
+                value: if shown.is_empty() {
+                    "0".into()
+                } else {
+                    shown.into()
+                },
                 min: field.min(),
                 max: field.max(),
             });
@@ -298,14 +311,14 @@ fn parse_step(field: Field, s: &str) -> Result<u64, CronError> {
 /// (including the extra Sunday for day-of-week ranges ending in 0 or 7).
 fn push_range(field: Field, acc: &mut Acc, lo: u32, hi: u32, step: u64) {
     let mut local: u64 = 0;
-    if field == Field::DayOfWeek && hi % 7 == 0 {
+    if field == Field::DayOfWeek && hi.is_multiple_of(7) {
         acc.push(field, 0);
         local |= 1;
     }
     let mut repeat = step;
     for i in lo..=hi {
         let exists = local & (1u64 << i) != 0;
-        if !exists && repeat % step == 0 {
+        if !exists && repeat.is_multiple_of(step) {
             repeat = 1;
             acc.push(field, i);
             local |= 1u64 << i;
@@ -334,8 +347,8 @@ fn parse_item(field: Field, item: &str, acc: &mut Acc) -> Result<(), CronError> 
         }
         None => (item, None),
     };
-    let wildcard_ok = base == "*"
-        || (base == "?" && matches!(field, Field::DayOfMonth | Field::DayOfWeek));
+    let wildcard_ok =
+        base == "*" || (base == "?" && matches!(field, Field::DayOfMonth | Field::DayOfWeek));
     if wildcard_ok {
         push_range(field, acc, field.min(), field.max(), step.unwrap_or(1));
         return Ok(());
@@ -446,7 +459,7 @@ fn parse_field(field: Field, text: &str) -> Result<(Acc, u8), CronError> {
         if parts.next().is_some() {
             return Err(unsupported("only one '#' is allowed"));
         }
-        if left.contains([',', '-', '/']) {
+        if text.contains([',', '-', '/']) {
             return Err(unsupported(
                 "'#' cannot be combined with lists, ranges or steps",
             ));
@@ -521,7 +534,10 @@ impl CronSchedule {
             "@hourly" => "0 * * * *",
             other => other,
         };
-        let atoms: Vec<&str> = expanded.split(is_js_space).filter(|a| !a.is_empty()).collect();
+        let atoms: Vec<&str> = expanded
+            .split(is_js_space)
+            .filter(|a| !a.is_empty())
+            .collect();
         let (sec, rest) = match atoms.len() {
             0 => return Err(CronError::Empty),
             5 => ("0", &atoms[..]),
@@ -547,8 +563,7 @@ impl CronSchedule {
                     return Err(CronError::DayNotInMonth { day: first, month });
                 }
             }
-            dom_count =
-                dom.values.iter().filter(|&&d| d <= max_day).count() as u32 + dom.l_count;
+            dom_count = dom.values.iter().filter(|&&d| d <= max_day).count() as u32 + dom.l_count;
         }
 
         let schedule = CronSchedule {
@@ -574,12 +589,18 @@ impl CronSchedule {
     /// Whether some month in the month field has a matching day for some
     /// leap-ness and weekday of the 1st (all combinations occur every 400 years).
     fn can_ever_fire(&self) -> bool {
-        (1..=12u32).filter(|m| self.months & (1 << m) != 0).any(|m| {
-            let lengths: &[u32] = if m == 2 { &[28, 29] } else { &[days_in_month(2001, m)] };
-            lengths
-                .iter()
-                .any(|&dim| (0..7).any(|wd1| self.day_mask(m, dim, wd1) != 0))
-        })
+        (1..=12u32)
+            .filter(|m| self.months & (1 << m) != 0)
+            .any(|m| {
+                let lengths: &[u32] = if m == 2 {
+                    &[28, 29]
+                } else {
+                    &[days_in_month(2001, m)]
+                };
+                lengths
+                    .iter()
+                    .any(|&dim| (0..7).any(|wd1| self.day_mask(m, dim, wd1) != 0))
+            })
     }
 
     /// Bits (1..=dim) of the days that pass cron-parser's day test in a month
@@ -668,7 +689,7 @@ impl CronSchedule {
                         (h, mi, s) = (0, 0, 0);
                     }
                     if let Some((h2, m2, s2)) = self.next_time_of_day(h, mi, s) {
-                        return Some(date.and_hms_opt(h2, m2, s2)?);
+                        return date.and_hms_opt(h2, m2, s2);
                     }
                     // nothing left today: continue with the next day
                     date = date.succ_opt()?;
@@ -710,18 +731,16 @@ impl CronSchedule {
         let one_sec = Duration::seconds(1);
 
         // If `after` lies in the first occurrence of a repeated (fall-back)
-        // wall time and the hour field is a full wildcard, the *second*
-        // occurrence of an earlier wall time can be the answer.
+        // wall time, the *second* occurrence of an earlier wall time can be
+        // the answer.
         let mut best: Option<DateTime<Tz>> = None;
-        if let LocalResult::Ambiguous(early, late) = tz.from_local_datetime(&from_wall) {
-            if after.offset().fix() == early.offset().fix()
-                && early.offset().fix() != late.offset().fix()
-            {
+        if let Wall::Ambiguous(early, _) = resolve(&tz, from_wall) {
+            if after.offset().fix() == early.offset().fix() {
                 // start of the repeated wall-clock window
                 let mut lb = from_wall.with_second(0)?;
                 for _ in 0..240 {
-                    let prev = lb - Duration::minutes(1);
-                    if !matches!(tz.from_local_datetime(&prev), LocalResult::Ambiguous(..)) {
+                    let prev = lb.checked_sub_signed(Duration::minutes(1))?;
+                    if !matches!(resolve(&tz, prev), Wall::Ambiguous(..)) {
                         break;
                     }
                     lb = prev;
@@ -731,9 +750,9 @@ impl CronSchedule {
                 if self.hours_wild || lb.minute() != 0 {
                     if let Some(w) = self.next_wall(lb, limit) {
                         if w <= from_wall {
-                            if let LocalResult::Ambiguous(_, l) = tz.from_local_datetime(&w) {
-                                if l > *after {
-                                    best = Some(l);
+                            if let Wall::Ambiguous(_, late) = resolve(&tz, w) {
+                                if late > *after {
+                                    best = Some(late);
                                 }
                             }
                         }
@@ -748,16 +767,17 @@ impl CronSchedule {
 
         let mut start = from_wall.checked_add_signed(one_sec)?;
         loop {
-            let Some(w) = self.next_wall(start, limit) else {
+            let w = self.next_wall(start, limit);
+            let Some(w) = w else {
                 return best;
             };
-            match tz.from_local_datetime(&w) {
-                LocalResult::Single(t) => {
+            match resolve(&tz, w) {
+                Wall::Single(t) => {
                     if t > *after {
                         return Some(pick(t, best));
                     }
                 }
-                LocalResult::Ambiguous(early, late) => {
+                Wall::Ambiguous(early, late) => {
                     // The first occurrence always fires. The second is only
                     // reached here when `after` is already past the first one,
                     // i.e. inside the repeated hour, where cron-parser fires too.
@@ -768,7 +788,7 @@ impl CronSchedule {
                         return Some(pick(late, best));
                     }
                 }
-                LocalResult::None => {
+                Wall::Gap(shifted) => {
                     // Spring-forward gap. cron-parser substitutes the skipped
                     // hour h by h+1 when the hour field is restricted and h+1 is
                     // not in it; otherwise the gap times are simply skipped.
@@ -777,12 +797,9 @@ impl CronSchedule {
                         && (1..23).contains(&h)
                         && !self.hour_set(h + 1)
                         && whole_hour_gap(&tz, w)
+                        && shifted > *after
                     {
-                        if let Some(t) = shift_over_gap(&tz, w) {
-                            if t > *after {
-                                return Some(pick(t, best));
-                            }
-                        }
+                        return Some(pick(shifted, best));
                     }
                     start = w.with_second(0)?.checked_add_signed(Duration::minutes(1))?;
                     continue;
@@ -801,32 +818,725 @@ impl CronSchedule {
     }
 }
 
+/// How a wall-clock time maps to instants in a zone.
+enum Wall<Tz: TimeZone> {
+    Single(DateTime<Tz>),
+    /// Repeated wall time (clocks fell back): (first, second) occurrence.
+    Ambiguous(DateTime<Tz>, DateTime<Tz>),
+    /// Skipped wall time (clocks sprang forward), read with the offset in
+    /// force before the gap (02:30 in a 02:00→03:00 gap gives 03:30).
+    Gap(DateTime<Tz>),
+}
+
+/// Maps wall time `w` to instants using only UTC→local offset lookups
+/// (`chrono::Local::from_local_datetime` misorders ambiguous results and is
+/// off by one at transition boundaries). Assumes at most one offset change
+/// within ±15 hours of `w`, which holds for every zone in use.
+fn resolve<Tz: TimeZone>(tz: &Tz, w: NaiveDateTime) -> Wall<Tz> {
+    let offset_at = |t: NaiveDateTime| tz.offset_from_utc_datetime(&t).fix().local_minus_utc();
+    let window = Duration::hours(15);
+    let before = w.checked_sub_signed(window).map(offset_at);
+    let after = w.checked_add_signed(window).map(offset_at);
+    let (before, after) = match (before, after) {
+        (Some(b), Some(a)) => (b, a),
+        (Some(o), None) | (None, Some(o)) => (o, o),
+        (None, None) => (offset_at(w), offset_at(w)),
+    };
+    let instance = |offset: i32| {
+        let t = w.checked_sub_signed(Duration::seconds(i64::from(offset)))?;
+        (offset_at(t) == offset).then(|| tz.from_utc_datetime(&t))
+    };
+    let first = instance(before);
+    let second = if after == before {
+        None
+    } else {
+        instance(after)
+    };
+    match (first, second) {
+        (Some(a), Some(b)) if a < b => Wall::Ambiguous(a, b),
+        (Some(a), Some(b)) => Wall::Ambiguous(b, a),
+        (Some(t), None) | (None, Some(t)) => Wall::Single(t),
+        (None, None) => {
+            let utc = w
+                .checked_sub_signed(Duration::seconds(i64::from(before)))
+                .unwrap_or(w);
+            Wall::Gap(tz.from_utc_datetime(&utc))
+        }
+    }
+}
+
 /// Whether the gap containing `w` is exactly the wall-clock hour of `w` (the
 /// only shape for which cron-parser's "hour jumped by 2" substitution applies).
 fn whole_hour_gap<Tz: TimeZone>(tz: &Tz, w: NaiveDateTime) -> bool {
     let Some(hour_start) = w.with_minute(0).and_then(|t| t.with_second(0)) else {
         return false;
     };
-    let exists = |t: Option<NaiveDateTime>| {
-        t.is_some_and(|t| !matches!(tz.from_local_datetime(&t), LocalResult::None))
-    };
-    let second = Duration::seconds(1);
+    let exists =
+        |t: Option<NaiveDateTime>| t.is_some_and(|t| !matches!(resolve(tz, t), Wall::Gap(_)));
     !exists(Some(hour_start))
         && !exists(hour_start.checked_add_signed(Duration::seconds(3599)))
-        && exists(hour_start.checked_sub_signed(second))
+        && exists(hour_start.checked_sub_signed(Duration::seconds(1)))
         && exists(hour_start.checked_add_signed(Duration::hours(1)))
 }
 
-/// Instant of a non-existent wall time `w`, read with the UTC offset in force
-/// just before the gap (so 02:30 in a 02:00→03:00 gap becomes 03:30).
-fn shift_over_gap<Tz: TimeZone>(tz: &Tz, w: NaiveDateTime) -> Option<DateTime<Tz>> {
-    for back in 1..=3 {
-        let probe = w.checked_sub_signed(Duration::hours(back))?;
-        if let Some(t) = tz.from_local_datetime(&probe).latest() {
-            let offset = t.offset().fix();
-            let utc = w.checked_sub_signed(Duration::seconds(i64::from(offset.local_minus_utc())))?;
-            return Some(tz.from_utc_datetime(&utc));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{FixedOffset, Utc};
+
+    const CORPUS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/cron_corpus.json"
+    );
+
+    fn parse(expr: &str) -> CronSchedule {
+        CronSchedule::parse(expr).unwrap_or_else(|e| panic!("'{expr}' should parse: {e}"))
+    }
+
+    fn err(expr: &str) -> CronError {
+        match CronSchedule::parse(expr) {
+            Ok(s) => panic!("'{expr}' should be rejected, parsed as {s:?}"),
+            Err(e) => e,
         }
     }
-    None
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// `n` consecutive fire times after `from` (RFC 3339, UTC).
+    fn next_n_utc(expr: &str, from: &str, n: usize) -> Vec<String> {
+        let s = parse(expr);
+        let mut t = utc(from);
+        (0..n)
+            .map(|_| {
+                t = s.next_after(&t).expect("next fire time");
+                t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            })
+            .collect()
+    }
+
+    fn next_tz<Tz: TimeZone>(expr: &str, after: DateTime<Tz>) -> String {
+        parse(expr)
+            .next_after(&after)
+            .expect("next fire time")
+            .to_rfc3339()
+    }
+
+    #[test]
+    fn parses_basic_fields_into_bitsets() {
+        let s = parse("*/15 0,12 1-3 jan-mar mon-fri");
+        assert_eq!(s.seconds, 1);
+        assert_eq!(s.minutes, (1 << 0) | (1 << 15) | (1 << 30) | (1 << 45));
+        assert_eq!(s.hours, (1 << 0) | (1 << 12));
+        assert_eq!(s.dom, 0b1110);
+        assert_eq!(s.months, 0b1110);
+        assert_eq!(s.dow, 0b011_1110);
+        assert!(!s.hours_wild && !s.dow_wild);
+
+        let s = parse("5/20 * * * * *");
+        assert_eq!(s.seconds, (1 << 5) | (1 << 25) | (1 << 45));
+        assert_eq!(s.minutes, (1u64 << 60) - 1);
+        assert!(s.hours_wild && s.dow_wild);
+        assert_eq!(s.dom_count, 31);
+
+        let s = parse("0 0 10-20/4 */5 *");
+        assert_eq!(s.dom, (1 << 10) | (1 << 14) | (1 << 18));
+        assert_eq!(s.months, (1 << 1) | (1 << 6) | (1 << 11));
+    }
+
+    #[test]
+    fn weekday_zero_and_seven_are_sunday() {
+        for expr in [
+            "0 0 * * 0",
+            "0 0 * * 7",
+            "0 0 * * sun",
+            "0 0 * * SUN",
+            "0 0 * * Sun",
+        ] {
+            assert_eq!(parse(expr).dow, 1, "{expr}");
+        }
+        // cron-parser adds Sunday to any day-of-week range ending in 7.
+        assert_eq!(parse("0 0 * * 5-7").dow, 0b110_0001);
+        assert_eq!(parse("0 0 * * 2-7/2").dow, 0b101_0101);
+        assert_eq!(parse("0 0 * * 1/2").dow, 0b010_1011);
+        assert!(parse("0 0 * * 1-7").dow_wild);
+        assert!(parse("0 0 * * 0-7").dow_wild);
+        assert!(!parse("0 0 * * 0-6").dow_wild);
+        assert!(parse("0 0 * * ?").dow_wild);
+    }
+
+    #[test]
+    fn names_are_case_insensitive() {
+        assert_eq!(
+            parse("0 0 1 JAN,jul,Dec *").months,
+            (1 << 1) | (1 << 7) | (1 << 12)
+        );
+        assert_eq!(parse("0 0 * feb-apr/2 *").months, (1 << 2) | (1 << 4));
+        assert_eq!(
+            parse("0 0 * * tue,THU,Sat").dow,
+            (1 << 2) | (1 << 4) | (1 << 6)
+        );
+        assert_eq!(parse("0 0 * * friL").dow_last, 1 << 5);
+        assert_eq!(parse("0 0 * * mon#2").nth, 2);
+    }
+
+    #[test]
+    fn predefined_expressions() {
+        assert_eq!(parse("@yearly"), parse("0 0 1 1 *"));
+        assert_eq!(parse("@monthly"), parse("0 0 1 * *"));
+        assert_eq!(parse("@weekly"), parse("0 0 * * 0"));
+        assert_eq!(parse("@daily"), parse("0 0 * * *"));
+        assert_eq!(parse("@hourly"), parse("0 * * * *"));
+        assert_eq!(parse("0  0\t*\n*  *"), parse("@daily"));
+        assert_eq!(
+            " 0 0 * * * ".parse::<CronSchedule>().unwrap(),
+            parse("@daily")
+        );
+    }
+
+    #[test]
+    fn error_messages() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty cron expression"),
+            ("   ", "empty cron expression"),
+            ("* * * *", "cron expression must have 5 or 6 fields, got 4"),
+            (
+                "1 2 3 4 5 6 7",
+                "cron expression must have 5 or 6 fields, got 7",
+            ),
+            ("61 * * * *", "minute value 61 is out of range 0-59"),
+            ("60 * * * * *", "second value 60 is out of range 0-59"),
+            ("0 24 * * *", "hour value 24 is out of range 0-23"),
+            ("0 0 0 * *", "day-of-month value 0 is out of range 1-31"),
+            ("0 0 32 * *", "day-of-month value 32 is out of range 1-31"),
+            ("0 0 * 13 *", "month value 13 is out of range 1-12"),
+            ("0 0 * * 8", "day-of-week value 8 is out of range 0-7"),
+            (
+                "0 0 * * 99999999999999999999999",
+                "day-of-week value 99999999999999999999999 is out of range 0-7",
+            ),
+            ("0 */0 * * *", "invalid step '0' in field 'hour'"),
+            ("*/x * * * *", "invalid step 'x' in field 'minute'"),
+            ("5/ * * * *", "invalid step '' in field 'minute'"),
+            ("*/5/2 * * * *", "invalid step '5/2' in field 'minute'"),
+            ("5-1 * * * *", "invalid range '5-1' in field 'minute'"),
+            ("1-5-9 * * * *", "invalid range '1-5-9' in field 'minute'"),
+            ("5- * * * *", "invalid range '5-' in field 'minute'"),
+            ("-1 * * * *", "invalid range '-1' in field 'minute'"),
+            (
+                "0 0 * january *",
+                "invalid value 'january' in field 'month'",
+            ),
+            ("0 0 * foo *", "unknown name 'foo' in field 'month'"),
+            ("jan * * * *", "invalid value 'jan' in field 'minute'"),
+            (
+                "0 0 * * mon-foo",
+                "unknown name 'foo' in field 'day-of-week'",
+            ),
+            (
+                "1,,2 * * * *",
+                "empty list element in field 'minute': '1,,2'",
+            ),
+            ("1.5 * * * *", "invalid value '1.5' in field 'minute'"),
+            ("5* * * * *", "invalid value '5*' in field 'minute'"),
+            (
+                "@annually",
+                "cron expression must have 5 or 6 fields, got 1",
+            ),
+            ("0 0 30 2 *", "day-of-month 30 never occurs in month 2"),
+            (
+                "0 0 31 2,4 *",
+                "cron expression '0 0 31 2,4 *' never matches any date",
+            ),
+            (
+                "0 0 * * 5L#2",
+                "unsupported '5L#2' in field 'day-of-week': '#' must follow a single weekday, e.g. '1#2'",
+            ),
+            (
+                "0 0 * * 1#6",
+                "unsupported '1#6' in field 'day-of-week': the occurrence after '#' must be 1-5",
+            ),
+            (
+                "0 0 * * 1#2,3",
+                "unsupported '1#2,3' in field 'day-of-week': '#' cannot be combined with lists, ranges or steps",
+            ),
+            (
+                "0 0 * * L",
+                "unsupported 'L' in field 'day-of-week': 'L' in day-of-week must follow a single weekday, e.g. '5L' for the last Friday",
+            ),
+            (
+                "0 0 5L * *",
+                "unsupported '5L' in field 'day-of-month': only a plain 'L' (last day of the month) is supported",
+            ),
+            (
+                "0 0 L/2 * *",
+                "unsupported 'L/2' in field 'day-of-month': 'L' cannot have a step",
+            ),
+            (
+                "? * * * *",
+                "unsupported '?' in field 'minute': '?' is only allowed in day-of-month and day-of-week",
+            ),
+            (
+                "0 0 *,? * *",
+                "unsupported '*,?' in field 'day-of-month': '*' and '?' cannot be mixed",
+            ),
+            (
+                "0 0 1# * *",
+                "unsupported '1#' in field 'day-of-month': '#' is only allowed in day-of-week",
+            ),
+        ];
+        for (expr, msg) in cases {
+            assert_eq!(err(expr).to_string(), *msg, "{expr:?}");
+        }
+        assert_eq!(err("* * * *"), CronError::FieldCount(4));
+    }
+
+    #[test]
+    fn rejects_more_garbage() {
+        for expr in [
+            "a b c d e",
+            "0 0 * * monday",
+            "@DAILY",
+            " @daily",
+            "0 0 ? ? *",
+            "0 0 LW * *",
+            "0 0 15W * *",
+            "0 0 L-3 * *",
+            "0 0 * * 1-8",
+            "0 0 1 1 * 2030",
+            "*-5 * * * *",
+            "/5 * * * *",
+            "0 0 * * *#2",
+            "0 0 * * 1#0",
+            "0 0 * * 15L",
+            "0 0 * * 5l",
+            "0 0 31 4 *",
+            "0 0 * * 1-2#2",
+            "+5 * * * *",
+            "0 0 * * 5L/2",
+            "0 0 * */jan *",
+        ] {
+            err(expr);
+        }
+    }
+
+    #[test]
+    fn strictly_after_with_second_granularity() {
+        // exactly on a matching second: the next one
+        assert_eq!(
+            next_n_utc("30 9 * * *", "2024-06-15T09:30:00Z", 1),
+            ["2024-06-16T09:30:00.000Z"]
+        );
+        // later in the matching second: still the next one
+        assert_eq!(
+            next_n_utc("30 9 * * *", "2024-06-15T09:30:00.001Z", 1),
+            ["2024-06-16T09:30:00.000Z"]
+        );
+        // just before it
+        assert_eq!(
+            next_n_utc("30 9 * * *", "2024-06-15T09:29:59.999Z", 1),
+            ["2024-06-15T09:30:00.000Z"]
+        );
+        assert_eq!(
+            next_n_utc("* * * * * *", "2024-06-15T09:30:00.500Z", 3),
+            [
+                "2024-06-15T09:30:01.000Z",
+                "2024-06-15T09:30:02.000Z",
+                "2024-06-15T09:30:03.000Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn next_after_utc_sequences() {
+        assert_eq!(
+            next_n_utc("*/20 * * * *", "2024-12-31T23:30:00Z", 3),
+            [
+                "2024-12-31T23:40:00.000Z",
+                "2025-01-01T00:00:00.000Z",
+                "2025-01-01T00:20:00.000Z"
+            ]
+        );
+        assert_eq!(
+            next_n_utc("0 9 * * 1-5", "2024-06-14T10:00:00Z", 3), // Friday
+            [
+                "2024-06-17T09:00:00.000Z",
+                "2024-06-18T09:00:00.000Z",
+                "2024-06-19T09:00:00.000Z"
+            ]
+        );
+        assert_eq!(
+            next_n_utc("15,45 30 9 * * *", "2024-06-15T09:30:20Z", 3),
+            [
+                "2024-06-15T09:30:45.000Z",
+                "2024-06-16T09:30:15.000Z",
+                "2024-06-16T09:30:45.000Z"
+            ]
+        );
+        assert_eq!(
+            next_n_utc("0 0 31 * *", "2024-01-31T00:00:00Z", 3),
+            [
+                "2024-03-31T00:00:00.000Z",
+                "2024-05-31T00:00:00.000Z",
+                "2024-07-31T00:00:00.000Z"
+            ]
+        );
+        assert_eq!(
+            next_n_utc("0 12 L * *", "2024-01-31T12:00:00Z", 3),
+            [
+                "2024-02-29T12:00:00.000Z",
+                "2024-03-31T12:00:00.000Z",
+                "2024-04-30T12:00:00.000Z"
+            ]
+        );
+        assert_eq!(
+            next_n_utc("59 59 23 31 12 *", "2024-06-01T00:00:00Z", 2),
+            ["2024-12-31T23:59:59.000Z", "2025-12-31T23:59:59.000Z"]
+        );
+        // leap days, skipping 2100 (not a leap year)
+        assert_eq!(
+            next_n_utc("0 0 29 2 *", "2096-02-29T00:00:00Z", 2),
+            ["2104-02-29T00:00:00.000Z", "2108-02-29T00:00:00.000Z"]
+        );
+        assert_eq!(
+            next_n_utc("0 18 * * 5L", "2024-01-01T00:00:00Z", 3),
+            [
+                "2024-01-26T18:00:00.000Z",
+                "2024-02-23T18:00:00.000Z",
+                "2024-03-29T18:00:00.000Z"
+            ]
+        );
+        assert_eq!(
+            next_n_utc("0 10 * * fri#3", "2024-01-01T00:00:00Z", 3),
+            [
+                "2024-01-19T10:00:00.000Z",
+                "2024-02-16T10:00:00.000Z",
+                "2024-03-15T10:00:00.000Z"
+            ]
+        );
+        assert_eq!(
+            next_n_utc("0 0 * * 0#5", "2024-01-01T00:00:00Z", 2),
+            ["2024-03-31T00:00:00.000Z", "2024-06-30T00:00:00.000Z"]
+        );
+    }
+
+    #[test]
+    fn day_of_month_and_day_of_week_follow_cron_parser() {
+        // both restricted: OR
+        assert_eq!(
+            next_n_utc("0 0 1,15 * 5", "2024-01-01T00:00:00Z", 4),
+            [
+                "2024-01-05T00:00:00.000Z",
+                "2024-01-12T00:00:00.000Z",
+                "2024-01-15T00:00:00.000Z",
+                "2024-01-19T00:00:00.000Z"
+            ]
+        );
+        // 31 elements count as a wildcard: Mondays only
+        assert_eq!(
+            next_n_utc("0 0 1-31 * 1", "2024-01-01T00:00:00Z", 2),
+            ["2024-01-08T00:00:00.000Z", "2024-01-15T00:00:00.000Z"]
+        );
+        // 30 elements are a wildcard in 30-day months only
+        assert_eq!(
+            next_n_utc("0 0 1-30 * 1", "2024-03-28T00:00:00Z", 4),
+            [
+                "2024-03-29T00:00:00.000Z",
+                "2024-03-30T00:00:00.000Z",
+                "2024-04-01T00:00:00.000Z",
+                "2024-04-08T00:00:00.000Z"
+            ]
+        );
+        // 0-6 is not a wildcard (7 elements): every day via OR
+        assert_eq!(
+            next_n_utc("0 0 1 * 0-6", "2024-01-01T00:00:00Z", 2),
+            ["2024-01-02T00:00:00.000Z", "2024-01-03T00:00:00.000Z"]
+        );
+        // '#' filters whatever matched: the 15th if it's in week 3, or the 3rd Monday
+        assert_eq!(
+            next_n_utc("0 0 15 * 1#3", "2024-01-01T00:00:00Z", 3),
+            [
+                "2024-01-15T00:00:00.000Z",
+                "2024-02-15T00:00:00.000Z",
+                "2024-02-19T00:00:00.000Z"
+            ]
+        );
+        // '?' is '*'
+        assert_eq!(parse("0 0 ? * 3"), parse("0 0 * * 3"));
+    }
+
+    #[test]
+    fn next_after_in_fixed_offset_zone() {
+        let ist = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+        let after = ist.with_ymd_and_hms(2024, 2, 28, 23, 59, 59).unwrap();
+        assert_eq!(next_tz("0 9 * * *", after), "2024-02-29T09:00:00+05:30");
+        assert_eq!(next_tz("0 0 1 * *", after), "2024-03-01T00:00:00+05:30");
+        let t = parse("0 0 L * *").next_after(&after).unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-02-29T00:00:00+05:30");
+        assert_eq!(t.timestamp(), utc("2024-02-28T18:30:00Z").timestamp());
+        let west = FixedOffset::west_opt(10 * 3600).unwrap();
+        let after = west.with_ymd_and_hms(2024, 12, 31, 23, 0, 0).unwrap();
+        assert_eq!(next_tz("30 23 31 12 *", after), "2024-12-31T23:30:00-10:00");
+        assert_eq!(next_tz("0 0 1 1 *", after), "2025-01-01T00:00:00-10:00");
+    }
+
+    #[test]
+    fn dst_in_new_york() {
+        use chrono_tz::America::New_York as NY;
+        let at = |s: &str| utc(s).with_timezone(&NY);
+        // spring forward 2024-03-10 02:00 EST -> 03:00 EDT: skipped times in a
+        // restricted hour move one hour later unless that hour is listed too
+        assert_eq!(
+            next_tz("30 2 * * *", at("2024-03-10T06:00:00Z")),
+            "2024-03-10T03:30:00-04:00"
+        );
+        assert_eq!(
+            next_tz("*/15 2 * * *", at("2024-03-10T06:00:00Z")),
+            "2024-03-10T03:00:00-04:00"
+        );
+        assert_eq!(
+            next_tz("*/15 2 * * *", at("2024-03-10T07:00:00Z")),
+            "2024-03-11T02:00:00-04:00"
+        );
+        assert_eq!(
+            next_tz("30 2,3 * * *", at("2024-03-10T06:00:00Z")),
+            "2024-03-10T03:30:00-04:00"
+        );
+        assert_eq!(
+            next_tz("0 2,4 * * *", at("2024-03-10T06:00:00Z")),
+            "2024-03-10T03:00:00-04:00"
+        );
+        assert_eq!(
+            next_tz("30 * * * *", at("2024-03-10T06:45:00Z")),
+            "2024-03-10T03:30:00-04:00"
+        );
+        // fall back 2024-11-03 02:00 EDT -> 01:00 EST: a restricted hour fires
+        // in the first 01:xx only ...
+        assert_eq!(
+            next_tz("30 1 * * *", at("2024-11-03T05:00:00Z")),
+            "2024-11-03T01:30:00-04:00"
+        );
+        assert_eq!(
+            next_tz("30 1 * * *", at("2024-11-03T05:30:00Z")),
+            "2024-11-04T01:30:00-05:00"
+        );
+        // ... unless the search starts in the repeated hour
+        assert_eq!(
+            next_tz("30 1 * * *", at("2024-11-03T06:10:00Z")),
+            "2024-11-03T01:30:00-05:00"
+        );
+        // a full hour wildcard fires in both
+        assert_eq!(
+            next_tz("30,45 * * * *", at("2024-11-03T05:50:00Z")),
+            "2024-11-03T01:30:00-05:00"
+        );
+        assert_eq!(
+            next_tz("30,45 * * * *", at("2024-11-03T05:40:00Z")),
+            "2024-11-03T01:45:00-04:00"
+        );
+        assert_eq!(
+            next_tz("30,45 * * * *", at("2024-11-03T06:40:00Z")),
+            "2024-11-03T01:45:00-05:00"
+        );
+        // "0-23,5" has 25 elements, which cron-parser treats as restricted
+        assert_eq!(
+            next_tz("30 0-23,5 * * *", at("2024-11-03T05:40:00Z")),
+            "2024-11-03T02:30:00-05:00"
+        );
+    }
+
+    #[test]
+    fn parse_rejects_schedules_that_never_fire() {
+        assert_eq!(
+            err("0 0 30 2 *"),
+            CronError::DayNotInMonth { day: 30, month: 2 }
+        );
+        assert_eq!(
+            err("0 0 30,31 feb *"),
+            CronError::DayNotInMonth { day: 30, month: 2 }
+        );
+        // cron-parser checks the smallest explicit day even when day-of-week
+        // could still match
+        assert_eq!(
+            err("0 0 30 2 1"),
+            CronError::DayNotInMonth { day: 30, month: 2 }
+        );
+        assert_eq!(
+            err("0 0 31 4 *"),
+            CronError::DayNotInMonth { day: 31, month: 4 }
+        );
+        for expr in ["0 0 31 2,4,6,9,11 *", "0 0 30 2,2 *", "0 0 31 */2 *#5"] {
+            match err(expr) {
+                CronError::NeverFires(e) if e == expr => {}
+                // '*#5' is rejected as syntax first
+                CronError::Unsupported { .. } if expr.contains("*#") => {}
+                other => panic!("{expr}: {other}"),
+            }
+        }
+        // these do fire
+        for expr in [
+            "0 0 29 2 *",
+            "0 0 L 2 *",
+            "0 0 * 2 1#5",
+            "0 0 30,1 2 *",
+            "0 0 31 2,3 *",
+        ] {
+            parse(expr);
+        }
+        // Feb 29 that is a Monday: found even decades away
+        assert_eq!(
+            next_n_utc("0 0 * 2 1#5", "2016-03-01T00:00:00Z", 1),
+            ["2044-02-29T00:00:00.000Z"]
+        );
+    }
+
+    #[test]
+    fn search_is_bounded() {
+        let s = parse("0 0 1 1 *");
+        let end = NaiveDate::MAX.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        assert_eq!(s.next_after(&end), None);
+        let near_end = NaiveDate::from_ymd_opt(NaiveDate::MAX.year() - 1, 6, 1).unwrap();
+        let t = s
+            .next_after(&near_end.and_hms_opt(0, 0, 0).unwrap().and_utc())
+            .unwrap();
+        assert_eq!(t.year(), NaiveDate::MAX.year());
+    }
+
+    #[test]
+    fn epoch_ms_local_matches_next_after_local() {
+        let s = parse("*/7 3 * * *");
+        let from = 1_718_000_000_123;
+        let expected = s
+            .next_after(&chrono::Local.timestamp_millis_opt(from).unwrap())
+            .map(|t| t.timestamp_millis());
+        assert_eq!(s.next_after_epoch_ms_local(from), expected);
+        assert!(expected.unwrap() > from);
+    }
+
+    fn load_corpus() -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(CORPUS).expect("read cron_corpus.json");
+        serde_json::from_str(&text).expect("parse cron_corpus.json")
+    }
+
+    /// Replays every corpus entry (generated by make_cron_corpus.mjs from
+    /// node-schedule) with chrono-tz zones.
+    #[test]
+    fn corpus_matches_node_schedule() {
+        let corpus = load_corpus();
+        let mut failures = Vec::new();
+        let mut per_tz: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        let mut valid_exprs = std::collections::BTreeSet::new();
+        let mut invalid = 0;
+        for entry in &corpus {
+            let expr = entry["expr"].as_str().expect("expr");
+            if entry["error"].as_bool() == Some(true) {
+                invalid += 1;
+                if let Ok(s) = CronSchedule::parse(expr) {
+                    failures.push(format!(
+                        "'{expr}': node-schedule rejects it, parsed as {s:?}"
+                    ));
+                }
+                continue;
+            }
+            valid_exprs.insert(expr.to_string());
+            let tz_name = entry["tz"].as_str().expect("tz");
+            let tz: chrono_tz::Tz = tz_name.parse().expect("known tz");
+            let from = entry["from"].as_i64().expect("from");
+            let want = entry["next"].as_i64().expect("next");
+            let counts = per_tz.entry(tz_name.to_string()).or_default();
+            counts.0 += 1;
+            let got = CronSchedule::parse(expr)
+                .map(|s| s.next_after(&tz.timestamp_millis_opt(from).unwrap()))
+                .map(|t| t.map(|t| t.timestamp_millis()));
+            if got == Ok(Some(want)) {
+                counts.1 += 1;
+            } else {
+                failures.push(format!(
+                    "'{expr}' tz={tz_name} from={from}: want {want}, got {got:?}"
+                ));
+            }
+        }
+        eprintln!(
+            "cron corpus: {per_tz:?} (entries, matches); {} valid expressions, {invalid} invalid",
+            valid_exprs.len()
+        );
+        assert!(valid_exprs.len() >= 50 && invalid >= 15 && per_tz.len() == 3);
+        assert!(
+            failures.is_empty(),
+            "{} corpus entries differ from node-schedule:\n{}",
+            failures.len(),
+            failures
+                .iter()
+                .take(30)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    /// Runs [`local_tz_child`] in child processes with `TZ` set, so that
+    /// `next_after_epoch_ms_local` is checked against the corpus through
+    /// `chrono::Local` and the system time zone database.
+    #[test]
+    fn epoch_ms_local_honours_tz() {
+        let exe = std::env::current_exe().expect("test binary path");
+        let module = module_path!()
+            .split_once("::")
+            .map_or(module_path!(), |(_, m)| m);
+        let test = format!("{module}::local_tz_child");
+        for tz in ["UTC", "Asia/Kolkata", "America/New_York"] {
+            let out = std::process::Command::new(&exe)
+                .args([
+                    test.as_str(),
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("TZ", tz)
+                .env("CRON_CORPUS_TZ", tz)
+                .output()
+                .expect("spawn test binary");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "TZ={tz}: child test failed\n{stdout}\n{stderr}"
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "spawned by epoch_ms_local_honours_tz with TZ set"]
+    fn local_tz_child() {
+        let tz = std::env::var("CRON_CORPUS_TZ").expect("CRON_CORPUS_TZ");
+        let (jan, jul) = match tz.as_str() {
+            "UTC" => (0, 0),
+            "Asia/Kolkata" => (19800, 19800),
+            "America/New_York" => (-18000, -14400),
+            other => panic!("unexpected zone {other}"),
+        };
+        let offset = |m| {
+            let t = Utc.with_ymd_and_hms(2024, m, 1, 0, 0, 0).unwrap();
+            t.with_timezone(&chrono::Local).offset().local_minus_utc()
+        };
+        assert_eq!(
+            (offset(1), offset(7)),
+            (jan, jul),
+            "TZ={tz} not honoured by chrono::Local (is the system tz database installed?)"
+        );
+        let mut checked = 0;
+        for entry in load_corpus() {
+            if entry["tz"].as_str() != Some(tz.as_str()) {
+                continue;
+            }
+            let expr = entry["expr"].as_str().unwrap();
+            let from = entry["from"].as_i64().unwrap();
+            let got = parse(expr).next_after_epoch_ms_local(from);
+            assert_eq!(got, entry["next"].as_i64(), "'{expr}' TZ={tz} from={from}");
+            checked += 1;
+        }
+        assert!(checked > 500, "only {checked} entries for {tz}");
+    }
 }
