@@ -1,0 +1,85 @@
+// Shared fixtures for the framework-integration suites: a simulator-backed SDK, signed webhook
+// requests and small HTTP helpers. Not a test file itself (no `.test.` in its name).
+import { createRequire } from 'node:module'
+import { once } from 'node:events'
+
+const require = createRequire(import.meta.url)
+const sdkModule = require('../../lib/index.js')
+const { startSimulator, SAMPLE } = require('../../simulator/index.js')
+
+export const { WebhookSDK, generateSignatureHeader } = sdkModule
+export { SAMPLE }
+
+export const SIGNING_KEY = 'whsec_integration_test_key'
+export const CLIENT = { clientId: 'demo-client', clientSecret: 'demo-secret' }
+
+export const APPOINTMENT_CREATED = Object.freeze({
+  event: 'appointment.created',
+  data: Object.freeze({ appointment_id: SAMPLE.appointmentId }),
+})
+
+/** The same payload as Eka might send it: pretty-printed, so only the raw-bytes path verifies it. */
+export const PRETTY_BODY = JSON.stringify(APPOINTMENT_CREATED, null, 2)
+
+/**
+ * Starts the simulator and an SDK pointed at it; `t.after` closes both. Pass `config` to override
+ * SDK options.
+ */
+export async function startSdk(t, config = {}) {
+  const sim = await startSimulator()
+  const sdk = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY, apiBaseUrl: sim.url, ...config })
+  t.after(async () => {
+    await sdk.close()
+    await sim.close()
+  })
+  return { sim, sdk }
+}
+
+/** Headers for `body` (the exact text that will be sent) signed with `key`. */
+export function signedHeaders(body, key = SIGNING_KEY) {
+  return { 'content-type': 'application/json', 'eka-webhook-signature': generateSignatureHeader(body, key) }
+}
+
+/** Sends `body` (object → JSON text) signed by default; `headers` replaces the signed ones. */
+export async function postWebhook(url, body, { headers } = {}) {
+  const text = typeof body === 'string' ? body : JSON.stringify(body)
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: headers ?? signedHeaders(text),
+    body: text,
+    signal: AbortSignal.timeout(10_000),
+  })
+  const responseText = await response.text()
+  let json
+  try {
+    json = JSON.parse(responseText)
+  } catch {
+    json = undefined
+  }
+  return { status: response.status, headers: response.headers, text: responseText, json }
+}
+
+/** Asserts the 200 body of an enriched `appointment.created` from the simulator's sample data. */
+export function assertEnriched(assert, body) {
+  assert.equal(body.success, true)
+  assert.equal(body.event, 'appointment.created')
+  assert.equal(body.appointmentDetails.appointment_id, SAMPLE.appointmentId)
+  assert.equal(body.patientDetails.patient_id, SAMPLE.patientId)
+  assert.equal(body.doctorDetails.doctor_id, SAMPLE.doctorId)
+  assert.equal(body.clinicDetails.clinic_id, SAMPLE.clinicId)
+}
+
+/** Listens on a free loopback port; `t.after` closes the server and its open connections. */
+export async function listen(t, server) {
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.after(() => closeServer(server))
+  return `http://127.0.0.1:${server.address().port}`
+}
+
+export function closeServer(server) {
+  return new Promise((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections?.()
+  })
+}
