@@ -9,6 +9,7 @@ import express5 from 'express'
 import express4 from 'express4'
 import {
   APPOINTMENT_CREATED,
+  BOUNDED,
   PRETTY_BODY,
   assertEnriched,
   listen,
@@ -58,7 +59,7 @@ async function finishedEvents(seen, count) {
 
 for (const [name, express] of EXPRESSES) {
   for (const [mode, parsers] of Object.entries(PARSERS)) {
-    test(`${name}, ${mode}: a signed webhook is answered 200 with the enriched event in res.locals`, async (t) => {
+    test(`${name}, ${mode}: a signed webhook is answered 200 with the enriched event in res.locals`, BOUNDED, async (t) => {
       const { url, seen } = await startApp(t, express, { parsers: parsers(express) })
       const res = await postWebhook(url, APPOINTMENT_CREATED)
       assert.equal(res.status, 200)
@@ -71,7 +72,7 @@ for (const [name, express] of EXPRESSES) {
       assert.deepEqual(seen.errors, [])
     })
 
-    test(`${name}, ${mode}: a bad signature is 403 with the reason, and no ekaEvent`, async (t) => {
+    test(`${name}, ${mode}: a bad signature is 403 with the reason, and no ekaEvent`, BOUNDED, async (t) => {
       const { url, seen } = await startApp(t, express, { parsers: parsers(express) })
       const body = JSON.stringify(APPOINTMENT_CREATED)
       const wrongKey = await postWebhook(url, body, { headers: signedHeaders(body, 'not-the-key') })
@@ -90,21 +91,21 @@ for (const [name, express] of EXPRESSES) {
   }
 
   for (const mode of ["express.raw({ type: '*/*' })", 'no body parser']) {
-    test(`${name}, ${mode}: a pretty-printed signed body verifies on its raw bytes`, async (t) => {
+    test(`${name}, ${mode}: a pretty-printed signed body verifies on its raw bytes`, BOUNDED, async (t) => {
       const { url } = await startApp(t, express, { parsers: PARSERS[mode](express) })
       const res = await postWebhook(url, PRETTY_BODY)
       assert.equal(res.status, 200)
       assertEnriched(assert, res.json)
     })
 
-    test(`${name}, ${mode}: invalid JSON is 400 from the SDK`, async (t) => {
+    test(`${name}, ${mode}: invalid JSON is 400 from the SDK`, BOUNDED, async (t) => {
       const { url } = await startApp(t, express, { parsers: PARSERS[mode](express) })
       const res = await postWebhook(url, '{"event": "appointment.created",')
       assert.equal(res.status, 400)
       assert.deepEqual(res.json, { error: 'Invalid JSON body' })
     })
 
-    test(`${name}, ${mode}: an empty body is 400 'Request body is required'`, async (t) => {
+    test(`${name}, ${mode}: an empty body is 400 'Request body is required'`, BOUNDED, async (t) => {
       const { url } = await startApp(t, express, { parsers: PARSERS[mode](express) })
       const res = await postWebhook(url, '', { headers: { 'content-type': 'application/json' } })
       assert.equal(res.status, 400)
@@ -112,7 +113,7 @@ for (const [name, express] of EXPRESSES) {
     })
   }
 
-  test(`${name}, express.json(): the parsed object takes the canonical path, so pretty-printed bytes no longer verify`, async (t) => {
+  test(`${name}, express.json(): the parsed object takes the canonical path, so pretty-printed bytes no longer verify`, BOUNDED, async (t) => {
     const { url, seen } = await startApp(t, express, { parsers: [express.json()] })
     const res = await postWebhook(url, PRETTY_BODY)
     assert.equal(res.status, 403)
@@ -120,7 +121,7 @@ for (const [name, express] of EXPRESSES) {
     assert.deepEqual(seen.errors, [])
   })
 
-  test(`${name}, express.json(): invalid JSON is rejected 400 by body-parser before the SDK runs`, async (t) => {
+  test(`${name}, express.json(): invalid JSON is rejected 400 by body-parser before the SDK runs`, BOUNDED, async (t) => {
     const { url, seen, sim } = await startApp(t, express, { parsers: [express.json()] })
     const res = await postWebhook(url, '{"event": ')
     assert.equal(res.status, 599)
@@ -129,7 +130,7 @@ for (const [name, express] of EXPRESSES) {
     assert.equal(sim.stats().logins, 0)
   })
 
-  test(`${name}: app-wide express.json() that skipped the request (content type not JSON) leaves the stream to the SDK`, async (t) => {
+  test(`${name}: app-wide express.json() that skipped the request (content type not JSON) leaves the stream to the SDK`, BOUNDED, async (t) => {
     const { sdk } = await startSdk(t)
     const app = express()
     app.use(express.json())
@@ -154,14 +155,14 @@ for (const [name, express] of EXPRESSES) {
     assert.deepEqual(bodyBefore, express === express4 ? {} : undefined)
   })
 
-  test(`${name}: express.text() hands the SDK a string, verified on its raw bytes`, async (t) => {
+  test(`${name}: express.text() hands the SDK a string, verified on its raw bytes`, BOUNDED, async (t) => {
     const { url } = await startApp(t, express, { parsers: [express.text({ type: '*/*' })] })
     const res = await postWebhook(url, PRETTY_BODY)
     assert.equal(res.status, 200)
     assertEnriched(assert, res.json)
   })
 
-  test(`${name}: a body over the limit is 413, declared or streamed`, async (t) => {
+  test(`${name}: a body over the limit is 413, declared or streamed`, BOUNDED, async (t) => {
     const { url, sim } = await startApp(t, express, { middlewareOptions: { limit: 64 } })
     assert.ok(PRETTY_BODY.length > 64)
     const declared = await postWebhook(url, PRETTY_BODY)
@@ -186,7 +187,7 @@ for (const [name, express] of EXPRESSES) {
     assert.equal(sim.stats().logins, 0)
   })
 
-  test(`${name}: a closed SDK passes its error to next()`, async (t) => {
+  test(`${name}: a closed SDK passes its error to next()`, BOUNDED, async (t) => {
     const { url, sdk, seen } = await startApp(t, express)
     await sdk.close()
     const res = await postWebhook(url, APPOINTMENT_CREATED)
@@ -196,7 +197,7 @@ for (const [name, express] of EXPRESSES) {
     assert.equal(seen.errors[0].code, 'ERR_CLOSED')
   })
 
-  test(`${name}: a client that leaves mid-body gives next() the stream's error`, async (t) => {
+  test(`${name}: a client that leaves mid-body gives next() the stream's error`, BOUNDED, async (t) => {
     const { url, seen } = await startApp(t, express)
     const { port } = new URL(url)
     const socket = net.connect(Number(port), '127.0.0.1')
@@ -211,7 +212,7 @@ for (const [name, express] of EXPRESSES) {
     assert.equal(seen.errors[0].code, 'ECONNRESET')
   })
 
-  test(`${name}: a request already aborted when the middleware runs goes to next() instead of hanging`, async (t) => {
+  test(`${name}: a request already aborted when the middleware runs goes to next() instead of hanging`, BOUNDED, async (t) => {
     const { sdk } = await startSdk(t)
     const app = express()
     const errors = []
@@ -243,14 +244,14 @@ for (const [name, express] of EXPRESSES) {
   })
 }
 
-test('expressMiddleware rejects a limit that is not a positive integer', async (t) => {
+test('expressMiddleware rejects a limit that is not a positive integer', BOUNDED, async (t) => {
   const { sdk } = await startSdk(t)
   for (const limit of [0, -1, 1.5, '1mb', Number.NaN]) {
     assert.throws(() => sdk.expressMiddleware({ limit }), { name: 'TypeError', code: 'ERR_INVALID_ARGUMENT' })
   }
 })
 
-test('expressMiddleware without a signing key accepts unsigned webhooks', async (t) => {
+test('expressMiddleware without a signing key accepts unsigned webhooks', BOUNDED, async (t) => {
   const { url } = await startApp(t, express5, { sdkConfig: { signingKey: undefined } })
   const res = await postWebhook(url, APPOINTMENT_CREATED, { headers: { 'content-type': 'application/json' } })
   assert.equal(res.status, 200)

@@ -10,6 +10,9 @@ const { startSimulator, SAMPLE } = require('../../simulator/index.js')
 export const { WebhookSDK, generateSignatureHeader } = sdkModule
 export { SAMPLE }
 
+/** Per-test bound: a handler that hangs fails its test instead of stalling the run. */
+export const BOUNDED = Object.freeze({ timeout: 20_000 })
+
 export const SIGNING_KEY = 'whsec_integration_test_key'
 export const CLIENT = { clientId: 'demo-client', clientSecret: 'demo-secret' }
 
