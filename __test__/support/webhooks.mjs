@@ -43,13 +43,16 @@ export function signedHeaders(body, key = SIGNING_KEY) {
   return { 'content-type': 'application/json', 'eka-webhook-signature': generateSignatureHeader(body, key) }
 }
 
-/** Sends `body` (object → JSON text) signed by default; `headers` replaces the signed ones. */
-export async function postWebhook(url, body, { headers } = {}) {
+/**
+ * Sends `body` (object → JSON text), signed unless `headers` replaces the signed ones; `chunked`
+ * streams it without a Content-Length.
+ */
+export async function postWebhook(url, body, { headers, chunked = false } = {}) {
   const text = typeof body === 'string' ? body : JSON.stringify(body)
   const response = await fetch(url, {
     method: 'POST',
     headers: headers ?? signedHeaders(text),
-    body: text,
+    ...(chunked ? { body: new Blob([text]).stream(), duplex: 'half' } : { body: text }),
     signal: AbortSignal.timeout(10_000),
   })
   const responseText = await response.text()
@@ -60,6 +63,15 @@ export async function postWebhook(url, body, { headers } = {}) {
     json = undefined
   }
   return { status: response.status, headers: response.headers, text: responseText, json }
+}
+
+/** Asserts that `url`, limited below PRETTY_BODY's size, answers it 413 declared and chunked. */
+export async function assertTooLarge(assert, url) {
+  for (const chunked of [false, true]) {
+    const res = await postWebhook(url, PRETTY_BODY, { chunked })
+    assert.equal(res.status, 413, `chunked: ${chunked}`)
+    assert.deepEqual(res.json, { error: 'Request body too large' })
+  }
 }
 
 /** Asserts the 200 body of an enriched `appointment.created` from the simulator's sample data. */
