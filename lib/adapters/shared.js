@@ -8,11 +8,15 @@ const TOO_LARGE_BODY = Object.freeze({ error: 'Request body too large' })
 function bodyLimit(options, adapterName) {
   const limit = options?.limit ?? DEFAULT_BODY_LIMIT
   if (!Number.isSafeInteger(limit) || limit <= 0) {
-    const error = new TypeError(`${adapterName}: 'limit' must be a positive integer (bytes), got ${String(limit)}`)
-    error.code = 'ERR_INVALID_ARGUMENT'
-    throw error
+    throw argumentError(`${adapterName}: 'limit' must be a positive integer (bytes), got ${String(limit)}`)
   }
   return limit
+}
+
+function argumentError(message) {
+  const error = new TypeError(message)
+  error.code = 'ERR_INVALID_ARGUMENT'
+  return error
 }
 
 /**
@@ -24,4 +28,4 @@ function nonEmptyBody(body) {
   return body ?? null
 }
 
-module.exports = { bodyLimit, nonEmptyBody, DEFAULT_BODY_LIMIT, TOO_LARGE_BODY }
+module.exports = { argumentError, bodyLimit, nonEmptyBody, DEFAULT_BODY_LIMIT, TOO_LARGE_BODY }
