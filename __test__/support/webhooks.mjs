@@ -65,6 +65,26 @@ export async function postWebhook(url, body, { headers, chunked = false } = {}) 
   return { status: response.status, headers: response.headers, text: responseText, json }
 }
 
+/** The bad-signature cases and the exact 403 reasons the contract gives them. */
+const SIGNATURE_FAILURES = [
+  [(body) => signedHeaders(body, 'forged-key'), 'Invalid signature'],
+  [() => ({ 'content-type': 'application/json' }), 'Missing Eka-Webhook-Signature header'],
+  [
+    () => ({ 'content-type': 'application/json', 'eka-webhook-signature': 'v1=abc' }),
+    "Invalid signature header format: missing 't' or 'v1' fields",
+  ],
+]
+
+/** Asserts that `url` answers a forged, an unsigned and a malformed signature 403 with the reason. */
+export async function assertSignatureRejected(assert, url, body = JSON.stringify(APPOINTMENT_CREATED)) {
+  for (const [headersFor, reason] of SIGNATURE_FAILURES) {
+    const res = await postWebhook(url, body, { headers: headersFor(body) })
+    assert.equal(res.status, 403, reason)
+    assert.deepEqual(res.json, { error: reason })
+  }
+  return SIGNATURE_FAILURES.length
+}
+
 /** Asserts that `url`, limited below PRETTY_BODY's size, answers it 413 declared and chunked. */
 export async function assertTooLarge(assert, url) {
   for (const chunked of [false, true]) {
