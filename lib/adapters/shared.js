@@ -28,4 +28,4 @@ function nonEmptyBody(body) {
   return body ?? null
 }
 
-module.exports = { argumentError, bodyLimit, nonEmptyBody, DEFAULT_BODY_LIMIT, TOO_LARGE_BODY }
+module.exports = { argumentError, bodyLimit, nonEmptyBody, TOO_LARGE_BODY }
