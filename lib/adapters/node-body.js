@@ -2,7 +2,8 @@
 
 /**
  * Reads a Node request stream into a Buffer, stopping at `limit` bytes. Resolves
- * `{ value: Buffer | null }` (null for an empty body) or `{ tooLarge: true }`.
+ * `{ value: Buffer | null }` (null for an empty body) or `{ tooLarge: true }`; rejects when the
+ * stream fails or the client goes away before the body ends.
  */
 function readRequestBody(req, limit) {
   const declared = Number(req.headers['content-length'])
@@ -10,6 +11,8 @@ function readRequestBody(req, limit) {
     req.resume()
     return Promise.resolve({ tooLarge: true })
   }
+  // A stream destroyed earlier (the client left while other middleware ran) never emits again.
+  if (req.destroyed) return Promise.reject(abortedError())
   return new Promise((resolve, reject) => {
     const chunks = []
     let size = 0
@@ -31,15 +34,25 @@ function readRequestBody(req, limit) {
       cleanup()
       reject(error)
     }
+    // 'close' before 'end' without an 'error': destroyed without a reason.
+    const onClose = () => onError(abortedError())
     const cleanup = () => {
       req.off('data', onData)
       req.off('end', onEnd)
       req.off('error', onError)
+      req.off('close', onClose)
     }
     req.on('data', onData)
     req.on('end', onEnd)
     req.on('error', onError)
+    req.on('close', onClose)
   })
+}
+
+function abortedError() {
+  const error = new Error('Request aborted before its body was read')
+  error.code = 'ECONNRESET'
+  return error
 }
 
 module.exports = { readRequestBody }
