@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+# `npm install`, not `npm ci`: the optional platform package (@eka-care/webhook-sdk-linux-x64-gnu)
+# is published with each release, so a checkout cannot have it in its lock file; npm skips it.
+npm install --no-audit --no-fund
 bash scripts/setup-venv.sh
 
 # MariaDB is started before the session on this kind of machine; start it if it is down.
