@@ -27,7 +27,7 @@ pub struct AppointmentIdsBetween {
     pub followup_appointments: Vec<String>,
 }
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum PersistenceError {
     #[error("database unreachable: {0}")]
     Unreachable(String),
