@@ -62,12 +62,20 @@ pub trait ScheduleStore: Send + Sync {
     /// Closes pools; the store is unusable afterwards.
     async fn close(&self);
 }
+pub mod mysql;
 pub mod schedule;
+pub mod sql;
+pub mod sqlite;
 
 /// Opens the configured backend. Connections are made lazily (on the first webhook or query),
 /// so constructing an SDK never blocks on the database.
 pub fn open_store(config: &crate::config::PersistenceConfig) -> Result<std::sync::Arc<dyn ScheduleStore>, crate::error::CoreError> {
-    Err(crate::error::CoreError::InvalidConfig(format!(
-        "WebhookSDK: persistence backend {config:?} is not available in this build"
-    )))
+    use crate::config::PersistenceConfig;
+    match config {
+        PersistenceConfig::Sqlite(c) => Ok(std::sync::Arc::new(sqlite::SqliteStore::new(c))),
+        PersistenceConfig::Mysql(c) => Ok(std::sync::Arc::new(mysql::MysqlStore::new(c))),
+        PersistenceConfig::Dynamodb(_) => Err(crate::error::CoreError::InvalidConfig(format!(
+            "WebhookSDK: persistence backend {config:?} is not available in this build"
+        ))),
+    }
 }
