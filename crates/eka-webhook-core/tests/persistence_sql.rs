@@ -512,3 +512,35 @@ async fn sqlite_unopenable_file_is_reported() {
     assert!(err.to_string().contains("cannot open"), "{err}");
     assert!(err.to_string().contains(SCHEDULE_TABLE_NAME) || err.to_string().contains("schedule.db"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Both
+// ---------------------------------------------------------------------------------------------
+
+/// The SDK's constructor runs on the JS thread, outside any Tokio runtime: opening a store
+/// there must not touch the runtime (sqlx spawns pool tasks when a pool is built).
+#[test]
+fn stores_open_outside_any_runtime() {
+    use eka_webhook_core::config::PersistenceConfig;
+    use eka_webhook_core::persistence::open_store;
+    let file = std::env::temp_dir().join(format!("{}.sqlite3", unique("no_runtime")));
+    for config in [
+        PersistenceConfig::Sqlite(SqliteConfig { filename: ":memory:".into() }),
+        PersistenceConfig::Sqlite(SqliteConfig { filename: file.to_string_lossy().into_owned() }),
+        PersistenceConfig::Mysql(mysql_admin_config("test")),
+    ] {
+        let store = open_store(&config).unwrap();
+        // And it works once a runtime drives it (MySQL: only up to a query, so that no table
+        // lands in the shared `test` database).
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            if matches!(config, PersistenceConfig::Sqlite(_)) {
+                store.ensure_table().await.unwrap_or_else(|e| panic!("{config:?}: {e}"));
+            } else {
+                store.find_appointment_ids_between(0, 1).await.unwrap_err();
+            }
+            store.close().await;
+        });
+    }
+    assert!(!file.exists() || std::fs::remove_file(&file).is_ok());
+}

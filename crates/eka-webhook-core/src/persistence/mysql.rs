@@ -40,13 +40,8 @@ impl SqlStore<MySql> {
         let pool = MySqlPoolOptions::new()
             .max_connections(MYSQL_POOL_SIZE)
             .acquire_timeout(config.connect_timeout)
-            .test_before_acquire(true)
-            .connect_lazy_with(options);
-        Self {
-            pool,
-            target: format!("MySQL at {}:{}/{}", config.host, config.port, config.database),
-            connect_timeout: config.connect_timeout,
-        }
+            .test_before_acquire(true);
+        Self::with_options(options, pool, format!("MySQL at {}:{}/{}", config.host, config.port, config.database))
     }
 }
 

@@ -7,10 +7,12 @@
 //! Every value reaches the database as a bound parameter; the only SQL built at run time is the
 //! DDL, from the constant column list below.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use sqlx::pool::PoolOptions;
+use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
 use crate::logger;
@@ -176,20 +178,34 @@ pub fn split_ids(rows: impl IntoIterator<Item = (String, String, String)>) -> Ap
 
 /// A schedule store over a sqlx pool. `MysqlStore` and `SqliteStore` are this with a dialect.
 pub struct SqlStore<D: SqlDialect> {
-    pub pool: Pool<D>,
+    connect_options: <D::Connection as Connection>::Options,
+    pool_options: PoolOptions<D>,
+    /// Made on first use, inside the caller's runtime: sqlx spawns the pool's maintenance tasks
+    /// when it builds one, and the SDK's constructor runs on the JS thread, outside any runtime.
+    pool: OnceLock<Pool<D>>,
     /// Names the database for messages; never holds a secret.
-    pub target: String,
-    pub connect_timeout: Duration,
+    target: String,
+    connect_timeout: Duration,
 }
 
 impl<D: SqlDialect> SqlStore<D> {
-    fn error(&self, err: sqlx::Error) -> PersistenceError {
-        D::map_error(err, &self.target, self.connect_timeout)
+    /// `pool_options` should bound `acquire_timeout`: sqlx's default waits 30 s.
+    pub(crate) fn with_options(
+        connect_options: <D::Connection as Connection>::Options,
+        pool_options: PoolOptions<D>,
+        target: String,
+    ) -> Self {
+        let connect_timeout = pool_options.get_acquire_timeout();
+        Self { connect_options, pool_options, pool: OnceLock::new(), target, connect_timeout }
     }
 
-    /// The pool, for tests and tools that need to look at the table directly.
+    /// The pool, built (without connecting) on first call. Call it from within a Tokio runtime.
     pub fn pool(&self) -> &Pool<D> {
-        &self.pool
+        self.pool.get_or_init(|| self.pool_options.clone().connect_lazy_with(self.connect_options.clone()))
+    }
+
+    fn error(&self, err: sqlx::Error) -> PersistenceError {
+        D::map_error(err, &self.target, self.connect_timeout)
     }
 }
 
@@ -207,16 +223,16 @@ where
 {
     async fn ensure_table(&self) -> Result<(), PersistenceError> {
         for statement in D::create_statements() {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&self.pool).await.map_err(|e| self.error(e))?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(self.pool()).await.map_err(|e| self.error(e))?;
         }
         let existing: Vec<(String, String)> = sqlx::query_as(D::LIST_COLUMNS_SQL)
             .bind(SCHEDULE_TABLE_NAME)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await
             .map_err(|e| self.error(e))?;
         for column in plan_migration::<D>(&existing)? {
             let alter = format!("ALTER TABLE {SCHEDULE_TABLE_NAME} ADD COLUMN {}", column_definition::<D>(&column));
-            match sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(&self.pool).await {
+            match sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool()).await {
                 Ok(_) => logger::log(&format!(
                     "WebhookSDK: added missing {} column {} on {SCHEDULE_TABLE_NAME}",
                     <D as Database>::NAME,
@@ -239,7 +255,7 @@ where
             .bind(record.visit_type.as_str())
             .bind(unix_now())
             .bind(record.p_aid.as_deref())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.error(e))?;
         Ok(())
@@ -249,7 +265,7 @@ where
         let result = sqlx::query(UPDATE_STATUS_SQL)
             .bind(status)
             .bind(appointment_id)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result) > 0)
@@ -259,7 +275,7 @@ where
         let result = sqlx::query(MARK_REMINDER_SENT_SQL)
             .bind(now)
             .bind(appointment_id)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result) > 0)
@@ -273,14 +289,15 @@ where
         let rows: Vec<(String, String, String)> = sqlx::query_as(FIND_BETWEEN_SQL)
             .bind(start_time)
             .bind(end_time)
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool())
             .await
             .map_err(|e| self.error(e))?;
         Ok(split_ids(rows))
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        // Building a never-used pool here costs nothing (it is lazy) and leaves the store closed.
+        self.pool().close().await;
     }
 }
 

@@ -42,12 +42,8 @@ impl SqlStore<Sqlite> {
             let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
             (options, SqlitePoolOptions::new().max_connections(SQLITE_POOL_SIZE))
         };
-        let pool = pool.acquire_timeout(DEFAULT_DB_CONNECT_TIMEOUT).connect_lazy_with(options);
-        Self {
-            pool,
-            target: format!("SQLite database {:?}", config.filename),
-            connect_timeout: DEFAULT_DB_CONNECT_TIMEOUT,
-        }
+        let pool = pool.acquire_timeout(DEFAULT_DB_CONNECT_TIMEOUT);
+        Self::with_options(options, pool, format!("SQLite database {:?}", config.filename))
     }
 }
 
