@@ -116,6 +116,12 @@ async fn applies_the_schedule_rules(h: &dyn Harness) {
     assert_eq!(h.row("a-3").await.unwrap().p_aid.as_deref(), Some("nowhere"));
     assert!(h.row("nowhere").await.is_none());
 
+    // Details that are an empty object change nothing, not even the p_aid's row (as Python).
+    let mut empty = event("appointment.created", "a-4", t, "BK", "NEW");
+    empty.context.as_mut().unwrap().appointment_details = json!({});
+    schedule.apply_event(&empty, Some("a-2")).await;
+    assert_eq!(h.row("a-2").await.unwrap().status, "BK");
+
     // Only BK, or IN + FLW, is scheduled on create.
     schedule.apply_event(&event("appointment.created", "f-1", t, "IN", "FLW"), None).await;
     schedule.apply_event(&event("appointment.created", "n-1", t, "IN", "NEW"), None).await;

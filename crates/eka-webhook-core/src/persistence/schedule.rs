@@ -77,7 +77,8 @@ impl Schedule {
     pub async fn apply_event(&self, event: &WebhookEvent, payload_p_aid: Option<&str>) {
         let Some(context) = &event.context else { return };
         let details = &context.appointment_details;
-        if !details.is_object() {
+        // Python: `if not details: return`, so an empty object is skipped too (before p_aid).
+        if !details.as_object().is_some_and(|o| !o.is_empty()) {
             return;
         }
         if let Err(err) = self.ensure_ready().await {
