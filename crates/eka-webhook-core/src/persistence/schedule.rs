@@ -78,7 +78,7 @@ impl Schedule {
         let Some(context) = &event.context else { return };
         let details = &context.appointment_details;
         // Python: `if not details: return`, so an empty object is skipped too (before p_aid).
-        if !details.as_object().is_some_and(|o| !o.is_empty()) {
+        if details.as_object().is_none_or(|o| o.is_empty()) {
             return;
         }
         if let Err(err) = self.ensure_ready().await {
