@@ -27,7 +27,7 @@ pub struct AppointmentIdsBetween {
     pub followup_appointments: Vec<String>,
 }
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum PersistenceError {
     #[error("database unreachable: {0}")]
     Unreachable(String),
@@ -63,16 +63,18 @@ pub trait ScheduleStore: Send + Sync {
     async fn close(&self);
 }
 pub mod dynamodb;
+pub mod mysql;
 pub mod schedule;
+pub mod sql;
+pub mod sqlite;
 
 /// Opens the configured backend. Connections are made lazily (on the first webhook or query),
 /// so constructing an SDK never blocks on the database.
 pub fn open_store(config: &crate::config::PersistenceConfig) -> Result<std::sync::Arc<dyn ScheduleStore>, crate::error::CoreError> {
     use crate::config::PersistenceConfig;
     match config {
+        PersistenceConfig::Sqlite(c) => Ok(std::sync::Arc::new(sqlite::SqliteStore::new(c))),
+        PersistenceConfig::Mysql(c) => Ok(std::sync::Arc::new(mysql::MysqlStore::new(c))),
         PersistenceConfig::Dynamodb(c) => Ok(std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone()))),
-        other => Err(crate::error::CoreError::InvalidConfig(format!(
-            "WebhookSDK: persistence backend {other:?} is not available in this build"
-        ))),
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use super::{PersistenceError, ScheduleRecord, ScheduleStore};
 use crate::api_client::EkaApiClient;
@@ -19,7 +19,18 @@ pub const FIND_CONCURRENCY: usize = 16;
 /// calls; a failure is not cached, so the next call retries.
 pub struct Schedule {
     store: Arc<dyn ScheduleStore>,
-    ready: Mutex<bool>,
+    ready: std::sync::Mutex<Readiness>,
+}
+
+/// One `ensure_table` attempt, awaited by every caller that arrives while it runs.
+type Attempt = Shared<BoxFuture<'static, Result<(), PersistenceError>>>;
+
+enum Readiness {
+    NotReady,
+    /// Callers join the attempt in flight rather than queue behind it and each retry in turn:
+    /// with the database down, N concurrent webhooks then wait one connect timeout, not N.
+    InFlight(Attempt),
+    Ready,
 }
 
 /// The result of the range query: full appointment details, split like the Python SDK.
@@ -31,7 +42,7 @@ pub struct AppointmentsBetween {
 
 impl Schedule {
     pub fn new(store: Arc<dyn ScheduleStore>) -> Self {
-        Self { store, ready: Mutex::new(false) }
+        Self { store, ready: std::sync::Mutex::new(Readiness::NotReady) }
     }
 
     pub fn store(&self) -> &Arc<dyn ScheduleStore> {
@@ -39,12 +50,26 @@ impl Schedule {
     }
 
     pub async fn ensure_ready(&self) -> Result<(), PersistenceError> {
-        let mut ready = self.ready.lock().await;
-        if !*ready {
-            self.store.ensure_table().await?;
-            *ready = true;
+        let attempt = {
+            let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match &*state {
+                Readiness::Ready => return Ok(()),
+                Readiness::InFlight(attempt) => attempt.clone(),
+                Readiness::NotReady => {
+                    let store = self.store.clone();
+                    let attempt = async move { store.ensure_table().await }.boxed().shared();
+                    *state = Readiness::InFlight(attempt.clone());
+                    attempt
+                }
+            }
+        };
+        let result = attempt.clone().await;
+        let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Only the attempt still on record decides: a later one may already be running.
+        if matches!(&*state, Readiness::InFlight(current) if current.ptr_eq(&attempt)) {
+            *state = if result.is_ok() { Readiness::Ready } else { Readiness::NotReady };
         }
-        Ok(())
+        result
     }
 
     /// Applies the schedule rules for an enriched event. Never fails: persistence is auxiliary,
@@ -52,7 +77,8 @@ impl Schedule {
     pub async fn apply_event(&self, event: &WebhookEvent, payload_p_aid: Option<&str>) {
         let Some(context) = &event.context else { return };
         let details = &context.appointment_details;
-        if !details.is_object() {
+        // Python: `if not details: return`, so an empty object is skipped too (before p_aid).
+        if details.as_object().is_none_or(|o| o.is_empty()) {
             return;
         }
         if let Err(err) = self.ensure_ready().await {

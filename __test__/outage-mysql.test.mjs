@@ -1,0 +1,137 @@
+// A MariaDB outage between the SDK and the database (a loopback proxy that is cut, made to hang,
+// and restored): webhooks keep answering 200 promptly, and writes resume after the database is
+// back without restarting the SDK.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+
+import { createMysqlDatabase, mysqlRows, MYSQL } from './support/sql.mjs';
+import { startTcpProxy } from './support/tcp-proxy.mjs';
+
+const require = createRequire(import.meta.url);
+const { WebhookSDK } = require('../lib/index.js');
+const { startSimulator, FIXTURE_BASE_EPOCH_SECONDS } = require('../simulator/index.js');
+
+const CONNECT_TIMEOUT_MS = 1000;
+/** The connect timeout plus room for the API fetches and a busy 2-core machine. */
+const PROMPT_MS = CONNECT_TIMEOUT_MS + 1000;
+
+let sim;
+let ids;
+
+before(async () => {
+  sim = await startSimulator({ fixtures: true });
+  ids = sim.addAppointments(20, {}, { prefix: 'outage-' });
+});
+
+after(async () => {
+  await sim.close();
+});
+
+function makeSdk(proxy, db) {
+  return new WebhookSDK({
+    clientId: 'demo-client',
+    clientSecret: 'demo-secret',
+    apiBaseUrl: sim.url,
+    persistence: {
+      type: 'mysql',
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      connection: { ...db.connection, host: '127.0.0.1', port: proxy.port },
+    },
+  });
+}
+
+/** Sends appointment.created for each id at once; resolves to the slowest time in ms. */
+async function webhooks(sdk, list) {
+  const started = Date.now();
+  const results = await Promise.all(
+    list.map((id) => sdk.handleRequest({ event: 'appointment.created', data: { appointment_id: id } }, {})),
+  );
+  for (const result of results) assert.equal(result.status, 200, JSON.stringify(result.body));
+  return Date.now() - started;
+}
+
+const stored = (db) => [...mysqlRows(db.name).keys()];
+const WINDOW = { startTime: FIXTURE_BASE_EPOCH_SECONDS, endTime: FIXTURE_BASE_EPOCH_SECONDS + 30 * 86400 };
+
+async function withOutageSetup(tag, fn) {
+  const db = createMysqlDatabase(tag);
+  const proxy = await startTcpProxy({ host: MYSQL.host, port: MYSQL.port });
+  const sdk = makeSdk(proxy, db);
+  try {
+    await fn({ db, proxy, sdk });
+  } finally {
+    await sdk.close();
+    await proxy.close();
+    db.drop();
+  }
+}
+
+test('a cut connection: webhooks still 200 within the connect timeout; writes resume after restore', async () => {
+  await withOutageSetup('cut', async ({ db, proxy, sdk }) => {
+    await webhooks(sdk, ids.slice(0, 2));
+    assert.deepEqual(stored(db), ids.slice(0, 2).toSorted());
+    assert.ok(proxy.openConnections() > 0, 'the pool holds connections through the proxy');
+
+    await proxy.cut();
+    const during = await webhooks(sdk, ids.slice(2, 8));
+    assert.ok(during < PROMPT_MS, `6 webhooks during the outage took ${during} ms`);
+    // One after another too: each is bounded, none waits for the others.
+    for (const id of ids.slice(8, 10)) {
+      const one = await webhooks(sdk, [id]);
+      assert.ok(one < PROMPT_MS, `a webhook during the outage took ${one} ms`);
+    }
+    const err = await sdk.findAppointmentsBetween(WINDOW).catch((e) => e);
+    assert.equal(err.code, 'ERR_PERSISTENCE');
+    assert.match(err.message, /unreachable/);
+    assert.deepEqual(stored(db), ids.slice(0, 2).toSorted(), 'nothing was written during the outage');
+
+    await proxy.restore();
+    const after = await webhooks(sdk, ids.slice(10, 14));
+    assert.ok(after < PROMPT_MS, `webhooks after the restore took ${after} ms`);
+    assert.deepEqual(stored(db), [...ids.slice(0, 2), ...ids.slice(10, 14)].toSorted());
+    const found = await sdk.findAppointmentsBetween(WINDOW);
+    assert.deepEqual(found.appointments.map((a) => a.appointment_id), [...ids.slice(0, 2), ...ids.slice(10, 14)]);
+  });
+});
+
+test('down from the start: the table is created on the first webhook after the database is back', async () => {
+  await withOutageSetup('start', async ({ db, proxy, sdk }) => {
+    await proxy.cut();
+    const during = await webhooks(sdk, ids.slice(0, 4));
+    assert.ok(during < PROMPT_MS, `webhooks took ${during} ms`);
+    assert.equal(db.query("SHOW TABLES LIKE 'eka_webhook_schedule_appointment'").length, 0);
+
+    await proxy.restore();
+    await webhooks(sdk, ids.slice(4, 6));
+    assert.deepEqual(stored(db), ids.slice(4, 6).toSorted());
+  });
+});
+
+test('a hung server (accepts, never answers): webhooks still 200 within the connect timeout', async () => {
+  await withOutageSetup('hang', async ({ db, proxy, sdk }) => {
+    await webhooks(sdk, ids.slice(0, 1));
+    await proxy.blackhole();
+    const during = await webhooks(sdk, ids.slice(1, 5));
+    assert.ok(during < PROMPT_MS, `webhooks took ${during} ms`);
+
+    await proxy.restore();
+    await webhooks(sdk, ids.slice(5, 7));
+    assert.deepEqual(stored(db), [ids[0], ...ids.slice(5, 7)].toSorted());
+  });
+});
+
+test('a stalled network (open connections go silent): webhooks still 200 within the connect timeout', async () => {
+  await withOutageSetup('stall', async ({ db, proxy, sdk }) => {
+    await webhooks(sdk, ids.slice(0, 3));
+    proxy.stall();
+    // The pool checks an idle connection before handing it out, within the acquire timeout.
+    const during = await webhooks(sdk, ids.slice(3, 7));
+    assert.ok(during < PROMPT_MS, `webhooks took ${during} ms`);
+
+    await proxy.restore();
+    await webhooks(sdk, ids.slice(7, 9));
+    assert.deepEqual(stored(db), [...ids.slice(0, 3), ...ids.slice(7, 9)].toSorted());
+  });
+});

@@ -1,0 +1,167 @@
+//! MySQL / MariaDB: the table exactly as the Python SDK 0.1.4 creates it (so both SDKs can share
+//! it), a pool of 10 like the Python SDK's, opened lazily.
+
+use std::time::Duration;
+
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlQueryResult};
+
+use super::sql::{create_table_sql, ColumnType, SqlDialect, SqlStore, TypeFamily};
+use super::PersistenceError;
+use crate::config::MysqlConfig;
+
+/// The schedule store on MySQL or MariaDB.
+pub type MysqlStore = SqlStore<MySql>;
+
+/// The Python SDK's pool size.
+pub const MYSQL_POOL_SIZE: u32 = 10;
+
+// Server error numbers (https://mariadb.com/kb/en/mariadb-error-codes/).
+const ER_DBACCESS_DENIED: u16 = 1044;
+const ER_ACCESS_DENIED: u16 = 1045;
+const ER_BAD_DB: u16 = 1049;
+const ER_DUP_FIELDNAME: u16 = 1060;
+const ER_TABLEACCESS_DENIED: u16 = 1142;
+const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
+
+impl SqlStore<MySql> {
+    /// Builds the pool without connecting: the first query connects, and waits at most
+    /// `connect_timeout` for a connection (never sqlx's default 30 s).
+    pub fn new(config: &MysqlConfig) -> Self {
+        let mut options = MySqlConnectOptions::new()
+            .host(&config.host)
+            .port(config.port)
+            .username(&config.user)
+            .database(&config.database);
+        // An empty password must be sent as none: sqlx would otherwise scramble "" into a
+        // non-empty auth response, which the server rejects for a password-less account.
+        if !config.password.is_empty() {
+            options = options.password(config.password.expose());
+        }
+        let pool = MySqlPoolOptions::new()
+            .max_connections(MYSQL_POOL_SIZE)
+            .acquire_timeout(config.connect_timeout)
+            .test_before_acquire(true);
+        Self::with_options(options, pool, format!("MySQL at {}:{}/{}", config.host, config.port, config.database))
+    }
+}
+
+impl SqlDialect for MySql {
+    // The Python SDK's `_UPSERT_SQL`: `created_at` is only ever inserted, and a NULL p_aid
+    // keeps the stored one.
+    const UPSERT_SQL: &'static str = "INSERT INTO eka_webhook_schedule_appointment \
+         (appointment_id, start_time, end_time, status, visit_type, created_at, p_aid) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE \
+         start_time = VALUES(start_time), \
+         end_time = VALUES(end_time), \
+         status = VALUES(status), \
+         visit_type = VALUES(visit_type), \
+         p_aid = COALESCE(VALUES(p_aid), p_aid)";
+    // The Python SDK's `_LIST_COLUMNS_SQL` (its schema is the connection's database), plus the
+    // type. CAST: some servers report INFORMATION_SCHEMA text as binary strings.
+    const LIST_COLUMNS_SQL: &'static str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
+         FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
+
+    fn column_type(ty: ColumnType) -> String {
+        match ty {
+            ColumnType::BigInt => "BIGINT".into(),
+            ColumnType::VarChar(n) => format!("VARCHAR({n})"),
+        }
+    }
+
+    fn create_statements() -> Vec<String> {
+        vec![create_table_sql::<MySql>(true)]
+    }
+
+    /// `bigint(20) unsigned` → Integer; `varchar`/`char`/`*text` → Text. Narrower integers are
+    /// not compatible: epoch seconds overflow them (or will, in 2038).
+    fn type_family(declared: &str) -> TypeFamily {
+        let base = declared.split(['(', ' ']).next().unwrap_or("").to_ascii_lowercase();
+        match base.as_str() {
+            "bigint" => TypeFamily::Integer,
+            "varchar" | "char" | "tinytext" | "text" | "mediumtext" | "longtext" => TypeFamily::Text,
+            _ => TypeFamily::Other,
+        }
+    }
+
+    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+        // sqlx connects with CLIENT_FOUND_ROWS: matched rows, even when the value is unchanged.
+        result.rows_affected()
+    }
+
+    fn is_duplicate_column(err: &sqlx::Error) -> bool {
+        server_error_number(err) == Some(ER_DUP_FIELDNAME)
+    }
+
+    fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError {
+        // sqlx's messages carry no connection URL (the pool is built from options, never a
+        // URL), and the server never echoes a password; still, only pieces are quoted.
+        match err {
+            sqlx::Error::PoolTimedOut => PersistenceError::Unreachable(format!(
+                "{target}: no connection within {} ms (is the server running and reachable?)",
+                connect_timeout.as_millis()
+            )),
+            sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
+            sqlx::Error::Tls(e) => PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}")),
+            sqlx::Error::PoolClosed => PersistenceError::Database(format!("{target}: the store was closed")),
+            sqlx::Error::Database(db) => {
+                let number = db.try_downcast_ref::<MySqlDatabaseError>().map(MySqlDatabaseError::number);
+                let message = db.message();
+                match number {
+                    Some(ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD | ER_DBACCESS_DENIED) => {
+                        PersistenceError::Auth(format!("{target}: {message} (check the user and password)"))
+                    }
+                    Some(ER_BAD_DB) => PersistenceError::Database(format!(
+                        "{target}: the database does not exist ({message}); create it first (CREATE DATABASE …)"
+                    )),
+                    Some(ER_TABLEACCESS_DENIED) => PersistenceError::Database(format!(
+                        "{target}: {message} (the user needs SELECT, INSERT, UPDATE, CREATE and ALTER on the database)"
+                    )),
+                    Some(n) => PersistenceError::Database(format!("{target}: error {n}: {message}")),
+                    None => PersistenceError::Database(format!("{target}: {message}")),
+                }
+            }
+            other => PersistenceError::Database(format!("{target}: {other}")),
+        }
+    }
+}
+
+fn server_error_number(err: &sqlx::Error) -> Option<u16> {
+    match err {
+        sqlx::Error::Database(db) => db.try_downcast_ref::<MySqlDatabaseError>().map(MySqlDatabaseError::number),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Python SDK 0.1.4's `_CREATE_TABLE_SQL`, as it renders.
+    const PYTHON_CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS eka_webhook_schedule_appointment (
+  appointment_id VARCHAR(255) NOT NULL,
+  start_time BIGINT NOT NULL DEFAULT 0,
+  end_time BIGINT NOT NULL DEFAULT 0,
+  status VARCHAR(32) NOT NULL DEFAULT '',
+  visit_type VARCHAR(32) NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL DEFAULT 0,
+  p_aid VARCHAR(255) NULL DEFAULT NULL,
+  reminder_sent_at BIGINT NULL DEFAULT NULL,
+  PRIMARY KEY (appointment_id),
+  INDEX idx_start_time (start_time)
+)";
+
+    #[test]
+    fn create_table_is_the_python_sdks_text() {
+        assert_eq!(MySql::create_statements(), vec![PYTHON_CREATE_TABLE_SQL.to_string()]);
+    }
+
+    #[test]
+    fn type_families() {
+        assert_eq!(MySql::type_family("bigint(20)"), TypeFamily::Integer);
+        assert_eq!(MySql::type_family("bigint(20) unsigned"), TypeFamily::Integer);
+        assert_eq!(MySql::type_family("varchar(255)"), TypeFamily::Text);
+        assert_eq!(MySql::type_family("int(11)"), TypeFamily::Other);
+        assert_eq!(MySql::type_family("datetime"), TypeFamily::Other);
+    }
+}
