@@ -116,3 +116,17 @@ test('serve runs the standalone server from the environment and logs each event 
     await simulator.close()
   }
 })
+
+test('demo: the main job runs end to end and exits 0', async () => {
+  const r = await cliAsync(['demo'])
+  assert.equal(r.status, 0, r.stderr + r.stdout)
+  assert.match(r.stdout, /appointment\.created apt-bk-1 → HTTP 200 enriched with appointmentDetails, patientDetails, doctorDetails, clinicDetails/)
+  assert.match(r.stdout, /prescription\.updated apt-bk-1 → HTTP 200/)
+  assert.match(r.stdout, /a forged signature → HTTP 403/)
+  assert.match(r.stdout, /'apt-demo-old'\s*│[^\n]*'RES'/)
+  assert.match(r.stdout, /'apt-demo-cancelled'\s*│[^\n]*'CND'/)
+  assert.match(r.stdout, /appointments \(BK\):\s+apt-bk-1, apt-demo-new\n/)
+  assert.match(r.stdout, /followupAppointments \(FLW\): apt-flw-1\n/)
+  assert.match(r.stdout, /reminder eka-reminder-apt-bk-1-\w+ fired: apt-bk-1 for .+\(\+91-99999-00000\)/)
+  assert.match(r.stdout, /reminderSent recorded reminder_sent_at=\d+/)
+})

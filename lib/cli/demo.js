@@ -59,18 +59,20 @@ async function runDemo() {
     console.log(`  webhook server:         POST ${url}`)
     console.log(`  persistence:            SQLite ${filename}`)
 
-    // A booking that will be rescheduled (p_aid) and one that will be cancelled.
+    // A booking that is rescheduled (the new one names it in p_aid) and one that is cancelled.
     const base = FIXTURE_BASE_EPOCH_SECONDS + 3 * 86400
     const template = simulator.getAppointment(SAMPLE.appointmentId)
     simulator.setAppointment({ ...template, appointment_id: 'apt-demo-old', start_time: base, end_time: base + 900 })
     simulator.setAppointment({ ...template, appointment_id: 'apt-demo-new', start_time: base + 3600, end_time: base + 4500 })
+    simulator.setAppointment({ ...template, appointment_id: 'apt-demo-cancelled', start_time: base + 7200, end_time: base + 8100 })
 
     const deliveries = [
       samplePayload('appointment.created', SAMPLE.appointmentId),
       samplePayload('appointment.created', SAMPLE.followupAppointmentId),
       samplePayload('appointment.created', 'apt-demo-old'),
       samplePayload('appointment.created', 'apt-demo-new', { p_aid: 'apt-demo-old' }),
-      samplePayload('appointment.updated', SAMPLE.followupAppointmentId),
+      samplePayload('appointment.created', 'apt-demo-cancelled'),
+      samplePayload('appointment.updated', 'apt-demo-cancelled'),
       samplePayload('prescription.created', SAMPLE.appointmentId),
       samplePayload('prescription.updated', SAMPLE.appointmentId),
     ]
