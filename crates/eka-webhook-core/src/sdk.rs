@@ -17,6 +17,9 @@ use crate::reminders::{FireTime, ReminderScheduler, ReminderSink, ScheduledRemin
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
 
+/// How long `close()` lets writes waiting for the database reach it.
+const CLOSE_FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct WebhookSdk {
     config: Arc<SdkConfig>,
     api: EkaApiClient,
@@ -170,7 +173,7 @@ impl WebhookSdk {
         let servers = std::mem::take(&mut *self.servers.lock().unwrap_or_else(|e| e.into_inner()));
         futures::future::join_all(servers.iter().map(|s| s.close())).await;
         if let Some(schedule) = &self.schedule {
-            schedule.close().await;
+            schedule.close(CLOSE_FLUSH_DEADLINE).await;
         }
     }
 }

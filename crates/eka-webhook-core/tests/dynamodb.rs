@@ -260,7 +260,7 @@ fn created_event(details: serde_json::Value) -> WebhookEvent {
 async fn schedule_rules_reschedule_marks_the_previous_row_res() {
     let moto = Moto::start().await;
     let client = raw_client(&moto.endpoint);
-    let schedule = Schedule::new(Arc::new(store(&moto.endpoint)));
+    let schedule = Arc::new(Schedule::new(Arc::new(store(&moto.endpoint))));
     let appointment = |id: &str, status: &str, visit: &str| {
         json!({"appointment_id": id, "start_time": 5_000, "end_time": 5_900, "status": status, "visit_type": visit})
     };

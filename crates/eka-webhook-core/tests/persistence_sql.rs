@@ -86,7 +86,7 @@ async fn migrates_an_older_table(h: &dyn Harness) {
 }
 
 async fn applies_the_schedule_rules(h: &dyn Harness) {
-    let schedule = Schedule::new(h.store());
+    let schedule = Arc::new(Schedule::new(h.store()));
     let t = 1_900_000_000;
     let before = unix_now();
 

@@ -67,6 +67,7 @@ pub mod mysql;
 pub mod schedule;
 pub mod sql;
 pub mod sqlite;
+pub mod write_queue;
 
 /// Opens the configured backend. Connections are made lazily (on the first webhook or query),
 /// so constructing an SDK never blocks on the database.

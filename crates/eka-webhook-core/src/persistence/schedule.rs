@@ -7,6 +7,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
+use super::write_queue::{is_transient, ScheduleWrite, WriteQueue};
 use super::{PersistenceError, ScheduleRecord, ScheduleStore};
 use crate::api_client::EkaApiClient;
 use crate::events::{WebhookEvent, APPOINTMENT_CREATED, APPOINTMENT_UPDATED};
@@ -20,6 +21,7 @@ pub const FIND_CONCURRENCY: usize = 16;
 pub struct Schedule {
     store: Arc<dyn ScheduleStore>,
     ready: std::sync::Mutex<Readiness>,
+    write_queue: Arc<WriteQueue>,
 }
 
 /// One `ensure_table` attempt, awaited by every caller that arrives while it runs.
@@ -42,7 +44,7 @@ pub struct AppointmentsBetween {
 
 impl Schedule {
     pub fn new(store: Arc<dyn ScheduleStore>) -> Self {
-        Self { store, ready: std::sync::Mutex::new(Readiness::NotReady) }
+        Self { store, ready: std::sync::Mutex::new(Readiness::NotReady), write_queue: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn ScheduleStore> {
@@ -73,67 +75,45 @@ impl Schedule {
     }
 
     /// Applies the schedule rules for an enriched event. Never fails: persistence is auxiliary,
-    /// so errors are logged (with `debug`) and the webhook's status is unaffected.
-    pub async fn apply_event(&self, event: &WebhookEvent, payload_p_aid: Option<&str>) {
+    /// so the webhook's status is unaffected. Writes that fail because the database is away wait
+    /// in the retry queue (in order, behind any already waiting); other failures are logged.
+    pub async fn apply_event(self: &Arc<Self>, event: &WebhookEvent, payload_p_aid: Option<&str>) {
         let Some(context) = &event.context else { return };
-        let details = &context.appointment_details;
-        // Python: `if not details: return`, so an empty object is skipped too (before p_aid).
-        if details.as_object().is_none_or(|o| o.is_empty()) {
+        let writes = plan_writes(&event.event_type, &context.appointment_details, payload_p_aid);
+        if writes.is_empty() {
             return;
         }
-        if let Err(err) = self.ensure_ready().await {
-            logger::error(&format!("WebhookSDK: failed to initialize persistence table: {err}"));
+        if !self.write_queue.is_empty() {
+            self.write_queue.push(writes, Arc::downgrade(self));
             return;
         }
-        if let Err(err) = self.apply_rules(&event.event_type, details, payload_p_aid).await {
-            logger::error(&format!("WebhookSDK: persistence error for {}: {err}", event.event_type));
+        let mut writes = writes.into_iter();
+        while let Some(write) = writes.next() {
+            match self.apply_write(&write).await {
+                Ok(()) => {}
+                Err(err) if is_transient(&err) => {
+                    logger::error(&format!("WebhookSDK: persistence error for {}, will retry: {err}", event.event_type));
+                    self.write_queue.push(std::iter::once(write).chain(writes), Arc::downgrade(self));
+                    return;
+                }
+                Err(err) => logger::error(&format!("WebhookSDK: persistence error for {}: {err}", event.event_type)),
+            }
         }
     }
 
-    async fn apply_rules(&self, event_type: &str, details: &Value, p_aid: Option<&str>) -> Result<(), PersistenceError> {
-        let text = |field: &str| details.get(field).and_then(Value::as_str).unwrap_or("");
-        match event_type {
-            APPOINTMENT_CREATED => {
-                let p_aid = p_aid.filter(|p| !p.is_empty());
-                // A p_aid means this appointment reschedules an earlier one: retire that row.
-                if let Some(previous) = p_aid {
-                    if let Err(err) = self.store.update_status(previous, "RES").await {
-                        logger::error(&format!(
-                            "WebhookSDK: failed to mark previous appointment p_aid={previous} as RES: {err}"
-                        ));
-                    }
-                }
-                if !should_schedule_on_create(text("status"), text("visit_type")) {
-                    return Ok(());
-                }
-                let Some(mut record) = schedule_record_from(details) else {
-                    logger::warn(
-                        "WebhookSDK: appointment.created qualified for scheduling but appointment_details is missing required fields; skipping insert",
-                    );
-                    return Ok(());
-                };
-                record.p_aid = p_aid.map(str::to_string);
-                self.store.upsert(&record).await
-            }
-            APPOINTMENT_UPDATED => {
-                let status = text("status");
-                if status.is_empty() {
-                    logger::warn("WebhookSDK: appointment.updated missing status; skipping update");
-                    return Ok(());
-                }
-                let appointment_id = text("appointment_id");
-                if appointment_id.is_empty() {
-                    logger::warn("WebhookSDK: appointment.updated missing appointment_id; skipping update");
-                    return Ok(());
-                }
+    /// One write, creating the table first if that has not happened yet.
+    pub(super) async fn apply_write(&self, write: &ScheduleWrite) -> Result<(), PersistenceError> {
+        self.ensure_ready().await?;
+        match write {
+            ScheduleWrite::Upsert(record) => self.store.upsert(record).await,
+            ScheduleWrite::SetStatus { appointment_id, status } => {
                 if !self.store.update_status(appointment_id, status).await? {
                     logger::warn(&format!(
-                        "WebhookSDK: no schedule row for appointment {appointment_id}; status update skipped"
+                        "WebhookSDK: no schedule row for appointment {appointment_id}; status {status} not recorded"
                     ));
                 }
                 Ok(())
             }
-            _ => Ok(()),
         }
     }
 
@@ -186,9 +166,53 @@ impl Schedule {
         Ok(out)
     }
 
-    pub async fn close(&self) {
+    /// Gives queued writes up to `flush_deadline` to reach the database, then closes the store.
+    pub async fn close(&self, flush_deadline: std::time::Duration) {
+        let lost = self.write_queue.flush(flush_deadline).await;
+        if lost > 0 {
+            logger::error(&format!("WebhookSDK: closing with {lost} schedule write(s) not yet stored; they are lost"));
+        }
         self.store.close().await;
     }
+}
+
+/// What an enriched event changes in the table, in order (the Python SDK's rules).
+fn plan_writes(event_type: &str, details: &Value, p_aid: Option<&str>) -> Vec<ScheduleWrite> {
+    // Python: `if not details: return`, so an empty object is skipped too (before p_aid).
+    if details.as_object().is_none_or(|o| o.is_empty()) {
+        return Vec::new();
+    }
+    let text = |field: &str| details.get(field).and_then(Value::as_str).unwrap_or("");
+    let mut writes = Vec::new();
+    match event_type {
+        APPOINTMENT_CREATED => {
+            let p_aid = p_aid.filter(|p| !p.is_empty());
+            // A p_aid means this appointment reschedules an earlier one: retire that row.
+            if let Some(previous) = p_aid {
+                writes.push(ScheduleWrite::SetStatus { appointment_id: previous.to_string(), status: "RES".into() });
+            }
+            if should_schedule_on_create(text("status"), text("visit_type")) {
+                match schedule_record_from(details) {
+                    Some(record) => writes.push(ScheduleWrite::Upsert(ScheduleRecord { p_aid: p_aid.map(str::to_string), ..record })),
+                    None => logger::warn(
+                        "WebhookSDK: appointment.created qualified for scheduling but appointment_details is missing required fields; skipping insert",
+                    ),
+                }
+            }
+        }
+        APPOINTMENT_UPDATED => {
+            let (status, appointment_id) = (text("status"), text("appointment_id"));
+            if status.is_empty() {
+                logger::warn("WebhookSDK: appointment.updated missing status; skipping update");
+            } else if appointment_id.is_empty() {
+                logger::warn("WebhookSDK: appointment.updated missing appointment_id; skipping update");
+            } else {
+                writes.push(ScheduleWrite::SetStatus { appointment_id: appointment_id.into(), status: status.into() });
+            }
+        }
+        _ => {}
+    }
+    writes
 }
 
 fn should_schedule_on_create(status: &str, visit_type: &str) -> bool {
@@ -214,6 +238,34 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn plans_follow_the_python_rules() {
+        let bk = json!({"appointment_id":"a","start_time":10,"end_time":20,"status":"BK","visit_type":"NEW"});
+        let upsert = |p_aid: Option<&str>| {
+            ScheduleWrite::Upsert(ScheduleRecord {
+                appointment_id: "a".into(),
+                start_time: 10,
+                end_time: 20,
+                status: "BK".into(),
+                visit_type: "NEW".into(),
+                p_aid: p_aid.map(str::to_string),
+            })
+        };
+        assert_eq!(plan_writes(APPOINTMENT_CREATED, &bk, None), vec![upsert(None)]);
+        assert_eq!(
+            plan_writes(APPOINTMENT_CREATED, &bk, Some("old")),
+            vec![ScheduleWrite::SetStatus { appointment_id: "old".into(), status: "RES".into() }, upsert(Some("old"))]
+        );
+        let cancelled = json!({"appointment_id":"a","start_time":10,"end_time":20,"status":"CND","visit_type":"NEW"});
+        assert_eq!(plan_writes(APPOINTMENT_CREATED, &cancelled, None), vec![]);
+        assert_eq!(
+            plan_writes(APPOINTMENT_UPDATED, &cancelled, None),
+            vec![ScheduleWrite::SetStatus { appointment_id: "a".into(), status: "CND".into() }]
+        );
+        assert_eq!(plan_writes(APPOINTMENT_CREATED, &json!({}), Some("old")), vec![], "empty details: nothing, not even RES");
+        assert_eq!(plan_writes("prescription.created", &bk, None), vec![]);
+    }
 
     #[test]
     fn scheduling_rule() {

@@ -1,0 +1,139 @@
+//! Schedule writes that failed for a transient reason (the database is down or unreachable) wait
+//! here and are retried in order with backoff, so an outage loses no row. Bounded: when full, or
+//! when a write has kept failing for too long, it is dropped and that is logged.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::schedule::Schedule;
+use super::{PersistenceError, ScheduleRecord};
+use crate::logger;
+
+/// Writes held at most; a larger backlog drops the new write (logged).
+pub const QUEUE_CAPACITY: usize = 10_000;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A write failing for longer than this is given up (logged).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+
+/// One change to the schedule table, decided from a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleWrite {
+    Upsert(ScheduleRecord),
+    SetStatus { appointment_id: String, status: String },
+}
+
+impl ScheduleWrite {
+    fn describe(&self) -> String {
+        match self {
+            ScheduleWrite::Upsert(r) => format!("upsert of {}", r.appointment_id),
+            ScheduleWrite::SetStatus { appointment_id, status } => format!("status {status} for {appointment_id}"),
+        }
+    }
+}
+
+/// Whether retrying can help: yes for an unreachable database or a failed statement, not for
+/// rejected credentials or an incompatible table.
+pub fn is_transient(error: &PersistenceError) -> bool {
+    matches!(error, PersistenceError::Unreachable(_) | PersistenceError::Database(_) | PersistenceError::IndexNotReady(_))
+}
+
+struct Pending {
+    write: ScheduleWrite,
+    first_failed: Instant,
+}
+
+#[derive(Default)]
+pub struct WriteQueue {
+    pending: Mutex<VecDeque<Pending>>,
+    wake: Notify,
+    /// Signalled whenever the queue becomes empty (for `flush`).
+    drained: Notify,
+    worker_started: std::sync::atomic::AtomicBool,
+}
+
+impl WriteQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues writes behind any already waiting (order per appointment is preserved), starting
+    /// the worker on first use.
+    pub fn push(self: &Arc<Self>, writes: impl IntoIterator<Item = ScheduleWrite>, schedule: Weak<Schedule>) {
+        let now = Instant::now();
+        {
+            let mut pending = self.lock();
+            for write in writes {
+                if pending.len() >= QUEUE_CAPACITY {
+                    logger::error(&format!(
+                        "WebhookSDK: persistence retry queue is full ({QUEUE_CAPACITY} writes); dropping the {}",
+                        write.describe()
+                    ));
+                    continue;
+                }
+                pending.push_back(Pending { write, first_failed: now });
+            }
+            logger::warn(&format!("WebhookSDK: {} schedule write(s) waiting for the database", pending.len()));
+        }
+        if !self.worker_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            tokio::spawn(run(self.clone(), schedule));
+        }
+        self.wake.notify_one();
+    }
+
+    /// Waits until every queued write is applied or given up, or `deadline` passes; returns how
+    /// many are still waiting.
+    pub async fn flush(&self, deadline: Duration) -> usize {
+        let _ = tokio::time::timeout(deadline, async {
+            loop {
+                let drained = self.drained.notified();
+                if self.is_empty() {
+                    return;
+                }
+                drained.await;
+            }
+        })
+        .await;
+        self.len()
+    }
+}
+
+/// The worker: applies the oldest write; on a transient failure waits (exponential backoff) and
+/// tries it again. Holds the schedule weakly so that dropping the SDK ends it.
+async fn run(queue: Arc<WriteQueue>, schedule: Weak<Schedule>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let front = queue.lock().front().map(|p| (p.write.clone(), p.first_failed));
+        let Some((write, first_failed)) = front else {
+            let woken = queue.wake.notified();
+            queue.drained.notify_waiters();
+            woken.await;
+            continue;
+        };
+        let Some(current) = schedule.upgrade() else { return };
+        let outcome = current.apply_write(&write).await;
+        drop(current);
+        match outcome {
+            Err(err) if is_transient(&err) && first_failed.elapsed() < GIVE_UP_AFTER => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            Err(err) => logger::error(&format!("WebhookSDK: giving up the {} after retries: {err}", write.describe())),
+            Ok(()) => {}
+        }
+        backoff = FIRST_BACKOFF;
+        queue.lock().pop_front();
+    }
+}
