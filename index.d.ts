@@ -51,6 +51,8 @@ export interface NativeReminder {
 /** A fired reminder as handed to JS: the fresh context, or why it could not be fetched. */
 export interface NativeReminderFire {
   id: string
+  /** When the scheduler fired it, epoch milliseconds. */
+  firedAtMs: number
   contextJson?: string
   error?: string
 }

@@ -31,11 +31,14 @@ test('a Date 300 ms ahead fires once with details changed after scheduling', asy
     assert.match(reminder.id, /^eka-reminder-apt-bk-1-/)
     assert.equal(reminder.nextRun.getTime(), due.getTime())
     assert.equal(reminder.cancelled, false)
+    assert.equal(reminder.firedAt, null)
     t.simulator.setAppointment({ ...t.simulator.getAppointment(SAMPLE.appointmentId), status: 'CND', note: 'changed later' })
     await fired.promise
     await within(300)
     assert.equal(calls.length, 1)
     assert.ok(calls[0].at >= due.getTime(), 'not early')
+    assert.ok(reminder.firedAt instanceof Date && reminder.firedAt.getTime() >= due.getTime(), 'firedAt recorded')
+    assert.ok(reminder.firedAt.getTime() <= calls[0].at)
     const { context } = calls[0]
     assert.equal(context.appointmentDetails.status, 'CND', 'fresh data at fire time')
     assert.equal(context.appointmentDetails.note, 'changed later')

@@ -133,9 +133,11 @@ export interface AppointmentReminderContext {
 }
 
 export interface Reminder {
-  id: string
-  cancelled: boolean
-  nextRun: Date
+  readonly id: string
+  readonly cancelled: boolean
+  readonly nextRun: Date
+  /** When the scheduler fired it (before the fresh details were fetched); null until then. */
+  readonly firedAt: Date | null
   cancel(): void
 }
 

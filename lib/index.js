@@ -5,7 +5,7 @@
 const { binding, callSync, callAsync } = require('./native')
 const { shapeBody, signatureHeaderOf } = require('./body')
 const { bridgeCallback } = require('./callbacks')
-const { Reminder, ReminderRegistry } = require('./reminders')
+const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
 
@@ -86,9 +86,11 @@ class WebhookSDK {
 
   /** Calls a fired reminder's callback with the fresh context (fetch failures were logged). */
   #runReminder(fire) {
-    const callback = this.#reminders.take(fire.id)
-    if (!callback || !fire.contextJson) return undefined
-    return callback(JSON.parse(fire.contextJson))
+    const entry = this.#reminders.take(fire.id)
+    if (!entry) return undefined
+    entry.reminder[MARK_FIRED](new Date(fire.firedAtMs))
+    if (!fire.contextJson) return undefined
+    return entry.callback(JSON.parse(fire.contextJson))
   }
 
   /**
@@ -184,12 +186,13 @@ class WebhookSDK {
       throw argumentError('scheduleReminder: cronTime must be a Date or a cron string')
     }
     const native = callSync(() => this.#native.scheduleReminder(atEpochMs, cron, appointmentId))
-    this.#reminders.add(native.id, callback)
-    return new Reminder(native.id, new Date(native.nextRunMs), (id) => {
+    const reminder = new Reminder(native.id, new Date(native.nextRunMs), (id) => {
       const wasPending = this.#native.cancelReminder(id)
       if (wasPending) this.#reminders.take(id)
       return wasPending
     })
+    this.#reminders.add(reminder, callback)
+    return reminder
   }
 
   async reminderSent(appointmentId) {

@@ -3,9 +3,13 @@
 // fires it, and a timer handle that keeps the process alive while any reminder is pending (the
 // scheduler itself runs on Rust threads the event loop cannot see).
 
+/** Lets the SDK record the firing without a public setter. */
+const MARK_FIRED = Symbol('markFired')
+
 class Reminder {
   #cancel
   #cancelled = false
+  #firedAt = null
 
   constructor(id, nextRun, cancel) {
     this.id = id
@@ -15,6 +19,15 @@ class Reminder {
 
   get cancelled() {
     return this.#cancelled
+  }
+
+  /** When the scheduler fired it (before the fresh details were fetched); null until then. */
+  get firedAt() {
+    return this.#firedAt
+  }
+
+  [MARK_FIRED](at) {
+    this.#firedAt = at
   }
 
   /** Prevents the reminder from firing. After it fired, a harmless no-op. */
@@ -28,20 +41,20 @@ class ReminderRegistry {
   #pending = new Map()
   #keepAlive = null
 
-  add(id, callback) {
-    this.#pending.set(id, callback)
+  add(reminder, callback) {
+    this.#pending.set(reminder.id, { reminder, callback })
     this.#keepAlive ??= setInterval(() => {}, 2 ** 31 - 1)
   }
 
-  /** Forgets a reminder; returns its callback if it was still pending. */
+  /** Forgets a reminder; returns `{ reminder, callback }` if it was still pending. */
   take(id) {
-    const callback = this.#pending.get(id)
+    const entry = this.#pending.get(id)
     this.#pending.delete(id)
     if (this.#pending.size === 0 && this.#keepAlive) {
       clearInterval(this.#keepAlive)
       this.#keepAlive = null
     }
-    return callback
+    return entry
   }
 
   clear() {
@@ -49,4 +62,4 @@ class ReminderRegistry {
   }
 }
 
-module.exports = { Reminder, ReminderRegistry }
+module.exports = { Reminder, ReminderRegistry, MARK_FIRED }

@@ -56,6 +56,8 @@ fn to_native_result(result: WebhookResult) -> NativeWebhookResult {
 #[napi(object)]
 pub struct NativeReminderFire {
     pub id: String,
+    /// When the scheduler fired it, epoch milliseconds.
+    pub fired_at_ms: f64,
     pub context_json: Option<String>,
     pub error: Option<String>,
 }
@@ -87,12 +89,12 @@ struct JsReminderSink(JsCallback<NativeReminderFire>);
 
 #[async_trait]
 impl ReminderSink for JsReminderSink {
-    async fn fire(&self, reminder_id: &str, outcome: Result<AppointmentContext, String>) {
+    async fn fire(&self, reminder_id: &str, fired_at_ms: i64, outcome: Result<AppointmentContext, String>) {
         let (context_json, error) = match &outcome {
             Ok(ctx) => (Some(context_json(ctx)), None),
             Err(message) => (None, Some(message.clone())),
         };
-        let fire = NativeReminderFire { id: reminder_id.to_string(), context_json, error };
+        let fire = NativeReminderFire { id: reminder_id.to_string(), fired_at_ms: fired_at_ms as f64, context_json, error };
         if let Err(message) = self.0.call(fire).await {
             logger::error(&format!("WebhookSDK: reminder callback {reminder_id} failed: {message}"));
         }

@@ -32,10 +32,11 @@ pub enum FireTime {
     Cron(String),
 }
 
-/// Receives each reminder's outcome. `Err` carries why no context could be fetched.
+/// Receives each reminder's outcome: when the scheduler fired it (epoch ms) and the fresh
+/// context, or why none could be fetched.
 #[async_trait]
 pub trait ReminderSink: Send + Sync {
-    async fn fire(&self, reminder_id: &str, outcome: Result<AppointmentContext, String>);
+    async fn fire(&self, reminder_id: &str, fired_at_ms: i64, outcome: Result<AppointmentContext, String>);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,11 +178,12 @@ async fn run(queue: Arc<Mutex<Queue>>, wake: Arc<Notify>, api: EkaApiClient, sin
             }
             (due, q.heap.peek().map(|Reverse((at, _))| *at))
         };
+        let fired_at_ms = now_ms();
         for reminder in due {
             let (api, sink, permits) = (api.clone(), sink.clone(), permits.clone());
             tokio::spawn(async move {
                 let Ok(_permit) = permits.acquire_owned().await else { return };
-                fire(&api, sink.as_ref(), reminder).await;
+                fire(&api, sink.as_ref(), reminder, fired_at_ms).await;
             });
         }
         match next_at {
@@ -197,7 +199,7 @@ async fn run(queue: Arc<Mutex<Queue>>, wake: Arc<Notify>, api: EkaApiClient, sin
     }
 }
 
-async fn fire(api: &EkaApiClient, sink: &dyn ReminderSink, reminder: ScheduledReminder) {
+async fn fire(api: &EkaApiClient, sink: &dyn ReminderSink, reminder: ScheduledReminder, fired_at_ms: i64) {
     let outcome = enrich_appointment(api, &reminder.appointment_id, None).await.map_err(|err| {
         let message = format!(
             "WebhookSDK: schedule_reminder error for appointment {}: {err}",
@@ -206,5 +208,5 @@ async fn fire(api: &EkaApiClient, sink: &dyn ReminderSink, reminder: ScheduledRe
         logger::error(&message);
         message
     });
-    sink.fire(&reminder.id, outcome).await;
+    sink.fire(&reminder.id, fired_at_ms, outcome).await;
 }
