@@ -16,6 +16,10 @@ use thiserror::Error;
 use crate::config::ApiCredentials;
 use crate::secret::Secret;
 
+/// Everything but RFC 3986 unreserved characters is encoded in an id's path segment.
+const PATH_SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 pub const LOGIN_PATH: &str = "/connect-auth/v1/account/login";
 
 /// Attempts of an idempotent GET: transient failures (connection errors, 429, 502/503/504) are
@@ -132,12 +136,17 @@ impl EkaApiClient {
         Ok(unwrap_member(self.get(&["dr", "v1", "business", "clinic", id], &[]).await?, "clinic"))
     }
 
+    /// The base URL plus `segments`, each percent-encoded as one path segment. Encoded here
+    /// rather than by `Url`'s segment API, which drops tabs and newlines (WHATWG parsing) and so
+    /// would fetch a different id.
     fn url(&self, segments: &[&str]) -> Url {
+        let mut path = self.base_url.path().trim_end_matches('/').to_string();
+        for segment in segments {
+            path.push('/');
+            path.extend(percent_encoding::utf8_percent_encode(segment, PATH_SEGMENT));
+        }
         let mut url = self.base_url.clone();
-        url.path_segments_mut()
-            .expect("checked in new(): the base URL can be a base")
-            .pop_if_empty()
-            .extend(segments);
+        url.set_path(&path);
         url
     }
 
@@ -343,8 +352,9 @@ mod tests {
             ..ApiCredentials::new("id", "secret")
         })
         .unwrap();
-        let url = client.url(&["dr", "v1", "appointment", "a/b c'\"é%"]);
-        assert_eq!(url.path(), "/base/dr/v1/appointment/a%2Fb%20c'%22%C3%A9%25");
+        let url = client.url(&["dr", "v1", "appointment", "a/b c'\"é%\t\n?#"]);
+        assert_eq!(url.path(), "/base/dr/v1/appointment/a%2Fb%20c%27%22%C3%A9%25%09%0A%3F%23");
+        assert_eq!(url.query(), None);
     }
 
     #[test]
