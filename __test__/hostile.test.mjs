@@ -73,8 +73,12 @@ test('1 MiB+ and 100 MiB bodies to the server: 413, memory stays flat', async ()
   const t = await setup()
   const server = t.sdk.listen(0)
   try {
+    // The server answers 413 and closes without reading the rest, so the client may instead see
+    // its write fail (EPIPE / ECONNRESET) when it loses the race with the response.
+    const refused = (r) => r.status === 413 || r.status === 'EPIPE' || r.status === 'ECONNRESET'
     const justOver = Buffer.alloc(1024 * 1024 + 1, 0x20)
-    assert.equal((await post(server.port, justOver)).status, 413)
+    const over = await post(server.port, justOver).catch((e) => ({ status: e.code }))
+    assert.ok(refused(over), `got ${over.status}`)
     const before = process.memoryUsage().rss
     for (let i = 0; i < 3; i++) {
       const r = await post(server.port, (req) => {
@@ -91,7 +95,7 @@ test('1 MiB+ and 100 MiB bodies to the server: 413, memory stays flat', async ()
         req.on('error', () => {})
         pump()
       }, { 'transfer-encoding': 'chunked' }).catch((e) => ({ status: e.code }))
-      assert.ok(r.status === 413 || r.status === 'EPIPE' || r.status === 'ECONNRESET', `got ${r.status}`)
+      assert.ok(refused(r), `got ${r.status}`)
     }
     const grown = process.memoryUsage().rss - before
     assert.ok(grown < 64 * 1024 * 1024, `rss grew ${(grown / 1048576).toFixed(1)} MiB`)

@@ -82,11 +82,26 @@ test('bodies over the limit get 413, declared or chunked, without being read who
   const t = await setup({ server: { maxBodyBytes: 64 * 1024 } })
   const server = t.sdk.listen(0)
   try {
+    // Declared too large: answered from the head alone, before any of the body is sent.
+    const declared = await new Promise((resolve, reject) => {
+      let answer = ''
+      const socket = net.connect(server.port, '127.0.0.1', () => socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n'))
+      socket.on('data', (d) => {
+        answer += d
+        if (answer.includes('}')) {
+          socket.destroy()
+          resolve(answer)
+        }
+      })
+      socket.on('error', reject)
+    })
+    assert.match(declared, /^HTTP\/1\.1 413/)
+    assert.match(declared, /\{"error":"Request body too large"\}$/)
+    // Chunked: the server stops at the limit; the client sees the 413 or, if it was still
+    // writing when the server closed, a failed write.
     const big = Buffer.alloc(1024 * 1024, 'a')
-    const declared = await request(server.port, { body: big, headers: { 'content-length': String(big.length) } })
-    assert.deepEqual([declared.status, declared.json], [413, { error: 'Request body too large' }])
-    const chunked = await request(server.port, { body: big, headers: { 'transfer-encoding': 'chunked' } })
-    assert.equal(chunked.status, 413)
+    const chunked = await request(server.port, { body: big, headers: { 'transfer-encoding': 'chunked' } }).catch((e) => ({ status: e.code }))
+    assert.ok([413, 'EPIPE', 'ECONNRESET'].includes(chunked.status), `got ${chunked.status}`)
     const fits = await request(server.port, { body: JSON.stringify({ event: 'prescription.created', pad: 'x'.repeat(60_000) }) })
     assert.equal(fits.status, 403, 'a body under the limit reaches the pipeline')
   } finally {
