@@ -5,6 +5,7 @@
 const { binding, callSync, callAsync } = require('./native')
 const { shapeBody, signatureHeaderOf } = require('./body')
 const { bridgeCallback } = require('./callbacks')
+const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
@@ -20,18 +21,6 @@ class WebhookProcessingError extends Error {
     this.name = 'WebhookProcessingError'
     this.statusCode = statusCode
   }
-}
-
-function configError(message) {
-  const error = new TypeError(`WebhookSDK: ${message}`)
-  error.code = 'ERR_INVALID_CONFIG'
-  return error
-}
-
-function argumentError(message) {
-  const error = new TypeError(message)
-  error.code = 'ERR_INVALID_ARGUMENT'
-  return error
 }
 
 /** The enriched event as users see it, from the native event's JSON texts. */

@@ -7,7 +7,8 @@
 // encapsulated context, so the raw-body parser below applies to the webhook route only and the
 // rest of the app keeps its JSON parsing.
 
-const { argumentError, bodyLimit, nonEmptyBody, TOO_LARGE_BODY } = require('./shared')
+const { argumentError } = require('../errors')
+const { bodyLimit, nonEmptyBody, TOO_LARGE_BODY } = require('./shared')
 
 function ekaWebhookRoute(sdk, options = {}) {
   if (sdk === null || typeof sdk !== 'object' || typeof sdk.handleRequest !== 'function') {

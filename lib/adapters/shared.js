@@ -1,6 +1,8 @@
 'use strict'
 // What the framework adapters share: the body limit option and the empty-body rule.
 
+const { argumentError } = require('../errors')
+
 const DEFAULT_BODY_LIMIT = 1024 * 1024
 const TOO_LARGE_BODY = Object.freeze({ error: 'Request body too large' })
 
@@ -13,12 +15,6 @@ function bodyLimit(options, adapterName) {
   return limit
 }
 
-function argumentError(message) {
-  const error = new TypeError(message)
-  error.code = 'ERR_INVALID_ARGUMENT'
-  return error
-}
-
 /**
  * An empty raw body as no body at all, as the Python SDK's server and Flask view treat it
  * (400 `Request body is required`, not `Invalid JSON body`), whichever parser read it.
@@ -28,4 +24,4 @@ function nonEmptyBody(body) {
   return body ?? null
 }
 
-module.exports = { argumentError, bodyLimit, nonEmptyBody, TOO_LARGE_BODY }
+module.exports = { bodyLimit, nonEmptyBody, TOO_LARGE_BODY }

@@ -4,11 +4,10 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
     TableDescription, WriteRequest,
@@ -22,7 +21,7 @@ use eka_webhook_core::persistence::{
 };
 use serde_json::json;
 use support::moto::Moto;
-use support::{dynamo_config, raw_client, store, SECRET_KEY};
+use support::{dynamo_config, raw_client, store, CountingStore, SECRET_KEY};
 
 fn record(id: &str, start_time: i64, status: &str, visit_type: &str) -> ScheduleRecord {
     ScheduleRecord {
@@ -384,38 +383,11 @@ async fn follows_pagination_to_the_end() {
     assert_eq!(window.followup_appointments, in_window(expect("IN", Some("FLW"))));
 }
 
-/// Counts `ensure_table` calls that reach the store.
-struct Counting {
-    inner: DynamoDbStore,
-    ensure_calls: AtomicUsize,
-}
-
-#[async_trait]
-impl ScheduleStore for Counting {
-    async fn ensure_table(&self) -> Result<(), PersistenceError> {
-        self.ensure_calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.ensure_table().await
-    }
-    async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
-        self.inner.upsert(record).await
-    }
-    async fn update_status(&self, id: &str, status: &str) -> Result<bool, PersistenceError> {
-        self.inner.update_status(id, status).await
-    }
-    async fn mark_reminder_sent(&self, id: &str, now: i64) -> Result<bool, PersistenceError> {
-        self.inner.mark_reminder_sent(id, now).await
-    }
-    async fn find_appointment_ids_between(&self, a: i64, b: i64) -> Result<AppointmentIdsBetween, PersistenceError> {
-        self.inner.find_appointment_ids_between(a, b).await
-    }
-    async fn close(&self) {}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_first_calls_create_the_table_once() {
     let moto = Moto::start().await;
     // One SDK: concurrent first calls run ensure_table once.
-    let counting = Arc::new(Counting { inner: store(&moto.endpoint), ensure_calls: AtomicUsize::new(0) });
+    let counting = Arc::new(CountingStore::new(Arc::new(store(&moto.endpoint))));
     let schedule = Arc::new(Schedule::new(counting.clone()));
     let calls = (0..16).map(|_| {
         let schedule = schedule.clone();

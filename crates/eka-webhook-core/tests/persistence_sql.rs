@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use eka_webhook_core::config::{MysqlConfig, SqliteConfig};
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::persistence::mysql::MysqlStore;
@@ -218,37 +217,8 @@ async fn awkward_ids_round_trip(h: &dyn Harness) {
     assert_eq!(h.count().await, AWKWARD_IDS.len() as i64);
 }
 
-/// Delegates to a real store and counts `ensure_table` calls.
-struct CountingStore {
-    inner: Arc<dyn ScheduleStore>,
-    ensure_calls: AtomicUsize,
-}
-
-#[async_trait]
-impl ScheduleStore for CountingStore {
-    async fn ensure_table(&self) -> Result<(), PersistenceError> {
-        self.ensure_calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.ensure_table().await
-    }
-    async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
-        self.inner.upsert(record).await
-    }
-    async fn update_status(&self, id: &str, status: &str) -> Result<bool, PersistenceError> {
-        self.inner.update_status(id, status).await
-    }
-    async fn mark_reminder_sent(&self, id: &str, now: i64) -> Result<bool, PersistenceError> {
-        self.inner.mark_reminder_sent(id, now).await
-    }
-    async fn find_appointment_ids_between(&self, s: i64, e: i64) -> Result<AppointmentIdsBetween, PersistenceError> {
-        self.inner.find_appointment_ids_between(s, e).await
-    }
-    async fn close(&self) {
-        self.inner.close().await
-    }
-}
-
 async fn concurrent_first_calls_create_the_table_once(h: &dyn Harness) {
-    let counting = Arc::new(CountingStore { inner: h.store(), ensure_calls: AtomicUsize::new(0) });
+    let counting = Arc::new(CountingStore::new(h.store()));
     let schedule = Arc::new(Schedule::new(counting.clone()));
     let tasks: Vec<_> = (0..24)
         .map(|i| {
