@@ -1,0 +1,60 @@
+// 1. handleRequest for a signed prescription.created (no API calls), 1 KB and 16 KB, body as
+// object / string / Buffer, against pure JS (JSON.parse + JSON.stringify + node:crypto HMAC +
+// timingSafeEqual) and the Python SDK's handle_request in-process. Every call is awaited before
+// the next (one caller); the pure-JS handler is an async function too, so both pay one await.
+import { createRequire } from 'node:module'
+import { emit, progress } from './lib/report.mjs'
+import { alternate, ratio, sequential, concurrent } from './lib/measure.mjs'
+import { SIGNING_KEY, CLIENT, SIZES, signedBodies } from './lib/fixtures.mjs'
+import { pureJsHandler } from './lib/pure-js.mjs'
+import { startPythonWorker } from './lib/python.mjs'
+import { summarize } from './lib/report.mjs'
+
+const require = createRequire(import.meta.url)
+const { WebhookSDK } = require('../lib/index.js')
+
+const SECTION = '1. handleRequest, signed prescription.created, no API calls (ops/s, one caller awaiting each call)'
+const sdk = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY })
+const pure = pureJsHandler(SIGNING_KEY)
+const python = startPythonWorker()
+
+async function expectOk(what, promise) {
+  const result = await promise
+  if (result.status !== 200) throw new Error(`${what}: status ${result.status} ${JSON.stringify(result.body)}`)
+}
+
+try {
+  for (const size of SIZES) {
+    const b = signedBodies(size.bytes)
+    const forms = { object: b.object, string: b.text, Buffer: b.buffer }
+    for (const [form, body] of Object.entries(forms)) {
+      await expectOk(`ours ${form}`, sdk.handleRequest(body, b.headers))
+      await expectOk(`pure JS ${form}`, pure(body, b.headers))
+    }
+    await python.call({ op: 'handle_setup', body: b.text, header: b.headers['eka-webhook-signature'], key: SIGNING_KEY })
+    const contenders = []
+    for (const [form, body] of Object.entries(forms)) {
+      contenders.push({ name: `ours ${form}`, run: sequential(() => sdk.handleRequest(body, b.headers)) })
+      contenders.push({ name: `pure JS ${form}`, run: sequential(() => pure(body, b.headers)) })
+    }
+    contenders.push({ name: 'ours Buffer, 32 in flight', run: concurrent(() => sdk.handleRequest(b.buffer, b.headers), 32) })
+    for (const as of ['dict', 'str']) {
+      contenders.push({ name: `Python ${as}`, run: async (n) => (await python.call({ op: 'handle_run', n, as })).seconds })
+    }
+    progress(`handleRequest ${size.label}: ${contenders.length} contenders, alternating`)
+    const ops = await alternate(contenders)
+    const label = `${size.label} (${b.bytes} B)`
+    for (const c of contenders) emit({ section: SECTION, name: `${c.name}, ${label}`, unit: 'ops/s', ...summarize(ops[c.name]) })
+    for (const form of Object.keys(forms)) {
+      const target = form === 'object' ? { op: '>=', value: 1.0, text: '≥ 1.0×' } : { op: '>=', value: 1.5, text: '≥ 1.5×' }
+      emit({ section: SECTION, kind: 'ratio', name: `ours ${form} / pure JS ${form}, ${size.label}`, unit: '×', ...ratio(ops[`ours ${form}`], ops[`pure JS ${form}`]), target })
+    }
+    for (const [form, as] of [['object', 'dict'], ['string', 'str'], ['Buffer', 'str']]) {
+      emit({ section: SECTION, kind: 'ratio', name: `ours ${form} / Python ${as}, ${size.label}`, unit: '×', ...ratio(ops[`ours ${form}`], ops[`Python ${as}`]), target: { op: '>=', value: 3, text: '≥ 3×' } })
+    }
+    emit({ section: SECTION, kind: 'ratio', name: `ours Buffer 32 in flight / pure JS Buffer, ${size.label}`, unit: '×', ...ratio(ops['ours Buffer, 32 in flight'], ops['pure JS Buffer']), note: 'information: throughput with concurrent calls' })
+  }
+} finally {
+  await python.close()
+  await sdk.close()
+}

@@ -1,0 +1,76 @@
+// 5. Memory: resident set size after 1,000,000 handleRequest calls against after the first
+// 100,000 (no leak across the napi boundary). Bodies rotate object / string / Buffer, an onEvent
+// callback runs on every call (the threadsafe-function bridge), and every 8th call carries a bad
+// signature (the 403 path). Measured after a full GC; run with --expose-gc (the runner does).
+import { createRequire } from 'node:module'
+import { emit, progress, QUICK } from './lib/report.mjs'
+import { SIGNING_KEY, CLIENT, signedBodies } from './lib/fixtures.mjs'
+
+const require = createRequire(import.meta.url)
+const { WebhookSDK } = require('../lib/index.js')
+
+const SECTION = '5. Memory, 1,000,000 handleRequest calls (1 KB; object / string / Buffer; onEvent; 1 in 8 rejected)'
+const TOTAL = QUICK ? 200_000 : 1_000_000
+const FIRST = TOTAL / 10
+const CHECKPOINTS = 10
+const IN_FLIGHT = 16
+
+if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc')
+
+let events = 0
+const sdk = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY, onEvent: () => { events++ } })
+const b = signedBodies(1024)
+const forms = [b.object, b.text, b.buffer]
+const badHeaders = { 'eka-webhook-signature': b.headers['eka-webhook-signature'].replace(/v1=./, 'v1=0') }
+
+let done = 0
+let failures = 0
+async function calls(n) {
+  const per = n / IN_FLIGHT
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async (_, lane) => {
+    for (let i = 0; i < per; i++) {
+      const k = done + lane * per + i
+      const bad = k % 8 === 7
+      const result = await sdk.handleRequest(forms[k % 3], bad ? badHeaders : b.headers)
+      if (result.status !== (bad ? 403 : 200)) failures++
+    }
+  }))
+  done += n
+}
+
+async function settle() {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  const m = process.memoryUsage()
+  return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20, external: m.external / 2 ** 20 }
+}
+
+try {
+  const start = Date.now()
+  await calls(FIRST)
+  const first = await settle()
+  progress(`memory after ${done}: rss ${first.rss.toFixed(1)} MB heap ${first.heap.toFixed(1)} MB`)
+  const trace = [first.rss]
+  const step = (TOTAL - FIRST) / (CHECKPOINTS - 1)
+  while (done < TOTAL) {
+    await calls(step)
+    const m = await settle()
+    trace.push(m.rss)
+    progress(`memory after ${done}: rss ${m.rss.toFixed(1)} MB heap ${m.heap.toFixed(1)} MB external ${m.external.toFixed(1)} MB`)
+  }
+  const last = await settle()
+  if (failures) throw new Error(`${failures} calls answered an unexpected status`)
+  if (events !== (TOTAL * 7) / 8) throw new Error(`onEvent ran ${events} times, expected ${(TOTAL * 7) / 8}`)
+  const seconds = (Date.now() - start) / 1000
+  const growth = ((last.rss - first.rss) / first.rss) * 100
+  const one = (value) => ({ median: value, min: value, max: value, runs: 1 })
+  emit({ section: SECTION, name: `RSS after the first ${FIRST.toLocaleString('en')} calls`, unit: 'MB', ...one(first.rss) })
+  emit({ section: SECTION, name: `RSS after ${TOTAL.toLocaleString('en')} calls`, unit: 'MB', ...one(last.rss), note: `RSS at each tenth: ${trace.map((v) => v.toFixed(0)).join(', ')} MB` })
+  emit({ section: SECTION, name: `RSS growth, ${FIRST.toLocaleString('en')} → ${TOTAL.toLocaleString('en')} calls`, unit: '%', ...one(growth), target: { op: '<=', value: 10, text: '≤ 10 %' } })
+  emit({ section: SECTION, name: `JS heap used after ${TOTAL.toLocaleString('en')} calls (after the first ${FIRST.toLocaleString('en')}: ${first.heap.toFixed(1)} MB)`, unit: 'MB', ...one(last.heap) })
+  emit({ section: SECTION, name: 'calls per second during the run', unit: 'ops/s', ...one(TOTAL / seconds) })
+} finally {
+  await sdk.close()
+}
