@@ -48,6 +48,32 @@ function toWebhookResult(native) {
   return result
 }
 
+/**
+ * The text the native side verified, as a JS string: a Buffer is valid UTF-8 once verified; a
+ * string reached Rust as UTF-8 with each lone surrogate replaced by U+FFFD, so do the same.
+ */
+function verifiedText(body) {
+  if (typeof body !== 'string') return body.toString('utf8')
+  return isWellFormed(body) ? body : toWellFormed(body)
+}
+
+const isWellFormed = typeof String.prototype.isWellFormed === 'function'
+  ? (text) => text.isWellFormed()
+  : (text) => !/\p{Surrogate}/u.test(text)
+const toWellFormed = typeof String.prototype.toWellFormed === 'function'
+  ? (text) => text.toWellFormed()
+  : (text) => text.replace(/\p{Surrogate}/gu, '\ufffd')
+
+/** A result `handleNow` answered at once; on success the payload is the body that was verified. */
+function toImmediateResult(native, body) {
+  const result = { status: native.status, body: JSON.parse(native.bodyJson) }
+  if (native.eventType !== undefined && native.eventType !== null) {
+    result.event = { type: native.eventType, payload: JSON.parse(verifiedText(body)) }
+  }
+  if (native.error !== undefined && native.error !== null) result.error = native.error
+  return result
+}
+
 /** A JSON copy of the config without its callbacks (the Rust side validates every field). */
 function plainConfig(config) {
   const { onEvent, ...rest } = config
@@ -98,7 +124,11 @@ class WebhookSDK {
   async handleRequest(body, headers) {
     const shaped = shapeBody(body)
     if (shaped.failure) return { status: 400, body: { error: shaped.failure }, error: shaped.failure }
-    const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signatureHeaderOf(headers)))
+    const signature = signatureHeaderOf(headers)
+    // Failures and unenriched events without onEvent finish on this thread (no thread hop).
+    const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.isCanonical, signature))
+    if (immediate !== null) return toImmediateResult(immediate, shaped.body)
+    const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signature))
     return toWebhookResult(native)
   }
 
