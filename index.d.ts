@@ -26,9 +26,14 @@ export declare class NativeWebhookSdk {
   /**
    * The pipeline on the calling thread when it needs no waiting: failures before enrichment,
    * and unenriched events when there is no `onEvent`. `null`: call `handle`. Same results as
-   * `handle`, without its two thread hops; the body is borrowed, not copied, when it is a Buffer.
+   * `handle`, without its two thread hops; a Buffer body is borrowed, not copied.
+   *
+   * One string, not an object (building a JS object property by property costs more than the
+   * rest of the call): the three-digit status, then the JSON body. On success the body is
+   * `{"success":true,"event":type}` and the event's payload is the request body itself; on
+   * failure the result's `error` is the body's `error`.
    */
-  handleNow(body: string | Buffer | undefined | null, isCanonical: boolean, signatureHeader?: string | undefined | null): NativeImmediateResult | null
+  handleNow(body: string | Buffer | undefined | null, isCanonical: boolean, signatureHeader?: string | undefined | null): string | null
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
   /** Resolves to the JSON text of `{appointments, followupAppointments}`. */
@@ -47,18 +52,6 @@ export declare class NativeWebhookSdk {
 export declare function appointmentEvents(): Array<string>
 
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string
-
-/**
- * A result `handleRequest` could answer at once (see `handleNow`). On success the event's
- * payload is the request body itself, which the glue already holds: only its type comes back.
- */
-export interface NativeImmediateResult {
-  status: number
-  bodyJson: string
-  /** Set on success (status 200). */
-  eventType?: string
-  error?: string
-}
 
 export interface NativeReminder {
   id: string

@@ -64,13 +64,17 @@ const toWellFormed = typeof String.prototype.toWellFormed === 'function'
   ? (text) => text.toWellFormed()
   : (text) => text.replace(/\p{Surrogate}/gu, '\ufffd')
 
-/** A result `handleNow` answered at once; on success the payload is the body that was verified. */
-function toImmediateResult(native, body) {
-  const result = { status: native.status, body: JSON.parse(native.bodyJson) }
-  if (native.eventType !== undefined && native.eventType !== null) {
-    result.event = { type: native.eventType, payload: JSON.parse(verifiedText(body)) }
+/**
+ * A result `handleNow` answered at once: `"<status><JSON body>"`. On success the event's payload
+ * is the body that was verified; on failure `error` is the body's `error`.
+ */
+function toImmediateResult(text, body) {
+  const result = { status: Number(text.slice(0, 3)), body: JSON.parse(text.slice(3)) }
+  if (result.status === 200) {
+    result.event = { type: result.body.event, payload: JSON.parse(verifiedText(body)) }
+  } else {
+    result.error = result.body.error
   }
-  if (native.error !== undefined && native.error !== null) result.error = native.error
   return result
 }
 

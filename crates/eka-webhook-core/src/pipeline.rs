@@ -56,6 +56,44 @@ impl WebhookResult {
     }
 }
 
+/// What [`Pipeline::handle_now`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Immediate {
+    /// The final result: a failure.
+    Failed(WebhookResult),
+    /// Verified and accepted, nothing to enrich or deliver: status 200 with
+    /// [`Immediate::body`]; the event's payload is the request body as passed.
+    Accepted { event_type: String },
+}
+
+impl Immediate {
+    pub fn status(&self) -> u16 {
+        match self {
+            Immediate::Failed(result) => result.status,
+            Immediate::Accepted { .. } => 200,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        match self {
+            Immediate::Failed(result) => result.body.clone(),
+            Immediate::Accepted { event_type } => success_body(event_type, None),
+        }
+    }
+
+    /// The [`WebhookResult`] `handle` gives for the same request; `payload` is its body.
+    pub fn into_result(self, payload: &[u8]) -> WebhookResult {
+        match self {
+            Immediate::Failed(result) => result,
+            Immediate::Accepted { event_type } => {
+                let body = success_body(&event_type, None);
+                let accepted = Accepted { event_type, payload, appointment_id: None, p_aid: None };
+                WebhookResult { status: 200, body, event: Some(accepted.into_event()), error: None }
+            }
+        }
+    }
+}
+
 /// A request that passed parsing, verification and the event rules.
 struct Accepted<'a> {
     event_type: String,
@@ -105,19 +143,17 @@ impl Pipeline {
 
     /// The whole pipeline when it finishes without waiting for anything: any failure up to the
     /// event rules, and events that are not enriched when there is no `onEvent` (persistence
-    /// acts only on enriched events). `None`: use [`handle`](Self::handle). Same results as
-    /// `handle`; a door running on a JS thread answers these without a thread hop.
-    pub fn handle_now(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> Option<WebhookResult> {
+    /// acts only on enriched events). `None`: use [`handle`](Self::handle), whose result
+    /// [`Immediate::into_result`] reproduces exactly. A door on a JS thread answers these
+    /// without a thread hop, and an accepted event costs no copy of the body.
+    pub fn handle_now(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> Option<Immediate> {
         if self.on_event.is_some() {
             return None;
         }
         match self.prepare(body, signature_header) {
-            Err(result) => Some(result),
+            Err(result) => Some(Immediate::Failed(result)),
             Ok(accepted) if is_appointment_event(&accepted.event_type) => None,
-            Ok(accepted) => {
-                let body = success_body(&accepted.event_type, None);
-                Some(WebhookResult { status: 200, body, event: Some(accepted.into_event()), error: None })
-            }
+            Ok(accepted) => Some(Immediate::Accepted { event_type: accepted.event_type }),
         }
     }
 
