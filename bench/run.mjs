@@ -30,7 +30,7 @@ function log(message) {
 }
 
 function sh(command, commandArgs, options = {}) {
-  const result = spawnSync(command, commandArgs, { cwd: ROOT, stdio: verbose ? 'inherit' : 'pipe', encoding: 'utf8', ...options })
+  const result = spawnSync(command, commandArgs, { cwd: ROOT, stdio: verbose ? ['ignore', 2, 2] : 'pipe', encoding: 'utf8', ...options })
   return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}`, error: result.error }
 }
 
@@ -50,7 +50,7 @@ function setup() {
   log('python venv (eka-webhook-sdk==0.1.4)')
   const venv = sh('bash', ['scripts/setup-venv.sh'])
   if (!venv.ok) throw new Error(`scripts/setup-venv.sh failed:\n${venv.output.slice(-3000)}`)
-  if (process.env.BENCH_LOADGEN !== 'autocannon' && sh('wrk', ['--version']).error?.code === 'ENOENT') {
+  if (process.env.BENCH_LOADGEN !== 'autocannon' && sh('wrk', ['--version'], { stdio: 'ignore' }).error?.code === 'ENOENT') {
     const root = typeof process.getuid === 'function' && process.getuid() === 0
     if (root && !sh('apt-get', ['--version']).error) {
       log('installing wrk (apt-get install wrk)')
@@ -60,7 +60,7 @@ function setup() {
         install = sh('apt-get', ['install', '-y', '-qq', 'wrk'])
       }
     }
-    if (sh('wrk', ['--version']).error?.code === 'ENOENT') {
+    if (sh('wrk', ['--version'], { stdio: 'ignore' }).error?.code === 'ENOENT') {
       notes.push('wrk is not installed (and could not be installed): the server benchmark used autocannon, a Node load generator that shares the 2 cores and may be the bottleneck.')
       log('wrk unavailable: falling back to autocannon')
     }
