@@ -12,7 +12,8 @@ const require = createRequire(import.meta.url)
 const { WebhookSDK } = require('../lib/index.js')
 
 const SECTION = '5. Memory, 1,000,000 handleRequest calls (1 KB; object / string / Buffer; 1 in 4 with onEvent; 1 in 8 rejected)'
-const TOTAL = QUICK ? 200_000 : 1_000_000
+// BENCH_MEMORY_CALLS overrides the total (a multiple of 1,600) for longer leak hunts.
+const TOTAL = Number(process.env.BENCH_MEMORY_CALLS) || (QUICK ? 320_000 : 1_000_000)
 const FIRST = TOTAL / 10
 const CHECKPOINTS = 10
 const IN_FLIGHT = 16
@@ -48,7 +49,7 @@ async function settle() {
     await new Promise((resolve) => setImmediate(resolve))
   }
   const m = process.memoryUsage()
-  return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20, external: m.external / 2 ** 20 }
+  return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20, heapTotal: m.heapTotal / 2 ** 20, external: m.external / 2 ** 20 }
 }
 
 try {
@@ -62,7 +63,7 @@ try {
     await calls(step)
     const m = await settle()
     trace.push(m.rss)
-    progress(`memory after ${done}: rss ${m.rss.toFixed(1)} MB heap ${m.heap.toFixed(1)} MB external ${m.external.toFixed(1)} MB`)
+    progress(`memory after ${done}: rss ${m.rss.toFixed(1)} MB heap ${m.heap.toFixed(1)} MB (of ${m.heapTotal.toFixed(1)}) external ${m.external.toFixed(1)} MB`)
   }
   const last = await settle()
   if (failures) throw new Error(`${failures} calls answered an unexpected status`)
@@ -73,6 +74,8 @@ try {
   emit({ section: SECTION, name: `RSS after the first ${FIRST.toLocaleString('en')} calls`, unit: 'MB', ...one(first.rss) })
   emit({ section: SECTION, name: `RSS after ${TOTAL.toLocaleString('en')} calls`, unit: 'MB', ...one(last.rss), note: `RSS at each tenth: ${trace.map((v) => v.toFixed(0)).join(', ')} MB` })
   emit({ section: SECTION, name: `RSS growth, ${FIRST.toLocaleString('en')} → ${TOTAL.toLocaleString('en')} calls`, unit: '%', ...one(growth), target: { op: '<=', value: 10, text: '≤ 10 %' } })
+  const half = trace[CHECKPOINTS / 2 - 1] // after TOTAL / 2 calls
+  emit({ section: SECTION, name: `RSS growth over the second half, ${(TOTAL / 2).toLocaleString('en')} → ${TOTAL.toLocaleString('en')} calls (the leak slope; the first half includes allocator warm-up)`, unit: '%', ...one(((last.rss - half) / half) * 100) })
   emit({ section: SECTION, name: `JS heap used after ${TOTAL.toLocaleString('en')} calls (after the first ${FIRST.toLocaleString('en')}: ${first.heap.toFixed(1)} MB)`, unit: 'MB', ...one(last.heap) })
   emit({ section: SECTION, name: 'calls per second during the run', unit: 'ops/s', ...one(TOTAL / seconds) })
 } finally {
