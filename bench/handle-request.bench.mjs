@@ -11,7 +11,7 @@ import { alternate, ratio, sequential } from './lib/measure.mjs'
 import { SIGNING_KEY, CLIENT, SIZES, signedBodies } from './lib/fixtures.mjs'
 import { pureJsHandler } from './lib/pure-js.mjs'
 import { startPythonWorker } from './lib/python.mjs'
-import { summarize } from './lib/report.mjs'
+import { summarize, QUICK } from './lib/report.mjs'
 
 const require = createRequire(import.meta.url)
 const { WebhookSDK } = require('../lib/index.js')
@@ -48,7 +48,8 @@ try {
       contenders.push({ name: `Python ${as}`, run: async (n) => (await python.call({ op: 'handle_run', n, as })).seconds })
     }
     progress(`handleRequest ${size.label}: ${contenders.length} contenders, alternating`)
-    const ops = await alternate(contenders)
+    // Many short rounds: a load spike from a neighbour then spoils one round's ratio, not the median.
+    const ops = await alternate(contenders, QUICK ? {} : { runs: 15, batchMs: 100 })
     const label = `${size.label} (${b.bytes} B)`
     for (const c of contenders) emit({ section: SECTION, name: `${c.name}, ${label}`, unit: 'ops/s', ...summarize(ops[c.name]) })
     for (const form of Object.keys(forms)) {

@@ -2,7 +2,7 @@
 // node:crypto (`createHmac(...).update(t + '.').update(body).digest()`), in the same run.
 import { createRequire } from 'node:module'
 import { createHmac } from 'node:crypto'
-import { emit, progress, summarize } from './lib/report.mjs'
+import { emit, progress, summarize, QUICK } from './lib/report.mjs'
 import { alternate, synchronous } from './lib/measure.mjs'
 import { SIGNING_KEY, SIZES, T, signedBodies } from './lib/fixtures.mjs'
 
@@ -26,7 +26,7 @@ for (const size of SIZES) {
     { name: 'node:crypto HMAC (floor)', run: synchronous(() => { sink += createHmac('sha256', SIGNING_KEY).update(prefix).update(b.buffer).digest()[0] }) },
   ]
   progress(`verifySignature ${size.label}`)
-  const ops = await alternate(contenders)
+  const ops = await alternate(contenders, QUICK ? {} : { runs: 15, batchMs: 100 })
   if (sink === 0.5) console.log(sink)
   for (const c of contenders) emit({ section: SECTION, name: `${c.name}, ${size.label}`, unit: 'ops/s', ...summarize(ops[c.name]) })
   for (const form of ['Buffer', 'string', 'object']) {
