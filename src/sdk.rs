@@ -181,7 +181,7 @@ impl NativeWebhookSdk {
     /// rest of the call): the three-digit status, then the JSON body. On success the body is
     /// `{"success":true,"event":type}` and the event's payload is the request body itself; on
     /// failure the result's `error` is the body's `error`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn handle_now(
         &self,
         body: Option<Either<String, BufferSlice>>,
