@@ -1361,6 +1361,7 @@ impl<'a> Parser<'a> {
 
     /// A string literal at `"`, validated like [`parse_string`](Parser::parse_string): its bytes
     /// as written when it has no escapes (no copy), else decoded to WTF-8.
+    #[inline(always)]
     fn skim_string(&mut self) -> Result<Cow<'a, [u8]>, JsonError> {
         let bytes = self.bytes;
         let start = self.pos + 1;
