@@ -37,6 +37,36 @@ function toWebhookResult(native) {
   return result
 }
 
+/**
+ * The text the native side verified, as a JS string: a Buffer is valid UTF-8 once verified; a
+ * string reached Rust as UTF-8 with each lone surrogate replaced by U+FFFD, so do the same.
+ */
+function verifiedText(body) {
+  if (typeof body !== 'string') return body.toString('utf8')
+  return isWellFormed(body) ? body : toWellFormed(body)
+}
+
+const isWellFormed = typeof String.prototype.isWellFormed === 'function'
+  ? (text) => text.isWellFormed()
+  : (text) => !/\p{Surrogate}/u.test(text)
+const toWellFormed = typeof String.prototype.toWellFormed === 'function'
+  ? (text) => text.toWellFormed()
+  : (text) => text.replace(/\p{Surrogate}/gu, '\ufffd')
+
+/**
+ * A result `handleNow` answered at once: `"<status><JSON body>"`. On success the event's payload
+ * is the body that was verified; on failure `error` is the body's `error`.
+ */
+function toImmediateResult(text, body) {
+  const result = { status: Number(text.slice(0, 3)), body: JSON.parse(text.slice(3)) }
+  if (result.status === 200) {
+    result.event = { type: result.body.event, payload: JSON.parse(verifiedText(body)) }
+  } else {
+    result.error = result.body.error
+  }
+  return result
+}
+
 /** A JSON copy of the config without its callbacks (the Rust side validates every field). */
 function plainConfig(config) {
   const { onEvent, ...rest } = config
@@ -89,7 +119,11 @@ class WebhookSDK {
   async handleRequest(body, headers) {
     const shaped = shapeBody(body)
     if (shaped.failure) return { status: 400, body: { error: shaped.failure }, error: shaped.failure }
-    const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signatureHeaderOf(headers)))
+    const signature = signatureHeaderOf(headers)
+    // Failures and unenriched events without onEvent finish on this thread (no thread hop).
+    const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.isCanonical, signature))
+    if (immediate !== null) return toImmediateResult(immediate, shaped.body)
+    const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signature))
     return toWebhookResult(native)
   }
 

@@ -1140,6 +1140,261 @@ fn write_string(wtf8: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+// ---------------------------------------------------------------------------------------------
+// The webhook envelope: what the pipeline reads from a body, without building a tree.
+
+/// What the webhook pipeline reads from a body: whether it is an object, its `event`, and
+/// `data.appointment_id` / `data.p_aid`, each exactly as [`parse`] followed by
+/// [`JsonValue::get`] / [`JsonValue::as_str`] would give it (the last of duplicate keys wins; a
+/// member whose value is not a string is `None`; lone surrogates become U+FFFD).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Envelope {
+    pub is_object: bool,
+    pub event: Option<String>,
+    pub appointment_id: Option<String>,
+    pub p_aid: Option<String>,
+}
+
+/// Accepts and rejects exactly the texts [`parse`] does, with the same errors, and reads the
+/// [`Envelope`] in the same pass — without allocating a tree (a 16 KB body is one scan).
+pub fn read_envelope(input: &[u8]) -> Result<Envelope, JsonError> {
+    read_envelope_with_max_depth(input, DEFAULT_MAX_DEPTH)
+}
+
+/// [`read_envelope`] with the nesting limit of [`parse_with_max_depth`].
+pub fn read_envelope_with_max_depth(input: &[u8], max_depth: usize) -> Result<Envelope, JsonError> {
+    let text = std::str::from_utf8(input).map_err(|e| JsonError::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    Parser {
+        text,
+        bytes: input,
+        pos: 0,
+    }
+    .skim_document(max_depth)
+}
+
+/// Which envelope field the value being read fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Other,
+    Event,
+    Data,
+    AppointmentId,
+    PAid,
+}
+
+/// True when any of the eight bytes of `word` is one [`STRING_SPECIAL`] marks: below 0x20, `"`
+/// or `\\`. (SWAR: a byte below n makes `byte - n` borrow into its high bit; equality is a zero
+/// byte after XOR. Borrows only run upward from a byte that already matched, so the answer is
+/// exact even though which byte matched is not.)
+#[inline]
+fn has_string_special(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let zero_quote = quote.wrapping_sub(ONES) & !quote;
+    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    (below_space | zero_quote | zero_backslash) & HIGH != 0
+}
+
+fn lossy_string(wtf8: Cow<'_, [u8]>) -> String {
+    match wtf8 {
+        Cow::Borrowed(bytes) => JsonString { wtf8: bytes.to_vec() }.to_string_lossy().into_owned(),
+        Cow::Owned(bytes) => JsonString { wtf8: bytes }.to_string_lossy().into_owned(),
+    }
+}
+
+impl<'a> Parser<'a> {
+    /// [`parse_document`](Parser::parse_document)'s grammar, checks and errors, in the same
+    /// order, keeping only what [`Envelope`] needs.
+    fn skim_document(mut self, max_depth: usize) -> Result<Envelope, JsonError> {
+        let mut envelope = Envelope::default();
+        // One entry per open container: true for an object.
+        let mut stack: Vec<bool> = Vec::new();
+        let mut slot = Slot::Other;
+        // True while inside the top-level object's `data` object (depth 2).
+        let mut in_data = false;
+        'value: loop {
+            self.skip_ws();
+            match self.peek() {
+                None => return Err(JsonError::UnexpectedEnd),
+                Some(b'{') => {
+                    if stack.len() >= max_depth {
+                        return Err(JsonError::TooDeep {
+                            max_depth,
+                            offset: self.pos,
+                        });
+                    }
+                    if stack.is_empty() {
+                        envelope.is_object = true;
+                    }
+                    let opens_data = slot == Slot::Data;
+                    self.pos += 1;
+                    self.skip_ws();
+                    match self.peek() {
+                        Some(b'}') => self.pos += 1,
+                        Some(b'"') => {
+                            stack.push(true);
+                            if stack.len() <= 2 {
+                                in_data = opens_data;
+                            }
+                            slot = self.skim_key(stack.len(), in_data, &mut envelope)?;
+                            continue 'value;
+                        }
+                        _ => return Err(self.unexpected()),
+                    }
+                }
+                Some(b'[') => {
+                    if stack.len() >= max_depth {
+                        return Err(JsonError::TooDeep {
+                            max_depth,
+                            offset: self.pos,
+                        });
+                    }
+                    self.pos += 1;
+                    self.skip_ws();
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                    } else {
+                        stack.push(false);
+                        slot = Slot::Other;
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    let text = self.skim_string()?;
+                    match slot {
+                        Slot::Event => envelope.event = Some(lossy_string(text)),
+                        Slot::AppointmentId => envelope.appointment_id = Some(lossy_string(text)),
+                        Slot::PAid => envelope.p_aid = Some(lossy_string(text)),
+                        Slot::Other | Slot::Data => {}
+                    }
+                }
+                Some(b't') => self.expect_literal(b"true")?,
+                Some(b'f') => self.expect_literal(b"false")?,
+                Some(b'n') => self.expect_literal(b"null")?,
+                Some(b'-' | b'0'..=b'9') => {
+                    self.parse_number()?;
+                }
+                Some(_) => return Err(self.unexpected()),
+            }
+
+            // A value is complete: close as many containers as the text closes here.
+            loop {
+                self.skip_ws();
+                match stack.last() {
+                    None => {
+                        return if self.pos == self.bytes.len() {
+                            Ok(envelope)
+                        } else {
+                            Err(self.unexpected())
+                        };
+                    }
+                    Some(false) => match self.peek() {
+                        Some(b',') => {
+                            self.pos += 1;
+                            slot = Slot::Other;
+                            continue 'value;
+                        }
+                        Some(b']') => {
+                            self.pos += 1;
+                            stack.pop();
+                        }
+                        _ => return Err(self.unexpected()),
+                    },
+                    Some(true) => match self.peek() {
+                        Some(b',') => {
+                            self.pos += 1;
+                            self.skip_ws();
+                            if self.peek() != Some(b'"') {
+                                return Err(self.unexpected());
+                            }
+                            slot = self.skim_key(stack.len(), in_data, &mut envelope)?;
+                            continue 'value;
+                        }
+                        Some(b'}') => {
+                            self.pos += 1;
+                            stack.pop();
+                            if stack.len() == 1 {
+                                in_data = false;
+                            }
+                        }
+                        _ => return Err(self.unexpected()),
+                    },
+                }
+            }
+        }
+    }
+
+    /// A member name (at `"`) and its `:`, as [`parse_key`](Parser::parse_key) reads it; returns
+    /// the envelope field its value fills, clearing that field (the last duplicate wins, and a
+    /// non-string value leaves it `None`).
+    fn skim_key(&mut self, depth: usize, in_data: bool, envelope: &mut Envelope) -> Result<Slot, JsonError> {
+        let key = self.skim_string()?;
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return Err(self.unexpected());
+        }
+        self.pos += 1;
+        let slot = match (depth, &*key) {
+            (1, b"event") => Slot::Event,
+            (1, b"data") => Slot::Data,
+            (2, b"appointment_id") if in_data => Slot::AppointmentId,
+            (2, b"p_aid") if in_data => Slot::PAid,
+            _ => Slot::Other,
+        };
+        match slot {
+            Slot::Event => envelope.event = None,
+            Slot::Data => {
+                envelope.appointment_id = None;
+                envelope.p_aid = None;
+            }
+            Slot::AppointmentId => envelope.appointment_id = None,
+            Slot::PAid => envelope.p_aid = None,
+            Slot::Other => {}
+        }
+        Ok(slot)
+    }
+
+    /// A string literal at `"`, validated like [`parse_string`](Parser::parse_string): its bytes
+    /// as written when it has no escapes (no copy), else decoded to WTF-8.
+    #[inline(always)]
+    fn skim_string(&mut self) -> Result<Cow<'a, [u8]>, JsonError> {
+        let bytes = self.bytes;
+        let start = self.pos + 1;
+        let mut i = start;
+        loop {
+            // Eight bytes at a time while none of them ends the fast scan (string bodies are
+            // most of a webhook payload).
+            while let Some(chunk) = bytes.get(i..i + 8) {
+                if has_string_special(u64::from_le_bytes(chunk.try_into().expect("8 bytes"))) {
+                    break;
+                }
+                i += 8;
+            }
+            let Some(&b) = bytes.get(i) else {
+                return Err(JsonError::UnexpectedEnd);
+            };
+            if !STRING_SPECIAL[b as usize] {
+                i += 1;
+                continue;
+            }
+            if b == b'"' {
+                self.pos = i + 1;
+                return Ok(Cow::Borrowed(&bytes[start..i]));
+            }
+            if b == b'\\' {
+                // Escapes: decode it the one way there is (self.pos is still at the quote).
+                return Ok(Cow::Owned(self.parse_string()?.wtf8));
+            }
+            return Err(self.control_char(i));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1893,5 +2148,181 @@ mod tests {
             failures.len(),
             failures.join("\n")
         );
+    }
+}
+
+#[cfg(test)]
+mod envelope_tests {
+    use super::*;
+
+    /// What the pipeline read before `read_envelope` existed: the tree, then lookups.
+    fn via_tree(input: &[u8]) -> Result<Envelope, JsonError> {
+        let value = parse(input)?;
+        let text = |v: Option<&JsonValue>| v.and_then(JsonValue::as_str).map(Cow::into_owned);
+        let data = value.get("data");
+        Ok(Envelope {
+            is_object: value.is_object(),
+            event: text(value.get("event")),
+            appointment_id: text(data.and_then(|d| d.get("appointment_id"))),
+            p_aid: text(data.and_then(|d| d.get("p_aid"))),
+        })
+    }
+
+    fn same(input: &[u8]) {
+        assert_eq!(read_envelope(input), via_tree(input), "input {:?}", String::from_utf8_lossy(input));
+    }
+
+    #[test]
+    fn envelope_fields_as_the_tree_gives_them() {
+        for input in [
+            r#"{"event":"prescription.created","data":{"appointment_id":"a-1","p_aid":"a-0"}}"#,
+            r#"{"data":{"appointment_id":"a-1"},"event":"appointment.created"}"#,
+            r#"{"event":"x","event":"y"}"#,
+            r#"{"event":"x","event":1}"#,
+            r#"{"event":null}"#,
+            r#"{"event":""}"#,
+            r#"{"\u0065vent":"esc\u00e9aped","d\u0061ta":{"appointment\u005fid":"\ud800x"}}"#,
+            r#"{"data":{"appointment_id":"a"},"data":{"p_aid":"b"}}"#,
+            r#"{"data":{"appointment_id":"a"},"data":"no"}"#,
+            r#"{"data":[{"appointment_id":"a"}]}"#,
+            r#"{"data":{"nested":{"appointment_id":"deep"},"appointment_id":["x"]}}"#,
+            r#"{"data":{"nested":{"appointment_id":"deep"}},"x":{"event":"inner","data":{"appointment_id":"no"}}}"#,
+            r#"{"x":{"data":{"appointment_id":"no"}},"event":"e"}"#,
+            r#"{"data":{},"event":"e","data":{"appointment_id":"last"}}"#,
+            r#"{"data":{"p_aid":"p","appointment_id":"a","p_aid":7}}"#,
+            r#"{"data":{"nested":{"x":{"y":1}},"list":[{"a":1}],"appointment_id":"after"}}"#,
+            r#"{"data":{"nested":{"appointment_id":"deep"}},"event":{"a":"b"}}"#,
+            r#"{"a":[1,2.5e-3,-0,{"event":"no"}],"event":"yes","t":true,"f":false,"n":null}"#,
+            "{ \"event\" : \"spaced\" , \"data\" : { \"appointment_id\" : \"s\" } }",
+            r#"["event","x"]"#,
+            r#""event""#,
+            "12",
+            "{}",
+            "[]",
+        ] {
+            same(input.as_bytes());
+        }
+    }
+
+    #[test]
+    fn same_errors_as_parse() {
+        for input in [
+            "", " ", "{", "{\"event\"", "{\"event\":", "{\"event\":\"x\"", "{\"event\":\"x\",}", "{,}", "[1,]",
+            "{\"a\" 1}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":tru}", "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12G4\"}", "{\"a\":\"\u{1}\"}", "{\"a\":1} x", "\u{feff}{}", "{\"a\":[}", "{'a':1}",
+        ] {
+            assert_eq!(read_envelope(input.as_bytes()), parse(input.as_bytes()).map(|_| unreachable!()), "input {input:?}");
+        }
+        let invalid_utf8 = b"{\"event\":\"\xff\"}";
+        assert_eq!(read_envelope(invalid_utf8), via_tree(invalid_utf8));
+        let deep = format!("{}{}", "[".repeat(1001), "]".repeat(1001));
+        assert!(read_envelope(deep.as_bytes()).unwrap_err().is_too_deep());
+        let ok = format!("{{\"event\":\"e\",\"x\":{}{}}}", "[".repeat(999), "]".repeat(999));
+        same(ok.as_bytes());
+        assert!(read_envelope_with_max_depth(b"{\"a\":{}}", 1).unwrap_err().is_too_deep());
+        assert_eq!(read_envelope_with_max_depth(b"{\"a\":{}}", 1), parse_with_max_depth(b"{\"a\":{}}", 1).map(|_| unreachable!()));
+    }
+
+    /// Random documents built from envelope-shaped pieces (duplicate, escaped, nested and
+    /// non-string `event` / `data` / `appointment_id` / `p_aid`), some of them truncated.
+    #[test]
+    fn random_documents_agree() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        const KEYS: [&str; 9] = ["event", "data", "appointment_id", "p_aid", "\\u0065vent", "dat\\u0061", "x", "p_aid ", ""];
+        const SCALARS: [&str; 12] = [r#""s""#, r#""""#, r#""a\ud800""#, r#""\u00e9\n""#, "1", "-0.5e3", "true", "null", "\"\u{1F600}\"", "[]", "{}", r#""\"q""#];
+        fn value(next: &mut impl FnMut(usize) -> usize, depth: usize, out: &mut String) {
+            match if depth > 3 { 0 } else { next(4) } {
+                0 | 1 => out.push_str(SCALARS[next(SCALARS.len())]),
+                2 => {
+                    out.push('[');
+                    for i in 0..next(3) {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        value(next, depth + 1, out);
+                    }
+                    out.push(']');
+                }
+                _ => {
+                    out.push('{');
+                    for i in 0..next(5) {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&format!("\"{}\" : ", KEYS[next(KEYS.len())]));
+                        value(next, depth + 1, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        for _ in 0..20_000 {
+            let mut doc = String::new();
+            value(&mut next, 0, &mut doc);
+            if next(10) == 0 {
+                let cut = next(doc.len() + 1);
+                if doc.is_char_boundary(cut) {
+                    doc.truncate(cut);
+                }
+            }
+            same(doc.as_bytes());
+        }
+    }
+
+    #[test]
+    fn swar_special_byte_test_is_exact() {
+        // Every byte value in every lane, on top of ordinary and non-ASCII neighbours.
+        for base in [*b"abcdefgh", [0xC3, 0xA9, 0xE2, 0x80, 0xA8, 0xF0, 0x9F, 0x98], [0x7F; 8], [0x21; 8], [0xFF; 8]] {
+            for lane in 0..8 {
+                for b in 0..=255u8 {
+                    let mut bytes = base;
+                    bytes[lane] = b;
+                    let expected = bytes.iter().any(|&x| STRING_SPECIAL[x as usize]);
+                    assert_eq!(has_string_special(u64::from_le_bytes(bytes)), expected, "{bytes:?}");
+                }
+            }
+        }
+        // Two specials in one word, and long strings around the 8-byte boundaries.
+        assert!(has_string_special(u64::from_le_bytes(*b"\x01\"aaaa\\x")));
+        for len in 0..40 {
+            for tail in ["", "\\n", "\\u00e9", "\u{e9}"] {
+                let doc = format!("{{\"event\":\"{}{}\",\"data\":{{\"appointment_id\":\"{}\"}}}}", "e".repeat(len), tail, "a".repeat(len));
+                same(doc.as_bytes());
+                let cut = &doc.as_bytes()[..doc.len() - 3];
+                same(cut);
+            }
+        }
+    }
+
+    /// Every case of the Node-generated corpus, wrapped in envelope positions too.
+    #[test]
+    fn node_corpus_agrees() {
+        let corpus: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../tests/fixtures/canonical_corpus.json")).unwrap();
+        for case in &corpus {
+            let input: Vec<u8> = match (case.get("input"), case.get("input_hex")) {
+                (Some(text), None) => text.as_str().unwrap().as_bytes().to_vec(),
+                (None, Some(hex)) => {
+                    let hex = hex.as_str().unwrap();
+                    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+                }
+                _ => continue,
+            };
+            same(&input);
+            for (before, after) in [
+                (&b"{\"event\":"[..], &b"}"[..]),
+                (b"{\"data\":{\"appointment_id\":", b"}}"),
+                (b"{\"data\":{\"p_aid\":", b"},\"event\":\"e\"}"),
+                (b"{\"data\":", b",\"event\":\"e\"}"),
+            ] {
+                same(&[before, &input[..], after].concat());
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use crate::api_client::EkaApiClient;
 use crate::canonical_json::{self, JsonValue};
 use crate::config::SdkConfig;
 use crate::enrichment::enrich_appointment;
-use crate::events::{is_appointment_event, WebhookEvent, SUPPORTED_EVENTS};
+use crate::events::{is_appointment_event, AppointmentContext, WebhookEvent, SUPPORTED_EVENTS};
 use crate::logger;
 use crate::persistence::schedule::Schedule;
 use crate::secret::Secret;
@@ -56,6 +56,60 @@ impl WebhookResult {
     }
 }
 
+/// What [`Pipeline::handle_now`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Immediate {
+    /// The final result: a failure.
+    Failed(WebhookResult),
+    /// Verified and accepted, nothing to enrich or deliver: status 200 with
+    /// [`Immediate::body`]; the event's payload is the request body as passed.
+    Accepted { event_type: String },
+}
+
+impl Immediate {
+    pub fn status(&self) -> u16 {
+        match self {
+            Immediate::Failed(result) => result.status,
+            Immediate::Accepted { .. } => 200,
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        match self {
+            Immediate::Failed(result) => result.body.clone(),
+            Immediate::Accepted { event_type } => success_body(event_type, None),
+        }
+    }
+
+    /// The [`WebhookResult`] `handle` gives for the same request; `payload` is its body.
+    pub fn into_result(self, payload: &[u8]) -> WebhookResult {
+        match self {
+            Immediate::Failed(result) => result,
+            Immediate::Accepted { event_type } => {
+                let body = success_body(&event_type, None);
+                let accepted = Accepted { event_type, payload, appointment_id: None, p_aid: None };
+                WebhookResult { status: 200, body, event: Some(accepted.into_event()), error: None }
+            }
+        }
+    }
+}
+
+/// A request that passed parsing, verification and the event rules.
+struct Accepted<'a> {
+    event_type: String,
+    /// The verified body (valid UTF-8: the parse checked it).
+    payload: &'a [u8],
+    appointment_id: Option<String>,
+    p_aid: Option<String>,
+}
+
+impl Accepted<'_> {
+    fn into_event(self) -> WebhookEvent {
+        // The binding parses the text with V8's JSON.parse.
+        WebhookEvent { event_type: self.event_type, payload_json: String::from_utf8_lossy(self.payload).into_owned(), context: None }
+    }
+}
+
 /// The user's `onEvent`, however it is called (a JS function through the binding, a Rust
 /// closure in tests). `Err` carries the thrown error's message.
 #[async_trait]
@@ -81,62 +135,88 @@ impl Pipeline {
     }
 
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
+        match self.prepare(body, signature_header) {
+            Ok(accepted) => self.complete(accepted).await,
+            Err(result) => result,
+        }
+    }
+
+    /// The whole pipeline when it finishes without waiting for anything: any failure up to the
+    /// event rules, and events that are not enriched when there is no `onEvent` (persistence
+    /// acts only on enriched events). `None`: use [`handle`](Self::handle), whose result
+    /// [`Immediate::into_result`] reproduces exactly. A door on a JS thread answers these
+    /// without a thread hop, and an accepted event costs no copy of the body.
+    pub fn handle_now(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> Option<Immediate> {
+        if self.on_event.is_some() {
+            return None;
+        }
+        match self.prepare(body, signature_header) {
+            Err(result) => Some(Immediate::Failed(result)),
+            Ok(accepted) if is_appointment_event(&accepted.event_type) => None,
+            Ok(accepted) => Some(Immediate::Accepted { event_type: accepted.event_type }),
+        }
+    }
+
+    /// The synchronous steps: parse, verify, event rules. `Err` is the final (failure) result.
+    fn prepare<'a>(&self, body: RequestBody<'a>, signature_header: Option<&str>) -> Result<Accepted<'a>, WebhookResult> {
         let (bytes, is_canonical) = match body {
             RequestBody::Raw(b) => (b, false),
             RequestBody::Canonical(b) => (b, true),
-            RequestBody::Missing => return WebhookResult::failure(400, BODY_REQUIRED),
+            RequestBody::Missing => return Err(WebhookResult::failure(400, BODY_REQUIRED)),
         };
-        let payload = match canonical_json::parse(bytes) {
-            Ok(value) if value.is_object() => value,
-            Ok(_) => return WebhookResult::failure(400, BODY_REQUIRED),
-            Err(err) if err.is_too_deep() => return WebhookResult::failure(400, BODY_TOO_DEEP),
-            Err(_) => return WebhookResult::failure(400, INVALID_JSON_BODY),
+        // Only what the pipeline reads: no tree (the tree is built only if the raw bytes fail
+        // to verify and their canonical form is needed).
+        let envelope = match canonical_json::read_envelope(bytes) {
+            Ok(envelope) if envelope.is_object => envelope,
+            Ok(_) => return Err(WebhookResult::failure(400, BODY_REQUIRED)),
+            Err(err) if err.is_too_deep() => return Err(WebhookResult::failure(400, BODY_TOO_DEEP)),
+            Err(_) => return Err(WebhookResult::failure(400, INVALID_JSON_BODY)),
         };
 
         if !self.config.signing_keys.is_empty() {
             let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
-            let verified = verify_body(bytes, is_canonical, Some(&payload), signature_header, &self.config.signing_keys, options);
+            let verified = verify_body(bytes, is_canonical, None, signature_header, &self.config.signing_keys, options);
             if let Err(failure) = verified {
-                return WebhookResult::failure(403, failure.reason());
+                return Err(WebhookResult::failure(403, failure.reason()));
             }
         }
 
-        let event_type = match payload.get("event").and_then(JsonValue::as_str) {
-            Some(e) if !e.is_empty() => e.into_owned(),
-            _ => return WebhookResult::failure(400, MISSING_EVENT),
+        let event_type = match envelope.event {
+            Some(e) if !e.is_empty() => e,
+            _ => return Err(WebhookResult::failure(400, MISSING_EVENT)),
         };
         if !self.is_allowed(&event_type) {
-            return WebhookResult::failure(
+            return Err(WebhookResult::failure(
                 400,
                 format!(
                     "Event type '{event_type}' is not in the allowed events list. Allowed: {}",
                     python_list(self.allowed_events())
                 ),
-            );
+            ));
         }
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let appointment_id = non_empty(envelope.appointment_id);
+        if is_appointment_event(&event_type) && appointment_id.is_none() {
+            return Err(WebhookResult::failure(400, MISSING_APPOINTMENT_ID));
+        }
+        Ok(Accepted { event_type, payload: bytes, appointment_id, p_aid: non_empty(envelope.p_aid) })
+    }
 
-        let data = payload.get("data");
-        let data_text = |field: &str| {
-            data.and_then(|d| d.get(field)).and_then(JsonValue::as_str).filter(|s| !s.is_empty())
-        };
-        let mut event = WebhookEvent {
-            event_type,
-            // Parsed by the binding with V8's JSON.parse; the bytes are valid UTF-8 (parse checked).
-            payload_json: String::from_utf8_lossy(bytes).into_owned(),
-            context: None,
-        };
+    /// The steps that wait: enrichment, persistence, `onEvent`.
+    async fn complete(&self, accepted: Accepted<'_>) -> WebhookResult {
+        let appointment_id = accepted.appointment_id.clone();
+        let p_aid = accepted.p_aid.clone();
+        let mut event = accepted.into_event();
         if is_appointment_event(&event.event_type) {
-            let Some(appointment_id) = data_text("appointment_id") else {
-                return WebhookResult::failure(400, MISSING_APPOINTMENT_ID);
-            };
-            match enrich_appointment(&self.api, &appointment_id, None).await {
+            let appointment_id = appointment_id.as_deref().unwrap_or_default();
+            match enrich_appointment(&self.api, appointment_id, None).await {
                 Ok(context) => event.context = Some(context),
                 Err(err) => return WebhookResult::failure(502, format!("Failed to fetch appointment details: {err}")),
             }
         }
 
         if let Some(schedule) = &self.schedule {
-            schedule.apply_event(&event, data_text("p_aid").as_deref()).await;
+            schedule.apply_event(&event, p_aid.as_deref()).await;
         }
 
         if let Some(on_event) = &self.on_event {
@@ -152,7 +232,7 @@ impl Pipeline {
             }
         }
 
-        WebhookResult { status: 200, body: success_body(&event), event: Some(event), error: None }
+        WebhookResult { status: 200, body: success_body(&event.event_type, event.context.as_ref()), event: Some(event), error: None }
     }
 
     fn allowed_events(&self) -> Vec<&str> {
@@ -193,11 +273,11 @@ pub fn verify_body(
 }
 
 /// `{"success": true, "event": type, "appointmentDetails"?, "patientDetails"?, ...}`.
-fn success_body(event: &WebhookEvent) -> Value {
+fn success_body(event_type: &str, context: Option<&AppointmentContext>) -> Value {
     let mut body = Map::new();
     body.insert("success".into(), Value::Bool(true));
-    body.insert("event".into(), Value::String(event.event_type.clone()));
-    if let Some(ctx) = &event.context {
+    body.insert("event".into(), Value::String(event_type.to_string()));
+    if let Some(ctx) = context {
         body.insert("appointmentDetails".into(), ctx.appointment_details.clone());
         for (key, value) in [
             ("patientDetails", &ctx.patient_details),

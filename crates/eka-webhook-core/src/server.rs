@@ -153,9 +153,17 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     let body = if bytes.is_empty() { RequestBody::Missing } else { RequestBody::Raw(&bytes) };
-    let result = pipeline.handle(body, signature.as_deref()).await;
-    let status = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, &result.body)
+    // Unenriched events without onEvent (and every failure) are answered without copying the
+    // body into an event.
+    let (status, body) = match pipeline.handle_now(body, signature.as_deref()) {
+        Some(immediate) => (immediate.status(), immediate.body()),
+        None => {
+            let result = pipeline.handle(body, signature.as_deref()).await;
+            (result.status, result.body)
+        }
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &body)
 }
 
 fn too_large() -> Response<Full<Bytes>> {
