@@ -39,7 +39,7 @@ pub struct NativeWebhookResult {
 }
 
 fn to_native_event(event: &WebhookEvent) -> NativeWebhookEvent {
-    let context_json = event.context.as_ref().map(context_json);
+    let context_json = event.context.as_deref().map(context_json);
     NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: event.payload_json.clone(), context_json }
 }
 

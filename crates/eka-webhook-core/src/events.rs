@@ -37,5 +37,6 @@ pub struct WebhookEvent {
     /// The payload as the JSON text that was verified; the JS side parses it with V8's own
     /// `JSON.parse`, which is both faster than building the object key by key and exact.
     pub payload_json: String,
-    pub context: Option<AppointmentContext>,
+    /// Boxed: it is large, and most events (and every failure) carry none.
+    pub context: Option<Box<AppointmentContext>>,
 }

@@ -117,6 +117,22 @@ pub trait EventSink: Send + Sync {
     async fn deliver(&self, event: &WebhookEvent) -> Result<(), String>;
 }
 
+/// A request refused before anything was awaited: its status and error text.
+struct Rejection {
+    status: u16,
+    message: String,
+}
+
+impl Rejection {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    fn into_result(self) -> WebhookResult {
+        WebhookResult::failure(self.status, self.message)
+    }
+}
+
 pub struct Pipeline {
     config: Arc<SdkConfig>,
     api: EkaApiClient,
@@ -137,7 +153,7 @@ impl Pipeline {
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
         match self.prepare(body, signature_header) {
             Ok(accepted) => self.complete(accepted).await,
-            Err(result) => result,
+            Err(rejection) => rejection.into_result(),
         }
     }
 
@@ -151,42 +167,42 @@ impl Pipeline {
             return None;
         }
         match self.prepare(body, signature_header) {
-            Err(result) => Some(Immediate::Failed(result)),
+            Err(rejection) => Some(Immediate::Failed(rejection.into_result())),
             Ok(accepted) if is_appointment_event(&accepted.event_type) => None,
             Ok(accepted) => Some(Immediate::Accepted { event_type: accepted.event_type }),
         }
     }
 
     /// The synchronous steps: parse, verify, event rules. `Err` is the final (failure) result.
-    fn prepare<'a>(&self, body: RequestBody<'a>, signature_header: Option<&str>) -> Result<Accepted<'a>, WebhookResult> {
+    fn prepare<'a>(&self, body: RequestBody<'a>, signature_header: Option<&str>) -> Result<Accepted<'a>, Rejection> {
         let (bytes, is_canonical) = match body {
             RequestBody::Raw(b) => (b, false),
             RequestBody::Canonical(b) => (b, true),
-            RequestBody::Missing => return Err(WebhookResult::failure(400, BODY_REQUIRED)),
+            RequestBody::Missing => return Err(Rejection::new(400, BODY_REQUIRED)),
         };
         // Only what the pipeline reads: no tree (the tree is built only if the raw bytes fail
         // to verify and their canonical form is needed).
         let envelope = match canonical_json::read_envelope(bytes) {
             Ok(envelope) if envelope.is_object => envelope,
-            Ok(_) => return Err(WebhookResult::failure(400, BODY_REQUIRED)),
-            Err(err) if err.is_too_deep() => return Err(WebhookResult::failure(400, BODY_TOO_DEEP)),
-            Err(_) => return Err(WebhookResult::failure(400, INVALID_JSON_BODY)),
+            Ok(_) => return Err(Rejection::new(400, BODY_REQUIRED)),
+            Err(err) if err.is_too_deep() => return Err(Rejection::new(400, BODY_TOO_DEEP)),
+            Err(_) => return Err(Rejection::new(400, INVALID_JSON_BODY)),
         };
 
         if !self.config.signing_keys.is_empty() {
             let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
             let verified = verify_body(bytes, is_canonical, None, signature_header, &self.config.signing_keys, options);
             if let Err(failure) = verified {
-                return Err(WebhookResult::failure(403, failure.reason()));
+                return Err(Rejection::new(403, failure.reason()));
             }
         }
 
         let event_type = match envelope.event {
             Some(e) if !e.is_empty() => e,
-            _ => return Err(WebhookResult::failure(400, MISSING_EVENT)),
+            _ => return Err(Rejection::new(400, MISSING_EVENT)),
         };
         if !self.is_allowed(&event_type) {
-            return Err(WebhookResult::failure(
+            return Err(Rejection::new(
                 400,
                 format!(
                     "Event type '{event_type}' is not in the allowed events list. Allowed: {}",
@@ -197,7 +213,7 @@ impl Pipeline {
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let appointment_id = non_empty(envelope.appointment_id);
         if is_appointment_event(&event_type) && appointment_id.is_none() {
-            return Err(WebhookResult::failure(400, MISSING_APPOINTMENT_ID));
+            return Err(Rejection::new(400, MISSING_APPOINTMENT_ID));
         }
         Ok(Accepted { event_type, payload: bytes, appointment_id, p_aid: non_empty(envelope.p_aid) })
     }
@@ -210,7 +226,7 @@ impl Pipeline {
         if is_appointment_event(&event.event_type) {
             let appointment_id = appointment_id.as_deref().unwrap_or_default();
             match enrich_appointment(&self.api, appointment_id, None).await {
-                Ok(context) => event.context = Some(context),
+                Ok(context) => event.context = Some(Box::new(context)),
                 Err(err) => return WebhookResult::failure(502, format!("Failed to fetch appointment details: {err}")),
             }
         }
@@ -232,7 +248,7 @@ impl Pipeline {
             }
         }
 
-        WebhookResult { status: 200, body: success_body(&event.event_type, event.context.as_ref()), event: Some(event), error: None }
+        WebhookResult { status: 200, body: success_body(&event.event_type, event.context.as_deref()), event: Some(event), error: None }
     }
 
     fn allowed_events(&self) -> Vec<&str> {

@@ -246,12 +246,12 @@ fn created_event(details: serde_json::Value) -> WebhookEvent {
     WebhookEvent {
         event_type: "appointment.created".into(),
         payload_json: "{}".into(),
-        context: Some(AppointmentContext {
+        context: Some(Box::new(AppointmentContext {
             appointment_details: details,
             patient_details: None,
             doctor_details: None,
             clinic_details: None,
-        }),
+        })),
     }
 }
 

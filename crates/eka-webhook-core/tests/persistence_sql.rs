@@ -39,13 +39,13 @@ fn event(event_type: &str, id: &str, start: i64, status: &str, visit_type: &str)
     WebhookEvent {
         event_type: event_type.into(),
         payload_json: "{}".into(),
-        context: Some(AppointmentContext {
+        context: Some(Box::new(AppointmentContext {
             appointment_details: json!({
                 "appointment_id": id, "start_time": start, "end_time": start + 900,
                 "status": status, "visit_type": visit_type, "patient_id": "pat-1",
             }),
             ..Default::default()
-        }),
+        })),
     }
 }
 
