@@ -172,6 +172,22 @@ describe('bodies and headers in every shape', () => {
     }
   })
 
+  test("an object body is the result's payload itself, as in the Python SDK; other bodies are parsed", async () => {
+    const t = await setup()
+    try {
+      for (const payload of [{ event: 'prescription.created', data: { n: 1 } }, appointmentPayload()]) {
+        const r = await t.sdk.handleRequest(payload, signedHeaders(payload))
+        assert.equal(r.status, 200)
+        assert.equal(r.event.payload, payload, 'the same object')
+        const fromText = await t.sdk.handleRequest(JSON.stringify(payload), signedHeaders(payload))
+        assert.notEqual(fromText.event.payload, payload)
+        assert.deepEqual(fromText.event.payload, payload)
+      }
+    } finally {
+      await t.close()
+    }
+  })
+
   test('raw bytes are tried first: a body signed as sent (not canonical) verifies', async () => {
     const t = await setup()
     try {

@@ -24,15 +24,16 @@ class WebhookProcessingError extends Error {
 }
 
 /** The enriched event as users see it, from the native event's JSON texts. */
-function toWebhookEvent(native) {
-  const event = { type: native.type, payload: JSON.parse(native.payloadJson) }
+function toWebhookEvent(native, payload = JSON.parse(native.payloadJson)) {
+  const event = { type: native.type, payload }
   if (native.contextJson) Object.assign(event, JSON.parse(native.contextJson))
   return event
 }
 
-function toWebhookResult(native) {
+/** `callerPayload`: the caller's own object, when the body was one. */
+function toWebhookResult(native, callerPayload) {
   const result = { status: native.status, body: JSON.parse(native.bodyJson) }
-  if (native.event) result.event = toWebhookEvent(native.event)
+  if (native.event) result.event = toWebhookEvent(native.event, callerPayload)
   if (native.error !== undefined && native.error !== null) result.error = native.error
   return result
 }
@@ -55,12 +56,14 @@ const toWellFormed = typeof String.prototype.toWellFormed === 'function'
 
 /**
  * A result `handleNow` answered at once: `"<status><JSON body>"`. On success the event's payload
- * is the body that was verified; on failure `error` is the body's `error`.
+ * is the caller's own object when the body was one (as in the Python SDK), else the body that
+ * was verified, parsed; on failure `error` is the body's `error`.
  */
-function toImmediateResult(text, body) {
+function toImmediateResult(text, shaped, callerBody) {
   const result = { status: Number(text.slice(0, 3)), body: JSON.parse(text.slice(3)) }
   if (result.status === 200) {
-    result.event = { type: result.body.event, payload: JSON.parse(verifiedText(body)) }
+    const payload = shaped.isCanonical ? callerBody : JSON.parse(verifiedText(shaped.body))
+    result.event = { type: result.body.event, payload }
   } else {
     result.error = result.body.error
   }
@@ -122,9 +125,9 @@ class WebhookSDK {
     const signature = signatureHeaderOf(headers)
     // Failures and unenriched events without onEvent finish on this thread (no thread hop).
     const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.isCanonical, signature))
-    if (immediate !== null) return toImmediateResult(immediate, shaped.body)
+    if (immediate !== null) return toImmediateResult(immediate, shaped, body)
     const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signature))
-    return toWebhookResult(native)
+    return toWebhookResult(native, shaped.isCanonical ? body : undefined)
   }
 
   /**
