@@ -1,4 +1,4 @@
-// Schedule persistence benchmark (not a test): prints two tables.
+// Schedule persistence benchmark (issue 3), rows for bench/run.mjs.
 //
 // 1. Upsert throughput through `handleRequest` per backend (none as the baseline, SQLite file,
 //    SQLite :memory:, MySQL): appointment.created webhooks, 16 in flight, each enriched from the
@@ -11,11 +11,14 @@
 // The simulator runs in a worker thread so that its event loop does not share the SDK's.
 // Medians over RUNS runs. Build the addon first (`npm run build` for release numbers).
 //
-//   node bench/persistence.mjs [--runs 7] [--webhooks 2000] [--no-mysql]
+//   node bench/persistence.bench.mjs [--runs 7] [--webhooks 2000] [--no-mysql]
 
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { emit, summarize, QUICK } from './lib/report.mjs';
+
+const SECTION = '8. Schedule persistence (issue 3)';
 
 const require = createRequire(import.meta.url);
 
@@ -82,7 +85,7 @@ async function pool(n, limit, task) {
 async function main() {
   const { values } = parseArgs({
     options: {
-      runs: { type: 'string', default: '7' },
+      runs: { type: 'string', default: QUICK ? '2' : '7' },
       webhooks: { type: 'string', default: '2000' },
       'no-mysql': { type: 'boolean', default: false },
     },
@@ -127,7 +130,7 @@ async function main() {
       };
       return { backend, sdk, send, rates: [], ratios: [] };
     });
-    for (const lane of lanes) await pool(500, CONCURRENCY, lane.send); // warm-up: login, pools, table, JIT
+    for (const lane of lanes) await pool(Math.min(500, WEBHOOKS), CONCURRENCY, lane.send); // warm-up: login, pools, table, JIT
     await sim.call('resetStats');
     for (let run = 0; run < RUNS; run++) {
       for (const lane of lanes) {
@@ -146,11 +149,10 @@ async function main() {
       }
       await sdk.close();
     }
-    console.log(`\nUpsert throughput through handleRequest (${WEBHOOKS} appointment.created webhooks per run, ${CONCURRENCY} in flight, ${apiCalls.toFixed(2)} simulator calls each; median of ${RUNS} runs)\n`);
-    console.log('| backend | webhooks/s (median) | min–max | vs no persistence (median of per-run ratios) |');
-    console.log('|---|---:|---:|---:|');
     for (const { backend, rates, ratios } of lanes) {
-      console.log(`| ${backend.name} | ${median(rates).toFixed(0)} | ${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)} | ${median(ratios).toFixed(2)}× |`);
+      const name = `upsert through handleRequest (${WEBHOOKS} webhooks, ${CONCURRENCY} in flight, ${apiCalls.toFixed(0)} API calls each): ${backend.name}`;
+      emit({ section: SECTION, name, unit: 'events/s', ...summarize(rates) });
+      if (backend.persistence) emit({ section: SECTION, name: `… ${backend.name} / no persistence`, kind: 'ratio', unit: '×', ...summarize(ratios) });
     }
 
     // ---- 2. findAppointmentsBetween over 1,000 rows at 20 ms per fetch ----------------------
@@ -178,7 +180,6 @@ async function main() {
       return Number(process.hrtime.bigint() - started) / 1e6;
     };
 
-    const findRows = [];
     await sim.call('setRouteLatency', 'appointment', 0);
     for (const backend of backends.filter((b) => b.persistence)) {
       const sdk = makeSdk(backend.persistence);
@@ -200,18 +201,16 @@ async function main() {
       }
       await sim.call('setRouteLatency', 'appointment', 0);
       await sdk.close();
-      findRows.push({ name: backend.name, ms: median(times), baseline: median(baselines), peak });
+      emit({
+        section: SECTION,
+        name: `findAppointmentsBetween, ${FIND_ROWS} rows at +${LATENCY_MS} ms per fetch, ${backend.name} / bound ceil(${FIND_ROWS}/${CONCURRENCY})×${LATENCY_MS} ms`,
+        kind: 'ratio',
+        unit: '×',
+        ...summarize(times.map((t) => t / bound)),
+        target: { op: '<=', value: 1.25, text: '≤ 1.25× the bound' },
+        note: `peak ${peak} in flight; a plain JS fetch loop took ${median(baselines).toFixed(0)} ms in the same runs`,
+      });
     }
-    console.log(`\nfindAppointmentsBetween over ${FIND_ROWS} rows, simulator +${LATENCY_MS} ms per appointment fetch (median of ${RUNS})\n`);
-    console.log(`| backend | SDK ms | bound ceil(${FIND_ROWS}/${CONCURRENCY})×${LATENCY_MS} ms | SDK / bound | JS fetch loop ms (same run) | SDK / JS loop | peak in flight | target ≤ 1.25× bound |`);
-    console.log('|---|---:|---:|---:|---:|---:|---:|:---:|');
-    for (const row of findRows) {
-      const ratio = row.ms / bound;
-      console.log(
-        `| ${row.name} | ${row.ms.toFixed(0)} | ${bound} | ${ratio.toFixed(2)}× | ${row.baseline.toFixed(0)} | ${(row.ms / row.baseline).toFixed(2)}× | ${row.peak} | ${ratio <= 1.25 ? 'met' : 'MISSED'} |`,
-      );
-    }
-    console.log('');
   } finally {
     await sim.close();
     for (const cleanup of cleanups) cleanup();
