@@ -618,7 +618,10 @@ pub fn check_pipeline(data: &[u8]) {
             assert_eq!(body_object.get("appointmentDetails"), Some(&details(STUB_APPOINTMENT)));
             assert_eq!(body_object.get("patientDetails"), Some(&details(STUB_PATIENT)));
             assert_eq!(body_object.get("doctorDetails"), Some(&details(STUB_DOCTOR)));
-            assert!(!event.payload_json.contains("missing"), "the stub has no such appointment, yet 200");
+            let id = canonical_json::parse(body)
+                .ok()
+                .and_then(|p| p.get("data").and_then(|d| d.get("appointment_id")).and_then(|id| id.as_str().map(Cow::into_owned)));
+            assert!(!id.as_deref().unwrap_or_default().contains("missing"), "the stub has no appointment {id:?}, yet 200");
             5
         } else {
             2
