@@ -53,7 +53,7 @@ for target in $targets; do
   if cargo fuzz run "${sanitizer[@]}" "$target" "corpus/$target" "seeds/$target" "$replay_dir/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -dict="dicts/$target.dict" \
       -print_final_stats=1 ${FUZZ_ARGS:-} 2>"run-$target.log"; then
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' "run-$target.log" || true
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' "run-$target.log" || true
     rm -f "run-$target.log"
   else
     tail -n 60 "run-$target.log"
