@@ -354,9 +354,33 @@ fn replace_lone_surrogate_escapes(canonical: &str) -> String {
     out
 }
 
+/// `read_envelope` must accept and reject exactly what `parse` does, with the same error, and
+/// read `event`, `data.appointment_id` and `data.p_aid` as `parse` + `get` + `as_str` give them.
+fn check_envelope_matches_tree(data: &[u8], tree: &Result<canonical_json::JsonValue, canonical_json::JsonError>) {
+    let envelope = canonical_json::read_envelope(data);
+    match (tree, &envelope) {
+        (Err(a), Err(b)) => assert_eq!(a, b, "read_envelope and parse fail differently"),
+        (Ok(value), Ok(envelope)) => {
+            let text = |v: Option<&canonical_json::JsonValue>| v.and_then(|v| v.as_str()).map(Cow::into_owned);
+            let data_field = |field: &str| text(value.get("data").and_then(|d| d.get(field)));
+            let expected = canonical_json::Envelope {
+                is_object: value.is_object(),
+                event: text(value.get("event")),
+                appointment_id: data_field("appointment_id"),
+                p_aid: data_field("p_aid"),
+            };
+            assert_eq!(envelope, &expected, "read_envelope disagrees with the tree");
+        }
+        (a, b) => panic!("parse gives {a:?} but read_envelope {b:?}"),
+    }
+}
+
 /// `canonical_json` target. For any bytes:
 ///
 /// * `parse` never panics;
+/// * `read_envelope` (the pipeline's one-pass reader) accepts and rejects exactly what `parse`
+///   does, with the same error, also at a small nesting limit, and reads `event`,
+///   `data.appointment_id` and `data.p_aid` exactly as the tree gives them;
 /// * when serde_json accepts the text, so do we, with the same value (`to_serde`, numbers as
 ///   f64, member order aside: serde_json does not order integer-like keys first); when we reject
 ///   it (other than for depth), serde_json rejects it too; when we accept what serde_json
@@ -367,6 +391,14 @@ fn replace_lone_surrogate_escapes(canonical: &str) -> String {
 ///   parse gives, member order included, once lone surrogates (`\udxxx`) become U+FFFD.
 pub fn check_canonical_json(data: &[u8]) {
     let ours = canonical_json::parse(data);
+    check_envelope_matches_tree(data, &ours);
+    // The same agreement at a small nesting limit (chosen by the input), where depth errors
+    // are common.
+    let small_limit = usize::from(data.first().copied().unwrap_or(0) % 6);
+    let limited = canonical_json::parse_with_max_depth(data, small_limit);
+    let limited_envelope = canonical_json::read_envelope_with_max_depth(data, small_limit);
+    assert_eq!(limited_envelope.as_ref().err(), limited.as_ref().err(), "errors at max depth {small_limit}");
+
     // Deeper texts than our limit are refused by us; do not make serde_json recurse into them.
     let depth = nesting_depth(data);
     let check_input_against_serde = depth <= canonical_json::DEFAULT_MAX_DEPTH;
@@ -581,7 +613,8 @@ fn pipeline_for(flags: u8) -> Arc<Pipeline> {
 /// 2 of its canonical form, 3 the fuzzed items followed by a valid one); bit 3 a restricted
 /// `allowedEvents`; bit 4 `signatureToleranceSeconds: 180`; bit 5 an `onEvent` that throws on
 /// `"fail"`; bit 6 no header at all. The Eka Care API is the loopback stub above. Checks that
-/// `handle` never panics, answers one of 200/400/403/500/502 with a JSON object body of the
+/// `handle_now` answers exactly as `handle` whenever it answers (and defers only appointment
+/// events or when `onEvent` is set), that `handle` never panics, answers one of 200/400/403/500/502 with a JSON object body of the
 /// documented shape, and that the status is consistent with the input: correct signatures are
 /// never 403, JSON that serde_json accepts is never "Invalid JSON body", 200 only for an allowed
 /// event (with exactly the stub's details for appointment events), 502 only for an appointment
@@ -611,7 +644,26 @@ pub fn check_pipeline(data: &[u8]) {
     } && header.is_some();
 
     let pipeline = pipeline_for(flags);
+    let immediate = pipeline.handle_now(RequestBody::Raw(body), header);
     let result = RUNTIME.with(|rt| rt.block_on(pipeline.handle(RequestBody::Raw(body), header)));
+
+    // handle_now answers what needs no waiting, exactly as handle would. (Not compared with a
+    // tolerance: a second may tick between the two calls.)
+    if flags & TOLERANCE == 0 {
+        match immediate {
+            Some(immediate) => {
+                assert!(flags & ON_EVENT == 0, "handle_now answered although onEvent is set");
+                assert_eq!(immediate.status(), result.status, "handle_now vs handle status");
+                assert_eq!(immediate.body(), result.body, "handle_now vs handle body");
+                assert_eq!(immediate.into_result(body), result, "handle_now vs handle result");
+            }
+            None => {
+                let deferred_appointment = result.event.as_ref().is_some_and(|e| is_appointment_event(&e.event_type))
+                    || result.status == 502;
+                assert!(flags & ON_EVENT != 0 || deferred_appointment, "handle_now deferred a request handle answers {}", result.status);
+            }
+        }
+    }
 
     let status = result.status;
     assert!([200, 400, 403, 500, 502].contains(&status), "status {status}");
