@@ -41,6 +41,10 @@ pub enum ApiError {
     InvalidResponse { endpoint: String, message: String },
     #[error("invalid Eka Care API base URL: {0}")]
     InvalidBaseUrl(String),
+    /// An id that cannot be one URL path segment: empty, `.` or `..` (a URL cannot carry those
+    /// as a segment, so the request would go to another endpoint). Never sent.
+    #[error("invalid {resource} id {id:?}: an id must not be empty, \".\" or \"..\"")]
+    InvalidId { resource: &'static str, id: String },
 }
 
 impl ApiError {
@@ -117,28 +121,29 @@ impl EkaApiClient {
     /// `GET /dr/v1/appointment/{id}`, unwrapping `data` when it is an object.
     pub async fn get_appointment_details(&self, id: &str, partner_id: Option<&str>) -> Result<Value, ApiError> {
         let query: Vec<(&str, &str)> = partner_id.map(|p| vec![("partner_id", p)]).unwrap_or_default();
-        let body = self.get(&["dr", "v1", "appointment", id], &query).await?;
+        let body = self.get(&["dr", "v1", "appointment", id_segment("appointment", id)?], &query).await?;
         Ok(unwrap_member(body, "data"))
     }
 
     /// `GET /dr/v1/patient/{id}`.
     pub async fn get_patient_details(&self, id: &str) -> Result<Value, ApiError> {
-        self.get(&["dr", "v1", "patient", id], &[]).await
+        self.get(&["dr", "v1", "patient", id_segment("patient", id)?], &[]).await
     }
 
     /// `GET /dr/v1/doctor/{id}`, unwrapping `doctor`.
     pub async fn get_doctor_details(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(unwrap_member(self.get(&["dr", "v1", "doctor", id], &[]).await?, "doctor"))
+        Ok(unwrap_member(self.get(&["dr", "v1", "doctor", id_segment("doctor", id)?], &[]).await?, "doctor"))
     }
 
     /// `GET /dr/v1/business/clinic/{id}`, unwrapping `clinic`.
     pub async fn get_clinic_details(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(unwrap_member(self.get(&["dr", "v1", "business", "clinic", id], &[]).await?, "clinic"))
+        Ok(unwrap_member(self.get(&["dr", "v1", "business", "clinic", id_segment("clinic", id)?], &[]).await?, "clinic"))
     }
 
     /// The base URL plus `segments`, each percent-encoded as one path segment. Encoded here
     /// rather than by `Url`'s segment API, which drops tabs and newlines (WHATWG parsing) and so
-    /// would fetch a different id.
+    /// would fetch a different id. A URL cannot carry a `.` or `..` segment (parsing resolves
+    /// them), so ids go through `id_segment` first.
     fn url(&self, segments: &[&str]) -> Url {
         let mut path = self.base_url.path().trim_end_matches('/').to_string();
         for segment in segments {
@@ -287,6 +292,17 @@ fn retry_delay(error: &ApiError, attempt: u32) -> Option<Duration> {
     }
 }
 
+/// `id` when it can be the last path segment of `GET /dr/v1/<resource>/{id}`. An empty id, `.` or
+/// `..` would turn `/dr/v1/appointment/..` into `/dr/v1/appointment` or `/dr/v1/`: another
+/// endpoint, whose answer would be taken for the details (found by the pipeline fuzz target's
+/// API stub).
+fn id_segment<'a>(resource: &'static str, id: &'a str) -> Result<&'a str, ApiError> {
+    match id {
+        "" | "." | ".." => Err(ApiError::InvalidId { resource, id: id.to_string() }),
+        _ => Ok(id),
+    }
+}
+
 /// `body[key]` when it is an object, else `body` (the Python SDK's `_unwrap`).
 fn unwrap_member(body: Value, key: &str) -> Value {
     match body {
@@ -355,6 +371,32 @@ mod tests {
         let url = client.url(&["dr", "v1", "appointment", "a/b c'\"é%\t\n?#"]);
         assert_eq!(url.path(), "/base/dr/v1/appointment/a%2Fb%20c%27%22%C3%A9%25%09%0A%3F%23");
         assert_eq!(url.query(), None);
+    }
+
+    #[test]
+    fn dot_and_empty_ids_are_refused_before_any_request() {
+        let client = EkaApiClient::new(ApiCredentials {
+            api_base_url: "http://127.0.0.1:9".into(),
+            ..ApiCredentials::new("id", "secret")
+        })
+        .unwrap();
+        // Without the check, URL parsing resolves the dot segments: another endpoint.
+        assert_eq!(client.url(&["dr", "v1", "appointment", ".."]).path(), "/dr/v1/");
+        assert_eq!(client.url(&["dr", "v1", "appointment", "."]).path(), "/dr/v1/appointment/");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        for id in ["", ".", ".."] {
+            let err = rt.block_on(client.get_appointment_details(id, None)).unwrap_err();
+            assert_eq!(err, ApiError::InvalidId { resource: "appointment", id: id.to_string() });
+            for err in [
+                rt.block_on(client.get_patient_details(id)).unwrap_err(),
+                rt.block_on(client.get_doctor_details(id)).unwrap_err(),
+                rt.block_on(client.get_clinic_details(id)).unwrap_err(),
+            ] {
+                assert!(matches!(err, ApiError::InvalidId { .. }), "{err}");
+            }
+        }
+        // Dots inside an id are ordinary characters.
+        assert_eq!(client.url(&["dr", "v1", "patient", "..."]).path(), "/dr/v1/patient/...");
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod config_parse;
 pub mod enrichment;
 pub mod error;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod logger;
 pub mod persistence;
 pub mod reminders;
