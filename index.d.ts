@@ -22,7 +22,7 @@ export declare class NativeWebhookSdk {
   scheduleReminder(atEpochMs: number | undefined | null, cron: string | undefined | null, appointmentId: string): NativeReminder
   /** True when the reminder was pending (it will now not fire). */
   cancelReminder(id: string): boolean
-  handle(body: string | Buffer | undefined | null, isCanonical: boolean, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
+  handle(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
   /**
    * The pipeline on the calling thread when it needs no waiting: failures before enrichment,
    * and unenriched events when there is no `onEvent`. `null`: call `handle`. Same results as
@@ -33,7 +33,7 @@ export declare class NativeWebhookSdk {
    * `{"success":true,"event":type}` and the event's payload is the request body itself; on
    * failure the result's `error` is the body's `error`.
    */
-  handleNow(body: string | Buffer | undefined | null, isCanonical: boolean, signatureHeader?: string | undefined | null): string | null
+  handleNow(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): string | null
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
   /** Resolves to the JSON text of `{appointments, followupAppointments}`. */
@@ -50,6 +50,16 @@ export declare class NativeWebhookSdk {
 
 /** The events enriched from the Eka Care API. */
 export declare function appointmentEvents(): Array<string>
+
+/** What the JS glue knows of a body it hands over (see [`RequestBody`]). */
+export declare const enum BodyKind {
+  /** A string or Buffer as received, not (successfully) parsed by the glue. */
+  Raw = 'raw',
+  /** A string or Buffer whose text the glue's `JSON.parse` accepted. */
+  Parsed = 'parsed',
+  /** `JSON.stringify` output of an object. */
+  Canonical = 'canonical',
+}
 
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string
 

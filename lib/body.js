@@ -27,6 +27,44 @@ function shapeBody(body) {
 }
 
 /**
+ * `shapeBody` for the pipeline, which also needs the event's payload: a string or Buffer body is
+ * parsed here, once, with `JSON.parse`, and goes over as `kind` `'parsed'` — the native side then
+ * need not check the grammar again (it is `JSON.parse`'s). Text `JSON.parse` refuses goes over
+ * as `'raw'`, for the native side to name the precise error. Returns `{ body, kind, payload }`
+ * (`payload` when the body parsed, or was an object), or `{ failure }`.
+ */
+function shapeRequestBody(body) {
+  const shaped = shapeBody(body)
+  if (shaped.failure) return shaped
+  if (shaped.isCanonical) return { body: shaped.body, kind: 'canonical', payload: body }
+  if (shaped.body === null) return { body: null, kind: 'raw' }
+  let payload
+  try {
+    payload = JSON.parse(verifiedText(shaped.body))
+  } catch {
+    return { body: shaped.body, kind: 'raw' }
+  }
+  return { body: shaped.body, kind: 'parsed', payload }
+}
+
+/**
+ * The text the native side verifies, as a JS string: a Buffer as UTF-8 (the native side refuses
+ * it if it is not valid UTF-8); a string reaches Rust as UTF-8 with each lone surrogate replaced
+ * by U+FFFD, so do the same.
+ */
+function verifiedText(body) {
+  if (typeof body !== 'string') return body.toString('utf8')
+  return isWellFormed(body) ? body : toWellFormed(body)
+}
+
+const isWellFormed = typeof String.prototype.isWellFormed === 'function'
+  ? (text) => text.isWellFormed()
+  : (text) => !/\p{Surrogate}/u.test(text)
+const toWellFormed = typeof String.prototype.toWellFormed === 'function'
+  ? (text) => text.toWellFormed()
+  : (text) => text.replace(/\p{Surrogate}/gu, '\ufffd')
+
+/**
  * The `Eka-Webhook-Signature` value from a plain object (any name case; arrays give their
  * first value, as the Python SDK does), a Fetch `Headers`, or a `Map`.
  */
@@ -48,4 +86,4 @@ function firstValue(value) {
   return typeof value === 'string' ? value : null
 }
 
-module.exports = { shapeBody, signatureHeaderOf, SIGNATURE_HEADER }
+module.exports = { shapeBody, shapeRequestBody, signatureHeaderOf, SIGNATURE_HEADER }

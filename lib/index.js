@@ -3,7 +3,7 @@
 // callback wrapping and the framework adapters. All behaviour lives in Rust.
 
 const { binding, callSync, callAsync } = require('./native')
-const { shapeBody, signatureHeaderOf } = require('./body')
+const { shapeBody, shapeRequestBody, signatureHeaderOf } = require('./body')
 const { bridgeCallback } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
@@ -30,7 +30,7 @@ function toWebhookEvent(native, payload = JSON.parse(native.payloadJson)) {
   return event
 }
 
-/** `callerPayload`: the caller's own object, when the body was one. */
+/** `callerPayload`: the body as the glue parsed it, or the caller's own object. */
 function toWebhookResult(native, callerPayload) {
   const result = { status: native.status, body: JSON.parse(native.bodyJson) }
   if (native.event) result.event = toWebhookEvent(native.event, callerPayload)
@@ -39,30 +39,13 @@ function toWebhookResult(native, callerPayload) {
 }
 
 /**
- * The text the native side verified, as a JS string: a Buffer is valid UTF-8 once verified; a
- * string reached Rust as UTF-8 with each lone surrogate replaced by U+FFFD, so do the same.
- */
-function verifiedText(body) {
-  if (typeof body !== 'string') return body.toString('utf8')
-  return isWellFormed(body) ? body : toWellFormed(body)
-}
-
-const isWellFormed = typeof String.prototype.isWellFormed === 'function'
-  ? (text) => text.isWellFormed()
-  : (text) => !/\p{Surrogate}/u.test(text)
-const toWellFormed = typeof String.prototype.toWellFormed === 'function'
-  ? (text) => text.toWellFormed()
-  : (text) => text.replace(/\p{Surrogate}/gu, '\ufffd')
-
-/**
  * A result `handleNow` answered at once: `"<status><JSON body>"`. On success the event's payload
- * is the caller's own object when the body was one (as in the Python SDK), else the body that
- * was verified, parsed; on failure `error` is the body's `error`.
+ * is the body as the glue parsed it (the caller's own object when the body was one, as in the
+ * Python SDK); on failure `error` is the body's `error`.
  */
-function toImmediateResult(text, shaped, callerBody) {
+function toImmediateResult(text, payload) {
   const result = { status: Number(text.slice(0, 3)), body: JSON.parse(text.slice(3)) }
   if (result.status === 200) {
-    const payload = shaped.isCanonical ? callerBody : JSON.parse(verifiedText(shaped.body))
     result.event = { type: result.body.event, payload }
   } else {
     result.error = result.body.error
@@ -120,14 +103,14 @@ class WebhookSDK {
    * `headers`: a plain object (string or string[] values, any name case) or a Fetch `Headers`.
    */
   async handleRequest(body, headers) {
-    const shaped = shapeBody(body)
+    const shaped = shapeRequestBody(body)
     if (shaped.failure) return { status: 400, body: { error: shaped.failure }, error: shaped.failure }
     const signature = signatureHeaderOf(headers)
     // Failures and unenriched events without onEvent finish on this thread (no thread hop).
-    const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.isCanonical, signature))
-    if (immediate !== null) return toImmediateResult(immediate, shaped, body)
-    const native = await callAsync(this.#native.handle(shaped.body, shaped.isCanonical, signature))
-    return toWebhookResult(native, shaped.isCanonical ? body : undefined)
+    const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.kind, signature))
+    if (immediate !== null) return toImmediateResult(immediate, shaped.payload)
+    const native = await callAsync(this.#native.handle(shaped.body, shaped.kind, signature))
+    return toWebhookResult(native, shaped.payload)
   }
 
   /**

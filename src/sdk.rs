@@ -30,6 +30,28 @@ pub struct NativeWebhookEvent {
     pub context_json: Option<String>,
 }
 
+/// What the JS glue knows of a body it hands over (see [`RequestBody`]).
+#[napi(string_enum = "lowercase")]
+pub enum BodyKind {
+    /// A string or Buffer as received, not (successfully) parsed by the glue.
+    Raw,
+    /// A string or Buffer whose text the glue's `JSON.parse` accepted.
+    Parsed,
+    /// `JSON.stringify` output of an object.
+    Canonical,
+}
+
+impl BodyKind {
+    fn request_body(self, bytes: Option<&[u8]>) -> RequestBody<'_> {
+        match (self, bytes) {
+            (_, None) => RequestBody::Missing,
+            (BodyKind::Raw, Some(b)) => RequestBody::Raw(b),
+            (BodyKind::Parsed, Some(b)) => RequestBody::Parsed(b),
+            (BodyKind::Canonical, Some(b)) => RequestBody::Canonical(b),
+        }
+    }
+}
+
 #[napi(object)]
 pub struct NativeWebhookResult {
     pub status: u32,
@@ -162,17 +184,13 @@ impl NativeWebhookSdk {
     pub async fn handle(
         &self,
         body: Option<Either<String, Buffer>>,
-        is_canonical: bool,
+        kind: BodyKind,
         signature_header: Option<String>,
     ) -> napi::Result<NativeWebhookResult> {
         if self.core.is_closed() {
             return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
         }
-        let request_body = match &body {
-            None => RequestBody::Missing,
-            Some(b) if is_canonical => RequestBody::Canonical(body_bytes(b)),
-            Some(b) => RequestBody::Raw(body_bytes(b)),
-        };
+        let request_body = kind.request_body(body.as_ref().map(body_bytes));
         Ok(to_native_result(self.core.handle(request_body, signature_header.as_deref()).await))
     }
 
@@ -188,7 +206,7 @@ impl NativeWebhookSdk {
     pub fn handle_now(
         &self,
         body: Option<Either<String, BufferSlice>>,
-        is_canonical: bool,
+        kind: BodyKind,
         signature_header: Option<String>,
     ) -> napi::Result<Option<String>> {
         if self.core.is_closed() {
@@ -198,12 +216,7 @@ impl NativeWebhookSdk {
             Either::A(text) => text.as_bytes(),
             Either::B(buffer) => &buffer[..],
         });
-        let request_body = match bytes {
-            None => RequestBody::Missing,
-            Some(b) if is_canonical => RequestBody::Canonical(b),
-            Some(b) => RequestBody::Raw(b),
-        };
-        let Some(immediate) = self.core.pipeline().handle_now(request_body, signature_header.as_deref()) else {
+        let Some(immediate) = self.core.pipeline().handle_now(kind.request_body(bytes), signature_header.as_deref()) else {
             return Ok(None);
         };
         if let Immediate::Failed(result) = &immediate {

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::api_client::EkaApiClient;
 use crate::canonical_json;
 use crate::config::SdkConfig;
+use crate::envelope_scan;
 use crate::events::{is_appointment_event, WebhookEvent};
 use crate::pipeline::{self, EventSink, Pipeline, RequestBody};
 use crate::secret::Secret;
@@ -375,12 +376,35 @@ fn check_envelope_matches_tree(data: &[u8], tree: &Result<canonical_json::JsonVa
     }
 }
 
+/// `read_envelope_of_valid_json` never panics, and for a text `parse` accepts it gives what the
+/// validating `read_envelope` gives, at the default limit and at `small_limit` (where both
+/// refuse the same texts as too deep).
+fn check_envelope_of_valid_json(
+    data: &[u8],
+    tree: &Result<canonical_json::JsonValue, canonical_json::JsonError>,
+    limited_envelope: &Result<canonical_json::Envelope, canonical_json::JsonError>,
+    small_limit: usize,
+) {
+    let unchecked = envelope_scan::read_envelope_of_valid_json(data, canonical_json::DEFAULT_MAX_DEPTH);
+    let limited_unchecked = envelope_scan::read_envelope_of_valid_json(data, small_limit);
+    if tree.is_err() {
+        return;
+    }
+    assert_eq!(unchecked, canonical_json::read_envelope(data), "read_envelope_of_valid_json disagrees");
+    match (limited_envelope, &limited_unchecked) {
+        (Err(a), Err(b)) => assert!(a.is_too_deep() && b.is_too_deep(), "{a} / {b} at max depth {small_limit}"),
+        (a, b) => assert_eq!(a, b, "read_envelope_of_valid_json disagrees at max depth {small_limit}"),
+    }
+}
+
 /// `canonical_json` target. For any bytes:
 ///
 /// * `parse` never panics;
 /// * `read_envelope` (the pipeline's one-pass reader) accepts and rejects exactly what `parse`
 ///   does, with the same error, also at a small nesting limit, and reads `event`,
 ///   `data.appointment_id` and `data.p_aid` exactly as the tree gives them;
+/// * `read_envelope_of_valid_json` (the reader for texts V8 already parsed) agrees with it on
+///   every text `parse` accepts;
 /// * when serde_json accepts the text, so do we, with the same value (`to_serde`, numbers as
 ///   f64, member order aside: serde_json does not order integer-like keys first); when we reject
 ///   it (other than for depth), serde_json rejects it too; when we accept what serde_json
@@ -398,6 +422,7 @@ pub fn check_canonical_json(data: &[u8]) {
     let limited = canonical_json::parse_with_max_depth(data, small_limit);
     let limited_envelope = canonical_json::read_envelope_with_max_depth(data, small_limit);
     assert_eq!(limited_envelope.as_ref().err(), limited.as_ref().err(), "errors at max depth {small_limit}");
+    check_envelope_of_valid_json(data, &ours, &limited_envelope, small_limit);
 
     // Deeper texts than our limit are refused by us; do not make serde_json recurse into them.
     let depth = nesting_depth(data);

@@ -8,6 +8,7 @@ pub mod canonical_json;
 pub mod config;
 pub mod config_parse;
 pub mod enrichment;
+pub mod envelope_scan;
 pub mod error;
 pub mod events;
 #[doc(hidden)]

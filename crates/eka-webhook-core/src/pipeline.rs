@@ -11,6 +11,7 @@ use crate::api_client::EkaApiClient;
 use crate::canonical_json::{self, JsonValue};
 use crate::config::SdkConfig;
 use crate::enrichment::enrich_appointment;
+use crate::envelope_scan;
 use crate::events::{is_appointment_event, AppointmentContext, WebhookEvent, SUPPORTED_EVENTS};
 use crate::logger;
 use crate::persistence::schedule::Schedule;
@@ -30,6 +31,10 @@ pub enum RequestBody<'a> {
     /// Bytes off the wire (a string, a Buffer, an HTTP body): verified as received first, then
     /// in canonical form.
     Raw(&'a [u8]),
+    /// Bytes off the wire whose text V8's `JSON.parse` has already accepted (the JS door parses
+    /// a string or Buffer body for the event's payload): treated as `Raw`, but the grammar is
+    /// not checked a second time (UTF-8 and the nesting limit still are).
+    Parsed(&'a [u8]),
     /// `JSON.stringify` output of a JS object: already canonical, verified as is.
     Canonical(&'a [u8]),
     /// No body at all (`null`, `undefined`, an empty HTTP body).
@@ -175,14 +180,20 @@ impl Pipeline {
 
     /// The synchronous steps: parse, verify, event rules. `Err` is the final (failure) result.
     fn prepare<'a>(&self, body: RequestBody<'a>, signature_header: Option<&str>) -> Result<Accepted<'a>, Rejection> {
-        let (bytes, is_canonical) = match body {
-            RequestBody::Raw(b) => (b, false),
-            RequestBody::Canonical(b) => (b, true),
+        let (bytes, is_canonical, is_known_json) = match body {
+            RequestBody::Raw(b) => (b, false, false),
+            RequestBody::Parsed(b) => (b, false, true),
+            RequestBody::Canonical(b) => (b, true, true),
             RequestBody::Missing => return Err(Rejection::new(400, BODY_REQUIRED)),
         };
         // Only what the pipeline reads: no tree (the tree is built only if the raw bytes fail
         // to verify and their canonical form is needed).
-        let envelope = match canonical_json::read_envelope(bytes) {
+        let envelope = if is_known_json {
+            envelope_scan::read_envelope_of_valid_json(bytes, canonical_json::DEFAULT_MAX_DEPTH)
+        } else {
+            canonical_json::read_envelope(bytes)
+        };
+        let envelope = match envelope {
             Ok(envelope) if envelope.is_object => envelope,
             Ok(_) => return Err(Rejection::new(400, BODY_REQUIRED)),
             Err(err) if err.is_too_deep() => return Err(Rejection::new(400, BODY_TOO_DEEP)),
@@ -259,7 +270,10 @@ impl Pipeline {
     }
 
     fn is_allowed(&self, event_type: &str) -> bool {
-        self.allowed_events().contains(&event_type)
+        match &self.config.allowed_events {
+            Some(list) if !list.is_empty() => list.iter().any(|allowed| allowed == event_type),
+            _ => SUPPORTED_EVENTS.contains(&event_type),
+        }
     }
 }
 
