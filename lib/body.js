@@ -34,17 +34,21 @@ function shapeBody(body) {
  * (`payload` when the body parsed, or was an object), or `{ failure }`.
  */
 function shapeRequestBody(body) {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return parsedText(body)
   const shaped = shapeBody(body)
   if (shaped.failure) return shaped
   if (shaped.isCanonical) return { body: shaped.body, kind: 'canonical', payload: body }
-  if (shaped.body === null) return { body: null, kind: 'raw' }
+  return shaped.body === null ? { body: null, kind: 'raw' } : parsedText(shaped.body)
+}
+
+function parsedText(bytes) {
   let payload
   try {
-    payload = JSON.parse(verifiedText(shaped.body))
+    payload = JSON.parse(verifiedText(bytes))
   } catch {
-    return { body: shaped.body, kind: 'raw' }
+    return { body: bytes, kind: 'raw' }
   }
-  return { body: shaped.body, kind: 'parsed', payload }
+  return { body: bytes, kind: 'parsed', payload }
 }
 
 /**

@@ -225,7 +225,9 @@ impl NativeWebhookSdk {
                 return Ok(None);
             }
         }
-        Ok(Some(format!("{:03}{}", immediate.status(), immediate.body())))
+        let mut answer = format!("{:03}", immediate.status());
+        immediate.write_body_json(&mut answer);
+        Ok(Some(answer))
     }
 
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.

@@ -111,7 +111,7 @@ impl<'a> Scan<'a> {
             self.skip_ws();
             self.pos += 1; // ':'
             self.skip_ws();
-            let field = level.field(key.as_bytes());
+            let field = level.field(&key);
             match field {
                 Field::Event => envelope.event = None,
                 Field::Data => {
@@ -125,7 +125,8 @@ impl<'a> Scan<'a> {
             match (field, self.peek()) {
                 (Field::Data, Some(b'{')) => self.read_object(open + 1, Level::Data, envelope)?,
                 (Field::Event | Field::AppointmentId | Field::PAid, Some(b'"')) => {
-                    let text = Some(self.string().into_owned());
+                    // Valid UTF-8: a slice of the checked input between quotes, or decoded.
+                    let text = String::from_utf8(self.string().into_owned()).ok();
                     match field {
                         Field::Event => envelope.event = text,
                         Field::AppointmentId => envelope.appointment_id = text,
@@ -150,11 +151,26 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// The string literal at `self.pos` (its `"`), as [`canonical_json::JsonValue::as_str`]
-    /// gives it.
-    fn string(&mut self) -> Cow<'a, str> {
+    /// The string literal at `self.pos` (its `"`) as [`canonical_json::JsonValue::as_str`]
+    /// gives it, in UTF-8 bytes.
+    fn string(&mut self) -> Cow<'a, [u8]> {
         let start = self.pos;
-        let mut i = start + 1;
+        let (end, escaped) = self.skip_string();
+        let bytes: &'a [u8] = self.bytes;
+        if !escaped {
+            return Cow::Borrowed(&bytes[(start + 1).min(end)..end]);
+        }
+        // Escapes are rare in the few members read here: decode them the one way there is.
+        match canonical_json::parse(&bytes[start..self.pos.min(bytes.len())]) {
+            Ok(value) => value.as_str().map(|s| Cow::Owned(s.into_owned().into_bytes())).unwrap_or_default(),
+            Err(_) => Cow::Borrowed(&[]),
+        }
+    }
+
+    /// Moves past the string literal at `self.pos` (its `"`); returns the offset of its closing
+    /// quote and whether it has escapes.
+    fn skip_string(&mut self) -> (usize, bool) {
+        let mut i = self.pos + 1;
         let mut escaped = false;
         loop {
             // Eight bytes at a time up to the next quote or backslash (a `notes` field can be
@@ -176,23 +192,14 @@ impl<'a> Scan<'a> {
         }
         let end = i.min(self.bytes.len());
         self.pos = end + 1;
-        let bytes: &'a [u8] = self.bytes;
-        if !escaped {
-            // The input is valid UTF-8 and `"` is never inside a multi-byte character.
-            return std::str::from_utf8(&bytes[(start + 1).min(end)..end]).map_or(Cow::Borrowed(""), Cow::Borrowed);
-        }
-        // Escapes are rare in the few members read here: decode them the one way there is.
-        match canonical_json::parse(&bytes[start..(end + 1).min(bytes.len())]) {
-            Ok(value) => value.as_str().map(|s| Cow::Owned(s.into_owned())).unwrap_or_default(),
-            Err(_) => Cow::Borrowed(""),
-        }
+        (end, escaped)
     }
 
     /// Any value at `self.pos`, inside `open` containers.
     fn skip_value(&mut self, open: usize) -> Result<(), JsonError> {
         match self.peek() {
             Some(b'"') => {
-                self.string();
+                self.skip_string();
             }
             Some(b'{' | b'[') => self.skip_container(open)?,
             _ => {

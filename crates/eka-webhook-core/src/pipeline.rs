@@ -86,6 +86,19 @@ impl Immediate {
         }
     }
 
+    /// Appends [`Immediate::body`] as compact JSON text. An accepted event's body is written
+    /// directly: building the `Value` (an ordered map) cost more than the rest of the answer.
+    pub fn write_body_json(&self, out: &mut String) {
+        match self {
+            Immediate::Failed(result) => out.push_str(&result.body.to_string()),
+            Immediate::Accepted { event_type } => {
+                out.push_str(r#"{"success":true,"event":"#);
+                out.push_str(&Value::String(event_type.clone()).to_string());
+                out.push('}');
+            }
+        }
+    }
+
     /// The [`WebhookResult`] `handle` gives for the same request; `payload` is its body.
     pub fn into_result(self, payload: &[u8]) -> WebhookResult {
         match self {
