@@ -214,13 +214,31 @@ impl<'a> Scan<'a> {
     /// The array or object at `self.pos` (its bracket) inside `open` containers, 64 bytes at a
     /// time; checks the nesting limit at every bracket inside it.
     fn skip_container(&mut self, open: usize) -> Result<(), JsonError> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { self.skip_container_avx2(open) };
+        }
+        self.skip_container_with(open, BlockMasks::of)
+    }
+
+    /// [`skip_container`](Scan::skip_container) with the masks built 32 bytes at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn skip_container_avx2(&mut self, open: usize) -> Result<(), JsonError> {
+        // The closure inherits this function's AVX2 (and inlines into it).
+        self.skip_container_with(open, |block| BlockMasks::of_avx2(block))
+    }
+
+    #[inline(always)]
+    fn skip_container_with(&mut self, open: usize, masks_of: impl Fn(&[u8; 64]) -> BlockMasks) -> Result<(), JsonError> {
         let bytes = self.bytes;
         let mut depth = open;
         let mut in_string = 0u64; // all ones when the previous block ended inside a string
         let mut escape_carry = 0u64; // 1 when the block's first byte is escaped
         let mut base = self.pos;
         while base < bytes.len() {
-            let masks = BlockMasks::of(&load_block(bytes, base));
+            let masks = masks_of(&load_block(bytes, base));
             let escaped = escaped_bits(masks.backslash, &mut escape_carry);
             let inside = prefix_xor(masks.quote & !escaped) ^ in_string;
             in_string = ((inside as i64) >> 63) as u64;
@@ -299,6 +317,35 @@ impl BlockMasks {
                 .map(|m| u64::from(_mm_movemask_epi8(m) as u16))
             };
             let shift = lane * 16;
+            masks.quote |= quote << shift;
+            masks.backslash |= backslash << shift;
+            masks.open |= open << shift;
+            masks.close |= close << shift;
+        }
+        masks
+    }
+
+    /// [`BlockMasks::of`] in two 32-byte halves.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn of_avx2(block: &[u8; 64]) -> BlockMasks {
+        use std::arch::x86_64::{
+            _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8,
+        };
+        let mut masks = BlockMasks { quote: 0, backslash: 0, open: 0, close: 0 };
+        for half in 0..2 {
+            // SAFETY: the 32 bytes read lie inside `block` (half * 32 + 32 <= 64).
+            let v = unsafe { _mm256_loadu_si256(block.as_ptr().add(half * 32).cast()) };
+            let folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+            let [quote, backslash, open, close] = [
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8)),
+                _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8)),
+                _mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'{' as i8)),
+                _mm256_cmpeq_epi8(folded, _mm256_set1_epi8(b'}' as i8)),
+            ]
+            .map(|m| u64::from(_mm256_movemask_epi8(m) as u32));
+            let shift = half * 32;
             masks.quote |= quote << shift;
             masks.backslash |= backslash << shift;
             masks.open |= open << shift;
@@ -446,7 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn sse2_masks_match_the_bytewise_ones() {
+    fn simd_masks_match_the_bytewise_ones() {
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let alphabet = b"\"\\{}[]:,a 0\x7b\x7d\x5b\x5d\xff\x80";
         for _ in 0..2000 {
@@ -458,6 +505,11 @@ mod tests {
                 *byte = alphabet[(seed % alphabet.len() as u64) as usize];
             }
             assert_eq!(BlockMasks::of(&block), BlockMasks::of_bytes(&block));
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                assert_eq!(unsafe { BlockMasks::of_avx2(&block) }, BlockMasks::of_bytes(&block));
+            }
         }
     }
 
