@@ -85,3 +85,21 @@ test('a closed SDK rejects handleRequest with ERR_CLOSED on both paths', async (
   await env.close()
   await assert.rejects(env.sdk.handleRequest(prescription, signed(JSON.stringify(prescription))), { code: 'ERR_CLOSED' })
 })
+
+test('every immediate answer has a body of its own: changing one leaves the next intact', async () => {
+  const env = await setup()
+  try {
+    const text = JSON.stringify(prescription)
+    for (const headers of [signed(text), signed(`${text} `)]) {
+      const first = await env.sdk.handleRequest(text, headers)
+      const expected = structuredClone(first.body)
+      first.body.success = 'changed'
+      first.body.error = 'changed'
+      const second = await env.sdk.handleRequest(text, headers)
+      assert.notEqual(second.body, first.body)
+      assert.deepStrictEqual(second.body, expected)
+    }
+  } finally {
+    await env.close()
+  }
+})

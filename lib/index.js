@@ -44,13 +44,30 @@ function toWebhookResult(native, callerPayload) {
  * Python SDK); on failure `error` is the body's `error`.
  */
 function toImmediateResult(text, payload) {
-  const result = { status: Number(text.slice(0, 3)), body: JSON.parse(text.slice(3)) }
+  const result = { status: Number(text.slice(0, 3)), body: immediateBody(text) }
   if (result.status === 200) {
     result.event = { type: result.body.event, payload }
   } else {
     result.error = result.body.error
   }
   return result
+}
+
+/**
+ * The body of an immediate answer, as a fresh object. The texts repeat (one per event type or
+ * failure reason), so each is parsed once: parsing even this short text cost more than the
+ * rest of the glue. The bodies are flat (`{success, event}` or `{error}`), so a shallow copy
+ * is a fresh body. At most 64 texts are kept (failure reasons can quote the request).
+ */
+const immediateBodies = new Map()
+function immediateBody(text) {
+  let body = immediateBodies.get(text)
+  if (body === undefined) {
+    if (immediateBodies.size >= 64) immediateBodies.clear()
+    body = JSON.parse(text.slice(3))
+    immediateBodies.set(text, body)
+  }
+  return { ...body }
 }
 
 /** A JSON copy of the config without its callbacks (the Rust side validates every field). */

@@ -7,6 +7,7 @@
 
 mod callback;
 mod errors;
+mod js_text;
 mod sdk;
 mod signature;
 

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::callback::{JsCallback, JsCallbackFn};
 use crate::errors::{invalid_argument, to_js_error};
+use crate::js_text::JsText;
 use crate::signature::body_bytes;
 
 /// An event as handed to JS; the glue turns it into a `WebhookEvent`.
@@ -183,7 +184,7 @@ impl NativeWebhookSdk {
     #[napi]
     pub async fn handle(
         &self,
-        body: Option<Either<String, Buffer>>,
+        #[napi(ts_arg_type = "string | Buffer | undefined | null")] body: Option<Either<JsText, Buffer>>,
         kind: BodyKind,
         signature_header: Option<String>,
     ) -> napi::Result<NativeWebhookResult> {
@@ -205,7 +206,7 @@ impl NativeWebhookSdk {
     #[napi(catch_unwind)]
     pub fn handle_now(
         &self,
-        body: Option<Either<String, BufferSlice>>,
+        #[napi(ts_arg_type = "string | Buffer | undefined | null")] body: Option<Either<JsText, BufferSlice>>,
         kind: BodyKind,
         signature_header: Option<String>,
     ) -> napi::Result<Option<String>> {

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 
 use crate::errors::invalid_argument;
+use crate::js_text::JsText;
 
 #[napi(object)]
 pub struct NativeVerifyResult {
@@ -16,7 +17,7 @@ pub struct NativeVerifyResult {
 
 /// The bytes of a body handed over by the JS glue: a string or Buffer as received, or
 /// `JSON.stringify` output of an object (`isCanonical`).
-pub fn body_bytes(body: &Either<String, Buffer>) -> &[u8] {
+pub fn body_bytes(body: &Either<JsText, Buffer>) -> &[u8] {
     match body {
         Either::A(text) => text.as_bytes(),
         Either::B(buffer) => buffer.as_ref(),
@@ -33,7 +34,7 @@ fn whole_seconds(value: f64, what: &str) -> napi::Result<i64> {
 
 #[napi(catch_unwind)]
 pub fn native_verify_signature(
-    body: Either<String, Buffer>,
+    #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, Buffer>,
     is_canonical: bool,
     signature_header: Option<String>,
     signing_keys: Vec<String>,
@@ -63,7 +64,7 @@ pub fn native_verify_signature(
 
 #[napi(catch_unwind)]
 pub fn native_generate_signature_header(
-    body: Either<String, Buffer>,
+    #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, Buffer>,
     signing_key: String,
     timestamp: Option<f64>,
 ) -> napi::Result<String> {
