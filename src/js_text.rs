@@ -5,15 +5,20 @@ use std::ptr;
 use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue, ValueType};
 use napi::{check_status, sys};
 
-/// A JS string as UTF-8 (lone surrogates become U+FFFD), for request bodies. napi-rs's `String`
-/// first asks V8 for the UTF-8 length (a pass over the whole string) and zeroes its buffer; a
-/// body is converted on every call, so this sizes the buffer from the UTF-16 length instead
+/// A JS string as UTF-8 (lone surrogates become U+FFFD), for the body and signature header
+/// every request passes. napi-rs's `String` first asks V8 for the UTF-8 length (a pass over the
+/// whole string) and zeroes its buffer; this sizes the buffer from the UTF-16 length instead
 /// (known without a pass: at most three bytes per unit) and lets V8 write it once.
 pub struct JsText(Vec<u8>);
 
 impl JsText {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// The text (V8 writes lone surrogates as U+FFFD, so the bytes are UTF-8).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

@@ -2,6 +2,7 @@
 //! boundary as strings: V8's `JSON.parse` on the JS side builds objects far faster than setting
 //! properties one napi call at a time.
 
+use std::fmt::Write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -208,7 +209,7 @@ impl NativeWebhookSdk {
         &self,
         #[napi(ts_arg_type = "string | Buffer | undefined | null")] body: Option<Either<JsText, BufferSlice>>,
         kind: BodyKind,
-        signature_header: Option<String>,
+        #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
     ) -> napi::Result<Option<String>> {
         if self.core.is_closed() {
             return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
@@ -217,7 +218,7 @@ impl NativeWebhookSdk {
             Either::A(text) => text.as_bytes(),
             Either::B(buffer) => &buffer[..],
         });
-        let Some(immediate) = self.core.pipeline().handle_now(kind.request_body(bytes), signature_header.as_deref()) else {
+        let Some(immediate) = self.core.pipeline().handle_now(kind.request_body(bytes), signature_header.as_ref().map(JsText::as_str)) else {
             return Ok(None);
         };
         if let Immediate::Failed(result) = &immediate {
@@ -226,7 +227,9 @@ impl NativeWebhookSdk {
                 return Ok(None);
             }
         }
-        let mut answer = format!("{:03}", immediate.status());
+        // Sized for an accepted event's answer, so it is allocated once.
+        let mut answer = String::with_capacity(64);
+        let _ = write!(answer, "{:03}", immediate.status());
         immediate.write_body_json(&mut answer);
         Ok(Some(answer))
     }

@@ -93,7 +93,10 @@ impl Immediate {
             Immediate::Failed(result) => out.push_str(&result.body.to_string()),
             Immediate::Accepted { event_type } => {
                 out.push_str(r#"{"success":true,"event":"#);
-                out.push_str(&Value::String(event_type.clone()).to_string());
+                // A string always serialises.
+                if let Ok(quoted) = serde_json::to_string(event_type) {
+                    out.push_str(&quoted);
+                }
                 out.push('}');
             }
         }
