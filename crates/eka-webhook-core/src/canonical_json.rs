@@ -2152,7 +2152,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod envelope_tests {
+pub(crate) mod envelope_tests {
     use super::*;
 
     /// What the pipeline read before `read_envelope` existed: the tree, then lookups.
@@ -2172,34 +2172,38 @@ mod envelope_tests {
         assert_eq!(read_envelope(input), via_tree(input), "input {:?}", String::from_utf8_lossy(input));
     }
 
+    /// Envelope-shaped texts: duplicate, escaped, nested and non-string `event` / `data` /
+    /// `appointment_id` / `p_aid`, and non-object documents. Also `envelope_scan`'s cases.
+    pub(crate) const ENVELOPE_CASES: &[&str] = &[
+        r#"{"event":"prescription.created","data":{"appointment_id":"a-1","p_aid":"a-0"}}"#,
+        r#"{"data":{"appointment_id":"a-1"},"event":"appointment.created"}"#,
+        r#"{"event":"x","event":"y"}"#,
+        r#"{"event":"x","event":1}"#,
+        r#"{"event":null}"#,
+        r#"{"event":""}"#,
+        r#"{"\u0065vent":"esc\u00e9aped","d\u0061ta":{"appointment\u005fid":"\ud800x"}}"#,
+        r#"{"data":{"appointment_id":"a"},"data":{"p_aid":"b"}}"#,
+        r#"{"data":{"appointment_id":"a"},"data":"no"}"#,
+        r#"{"data":[{"appointment_id":"a"}]}"#,
+        r#"{"data":{"nested":{"appointment_id":"deep"},"appointment_id":["x"]}}"#,
+        r#"{"data":{"nested":{"appointment_id":"deep"}},"x":{"event":"inner","data":{"appointment_id":"no"}}}"#,
+        r#"{"x":{"data":{"appointment_id":"no"}},"event":"e"}"#,
+        r#"{"data":{},"event":"e","data":{"appointment_id":"last"}}"#,
+        r#"{"data":{"p_aid":"p","appointment_id":"a","p_aid":7}}"#,
+        r#"{"data":{"nested":{"x":{"y":1}},"list":[{"a":1}],"appointment_id":"after"}}"#,
+        r#"{"data":{"nested":{"appointment_id":"deep"}},"event":{"a":"b"}}"#,
+        r#"{"a":[1,2.5e-3,-0,{"event":"no"}],"event":"yes","t":true,"f":false,"n":null}"#,
+        "{ \"event\" : \"spaced\" , \"data\" : { \"appointment_id\" : \"s\" } }",
+        r#"["event","x"]"#,
+        r#""event""#,
+        "12",
+        "{}",
+        "[]",
+];
+
     #[test]
     fn envelope_fields_as_the_tree_gives_them() {
-        for input in [
-            r#"{"event":"prescription.created","data":{"appointment_id":"a-1","p_aid":"a-0"}}"#,
-            r#"{"data":{"appointment_id":"a-1"},"event":"appointment.created"}"#,
-            r#"{"event":"x","event":"y"}"#,
-            r#"{"event":"x","event":1}"#,
-            r#"{"event":null}"#,
-            r#"{"event":""}"#,
-            r#"{"\u0065vent":"esc\u00e9aped","d\u0061ta":{"appointment\u005fid":"\ud800x"}}"#,
-            r#"{"data":{"appointment_id":"a"},"data":{"p_aid":"b"}}"#,
-            r#"{"data":{"appointment_id":"a"},"data":"no"}"#,
-            r#"{"data":[{"appointment_id":"a"}]}"#,
-            r#"{"data":{"nested":{"appointment_id":"deep"},"appointment_id":["x"]}}"#,
-            r#"{"data":{"nested":{"appointment_id":"deep"}},"x":{"event":"inner","data":{"appointment_id":"no"}}}"#,
-            r#"{"x":{"data":{"appointment_id":"no"}},"event":"e"}"#,
-            r#"{"data":{},"event":"e","data":{"appointment_id":"last"}}"#,
-            r#"{"data":{"p_aid":"p","appointment_id":"a","p_aid":7}}"#,
-            r#"{"data":{"nested":{"x":{"y":1}},"list":[{"a":1}],"appointment_id":"after"}}"#,
-            r#"{"data":{"nested":{"appointment_id":"deep"}},"event":{"a":"b"}}"#,
-            r#"{"a":[1,2.5e-3,-0,{"event":"no"}],"event":"yes","t":true,"f":false,"n":null}"#,
-            "{ \"event\" : \"spaced\" , \"data\" : { \"appointment_id\" : \"s\" } }",
-            r#"["event","x"]"#,
-            r#""event""#,
-            "12",
-            "{}",
-            "[]",
-        ] {
+        for input in ENVELOPE_CASES {
             same(input.as_bytes());
         }
     }

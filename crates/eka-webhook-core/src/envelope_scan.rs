@@ -11,9 +11,9 @@
 //! unspecified, but it never panics.
 //!
 //! The top-level object and its `data` object are read member by member; every other nested
-//! value is skipped 64 bytes at a time: bitmasks of quotes, backslashes and brackets, a
-//! prefix-XOR for what lies inside strings, and a walk over the brackets only (the structural
-//! stage of simdjson, without the validation).
+//! value is skipped 64 bytes at a time: bitmasks of quotes, backslashes and brackets (AVX2
+//! where the CPU has it), a prefix-XOR for what lies inside strings, and a walk over the
+//! brackets only (the structural stage of simdjson, without the validation).
 
 use std::borrow::Cow;
 
@@ -219,7 +219,7 @@ impl<'a> Scan<'a> {
             // SAFETY: the CPU has AVX2, checked just above.
             return unsafe { self.skip_container_avx2(open) };
         }
-        self.skip_container_with(open, BlockMasks::of)
+        self.skip_container_with(open, BlockMasks::of_bytes)
     }
 
     /// [`skip_container`](Scan::skip_container) with the masks built 32 bytes at a time.
@@ -294,38 +294,7 @@ struct BlockMasks {
 }
 
 impl BlockMasks {
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    fn of(block: &[u8; 64]) -> BlockMasks {
-        use std::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        };
-        let mut masks = BlockMasks { quote: 0, backslash: 0, open: 0, close: 0 };
-        for lane in 0..4 {
-            // SAFETY: SSE2 is part of the x86_64 baseline, and the 16 bytes read lie inside
-            // `block` (lane * 16 + 16 <= 64).
-            let [quote, backslash, open, close] = unsafe {
-                let v = _mm_loadu_si128(block.as_ptr().add(lane * 16).cast());
-                // `{` and `[` differ only in bit 0x20, as do `}` and `]`.
-                let folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-                [
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-                    _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'{' as i8)),
-                    _mm_cmpeq_epi8(folded, _mm_set1_epi8(b'}' as i8)),
-                ]
-                .map(|m| u64::from(_mm_movemask_epi8(m) as u16))
-            };
-            let shift = lane * 16;
-            masks.quote |= quote << shift;
-            masks.backslash |= backslash << shift;
-            masks.open |= open << shift;
-            masks.close |= close << shift;
-        }
-        masks
-    }
-
-    /// [`BlockMasks::of`] in two 32-byte halves.
+    /// [`BlockMasks::of_bytes`] with AVX2, in two 32-byte halves.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     #[inline]
@@ -354,14 +323,9 @@ impl BlockMasks {
         masks
     }
 
-    #[cfg(not(target_arch = "x86_64"))]
+    /// The masks a byte at a time: CPUs without AVX2, other targets, and the reference in
+    /// tests.
     #[inline]
-    fn of(block: &[u8; 64]) -> BlockMasks {
-        BlockMasks::of_bytes(block)
-    }
-
-    /// The same masks a byte at a time (other targets; and the reference in tests).
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     fn of_bytes(block: &[u8; 64]) -> BlockMasks {
         let mut masks = BlockMasks { quote: 0, backslash: 0, open: 0, close: 0 };
         for (i, &b) in block.iter().enumerate() {
@@ -428,34 +392,14 @@ mod tests {
 
     #[test]
     fn envelopes_of_valid_texts_as_the_validating_reader_gives_them() {
-        for input in [
-            r#"{"event":"prescription.created","data":{"appointment_id":"a-1","p_aid":"a-0"}}"#,
-            r#"{"data":{"appointment_id":"a-1"},"event":"appointment.created"}"#,
-            r#"{"event":"x","event":"y"}"#,
-            r#"{"event":"x","event":1}"#,
-            r#"{"event":null}"#,
-            r#"{"event":""}"#,
-            r#"{"\u0065vent":"esc\u00e9aped","d\u0061ta":{"appointment\u005fid":"\ud800x"}}"#,
-            r#"{"data":{"appointment_id":"a"},"data":{"p_aid":"b"}}"#,
-            r#"{"data":{"appointment_id":"a"},"data":"no"}"#,
-            r#"{"data":[{"appointment_id":"a"}]}"#,
-            r#"{"data":{"nested":{"appointment_id":"deep"},"appointment_id":["x"]}}"#,
-            r#"{"x":{"data":{"appointment_id":"no"}},"event":"e"}"#,
-            r#"{"data":{},"event":"e","data":{"appointment_id":"last"}}"#,
-            r#"{"data":{"p_aid":"p","appointment_id":"a","p_aid":7}}"#,
-            r#"{"a":[1,2.5e-3,-0,{"event":"no"}],"event":"yes","t":true,"f":false,"n":null}"#,
+        let more = [
             r#"{"a":"}{][\"","b":["\\",{"c":"\\\"]"}],"event":"after \\ brackets"}"#,
             r#"{"a":["\\\\\"[[[["],"event":"e"}"#,
-            "{ \"event\" : \"spaced\" , \"data\" : { \"appointment_id\" : \"s\" } }",
             "{\n  \"data\": {\n    \"list\": [ 1, [ 2, { \"k\": [] } ] ],\n    \"appointment_id\": \"p\"\n  }\n}",
-            r#"["event","x"]"#,
             r#"[[[]]]"#,
-            r#""event""#,
-            "12",
             "true",
-            "{}",
-            "[]",
-        ] {
+        ];
+        for input in canonical_json::envelope_tests::ENVELOPE_CASES.iter().chain(&more) {
             same(input);
         }
     }
@@ -477,6 +421,25 @@ mod tests {
         }
     }
 
+    /// Skipping with the bytewise masks (CPUs without AVX2) ends where the default skip ends.
+    #[test]
+    fn bytewise_skip_ends_where_the_default_skip_ends() {
+        for pad in 0..140 {
+            let filler = "x".repeat(pad);
+            let text = format!(r#"[["{filler}\\\"]",{{"k":"[{filler}"}}],["{filler}"]] tail"#);
+            for max_depth in [1, 2, 3, 1000] {
+                let mut bytewise = Scan { bytes: text.as_bytes(), pos: 0, max_depth };
+                let mut default = Scan { bytes: text.as_bytes(), pos: 0, max_depth };
+                let outcome = bytewise.skip_container_with(0, BlockMasks::of_bytes);
+                assert_eq!(outcome, default.skip_container(0), "{text} at {max_depth}");
+                assert_eq!(bytewise.pos, default.pos, "{text} at {max_depth}");
+                if outcome.is_ok() {
+                    assert_eq!(&text[bytewise.pos..], " tail");
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_nesting_limit_inside_skipped_values() {
         let deep = |n: usize| format!(r#"{{"a":{}{},"event":"e"}}"#, "[".repeat(n), "]".repeat(n));
@@ -492,6 +455,7 @@ mod tests {
         assert_eq!(read_envelope_of_valid_json(input, 1000), canonical_json::read_envelope(input));
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn simd_masks_match_the_bytewise_ones() {
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -504,7 +468,6 @@ mod tests {
                 seed ^= seed << 17;
                 *byte = alphabet[(seed % alphabet.len() as u64) as usize];
             }
-            assert_eq!(BlockMasks::of(&block), BlockMasks::of_bytes(&block));
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2, checked just above.
