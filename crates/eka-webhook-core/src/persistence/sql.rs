@@ -7,6 +7,7 @@
 //! Every value reaches the database as a bound parameter; the only SQL built at run time is the
 //! DDL, from the constant column list below.
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -112,6 +113,17 @@ pub trait SqlDialect: Database {
     /// A precise `PersistenceError` for a driver error. `target` names the database without
     /// any secret (e.g. `MySQL at db:3306/app`).
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError;
+
+    /// How long a write refused as [`is_busy`](SqlDialect::is_busy) is tried again. SQLite can
+    /// refuse a write lock at once, without waiting out its busy timeout (two connections
+    /// sharing a WAL file, one upgrading from a read snapshot); servers queue writers
+    /// themselves, so the default is not to retry.
+    const BUSY_RETRY: Duration = Duration::ZERO;
+
+    /// True when another writer holds the lock right now.
+    fn is_busy(_err: &sqlx::Error) -> bool {
+        false
+    }
 }
 
 /// `name TYPE constraint`, as in `CREATE TABLE` and `ALTER TABLE … ADD COLUMN`.
@@ -207,6 +219,27 @@ impl<D: SqlDialect> SqlStore<D> {
     fn error(&self, err: sqlx::Error) -> PersistenceError {
         D::map_error(err, &self.target, self.connect_timeout)
     }
+
+    /// Runs a write, again (after a short, growing pause) while the dialect calls its error
+    /// busy, for up to [`SqlDialect::BUSY_RETRY`].
+    async fn write<T, F, Fut>(&self, mut run: F) -> Result<T, PersistenceError>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = Result<T, sqlx::Error>> + Send,
+        T: Send,
+    {
+        let deadline = tokio::time::Instant::now() + D::BUSY_RETRY;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match run().await {
+                Err(e) if D::is_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                result => return result.map_err(|e| self.error(e)),
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -223,7 +256,7 @@ where
 {
     async fn ensure_table(&self) -> Result<(), PersistenceError> {
         for statement in D::create_statements() {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(self.pool()).await.map_err(|e| self.error(e))?;
+            self.write(|| sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(self.pool())).await?;
         }
         let existing: Vec<(String, String)> = sqlx::query_as(D::LIST_COLUMNS_SQL)
             .bind(SCHEDULE_TABLE_NAME)
@@ -247,37 +280,33 @@ where
     }
 
     async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
-        sqlx::query(D::UPSERT_SQL)
-            .bind(record.appointment_id.as_str())
-            .bind(record.start_time)
-            .bind(record.end_time)
-            .bind(record.status.as_str())
-            .bind(record.visit_type.as_str())
-            .bind(unix_now())
-            .bind(record.p_aid.as_deref())
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let created_at = unix_now();
+        self.write(|| {
+            sqlx::query(D::UPSERT_SQL)
+                .bind(record.appointment_id.as_str())
+                .bind(record.start_time)
+                .bind(record.end_time)
+                .bind(record.status.as_str())
+                .bind(record.visit_type.as_str())
+                .bind(created_at)
+                .bind(record.p_aid.as_deref())
+                .execute(self.pool())
+        })
+        .await?;
         Ok(())
     }
 
     async fn update_status(&self, appointment_id: &str, status: &str) -> Result<bool, PersistenceError> {
-        let result = sqlx::query(UPDATE_STATUS_SQL)
-            .bind(status)
-            .bind(appointment_id)
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let result = self
+            .write(|| sqlx::query(UPDATE_STATUS_SQL).bind(status).bind(appointment_id).execute(self.pool()))
+            .await?;
         Ok(D::rows_affected(&result) > 0)
     }
 
     async fn mark_reminder_sent(&self, appointment_id: &str, now: i64) -> Result<bool, PersistenceError> {
-        let result = sqlx::query(MARK_REMINDER_SENT_SQL)
-            .bind(now)
-            .bind(appointment_id)
-            .execute(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
+        let result = self
+            .write(|| sqlx::query(MARK_REMINDER_SENT_SQL).bind(now).bind(appointment_id).execute(self.pool()))
+            .await?;
         Ok(D::rows_affected(&result) > 0)
     }
 

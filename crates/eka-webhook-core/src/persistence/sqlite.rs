@@ -93,6 +93,12 @@ impl SqlDialect for Sqlite {
         matches!(err, sqlx::Error::Database(db) if db.message().starts_with("duplicate column name"))
     }
 
+    const BUSY_RETRY: Duration = BUSY_TIMEOUT;
+
+    fn is_busy(err: &sqlx::Error) -> bool {
+        matches!(err, sqlx::Error::Database(db) if primary_code(db.code().as_deref()).as_deref() == Some(SQLITE_BUSY))
+    }
+
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError {
         match err {
             sqlx::Error::PoolTimedOut => PersistenceError::Unreachable(format!(
@@ -102,8 +108,7 @@ impl SqlDialect for Sqlite {
             sqlx::Error::PoolClosed => PersistenceError::Database(format!("{target}: the store was closed")),
             sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
             sqlx::Error::Database(db) => {
-                let code = db.code();
-                let primary = code.as_deref().map(|c| c.parse::<i32>().map(|n| (n & 0xff).to_string()).unwrap_or_default());
+                let primary = primary_code(db.code().as_deref());
                 let message = db.message();
                 match primary.as_deref() {
                     Some(SQLITE_CANTOPEN) => PersistenceError::Unreachable(format!(
@@ -122,6 +127,11 @@ impl SqlDialect for Sqlite {
             other => PersistenceError::Database(format!("{target}: {other}")),
         }
     }
+}
+
+/// The primary result code of an extended one (`"517"` → `"5"`).
+fn primary_code(code: Option<&str>) -> Option<String> {
+    code.map(|c| c.parse::<i32>().map(|n| (n & 0xff).to_string()).unwrap_or_default())
 }
 
 #[cfg(test)]
