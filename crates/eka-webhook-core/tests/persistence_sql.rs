@@ -428,7 +428,8 @@ async fn sqlite_file_uses_wal_and_several_instances_share_it() {
             tokio::spawn(async move {
                 let schedule = Schedule::new(store);
                 schedule.ensure_ready().await.unwrap();
-                for i in 0..40 {
+                // Enough contention that SQLite refuses some write locks at once (retried).
+                for i in 0..150 {
                     let r = record(&format!("s{s}-{i}"), 1_900_000_000 + i, "BK", "NEW");
                     schedule.store().upsert(&r).await.unwrap();
                 }
@@ -438,7 +439,7 @@ async fn sqlite_file_uses_wal_and_several_instances_share_it() {
     for task in tasks {
         task.await.unwrap();
     }
-    assert_eq!(h.count().await, 120);
+    assert_eq!(h.count().await, 450);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&h.pool).await.unwrap();
     assert_eq!(mode, "wal");
     let found = stores[0].find_appointment_ids_between(1_900_000_000, 1_900_000_000).await.unwrap();
