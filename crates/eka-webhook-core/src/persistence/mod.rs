@@ -64,6 +64,7 @@ pub trait ScheduleStore: Send + Sync {
 }
 pub mod dynamodb;
 pub mod mysql;
+pub mod postgres;
 pub mod schedule;
 pub mod sql;
 pub mod sqlite;
@@ -77,8 +78,6 @@ pub fn open_store(config: &crate::config::PersistenceConfig) -> Result<std::sync
         PersistenceConfig::Sqlite(c) => Ok(std::sync::Arc::new(sqlite::SqliteStore::new(c))),
         PersistenceConfig::Mysql(c) => Ok(std::sync::Arc::new(mysql::MysqlStore::new(c))),
         PersistenceConfig::Dynamodb(c) => Ok(std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone()))),
-        PersistenceConfig::Postgres(_) => Err(crate::error::CoreError::InvalidConfig(
-            "WebhookSDK: persistence type 'postgres' is not implemented yet".into(),
-        )),
+        PersistenceConfig::Postgres(c) => Ok(std::sync::Arc::new(postgres::PostgresStore::new(c))),
     }
 }
