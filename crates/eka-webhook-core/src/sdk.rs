@@ -42,10 +42,7 @@ impl WebhookSdk {
         let config = Arc::new(config);
         let api = EkaApiClient::new(config.credentials.clone())
             .map_err(|e| CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}")))?;
-        let schedule = match &config.persistence {
-            Some(p) => Some(Arc::new(Schedule::new(open_store(p)?))),
-            None => None,
-        };
+        let schedule = config.persistence.as_ref().map(|p| Arc::new(Schedule::new(open_store(p))));
         let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
         Ok(Self {
             config,

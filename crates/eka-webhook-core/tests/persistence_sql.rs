@@ -393,7 +393,7 @@ fn stores_open_outside_any_runtime() {
         PersistenceConfig::Mysql(mysql_admin_config("test")),
         PersistenceConfig::Postgres(postgres_config("public")),
     ] {
-        let store = open_store(&config).unwrap();
+        let store = open_store(&config);
         // And it works once a runtime drives it (servers: only up to a query, so that no table
         // lands in the shared `test` database).
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
