@@ -14,7 +14,8 @@ Commands:
   serve   Run the standalone webhook server.
           Environment: EKA_CLIENT_ID, EKA_CLIENT_SECRET (required), EKA_API_KEY, EKA_SIGNING_KEY,
           PORT (default 3000), EKA_API_BASE_URL, EKA_PERSISTENCE_URL (default ${DEFAULT_PERSISTENCE_URL};
-          also mysql://user:pass@host:3306/db, dynamodb://region?endpoint=URL, or "none"),
+          also mysql://user:pass@host:3306/db, postgres://user:pass@host:5432/db,
+          dynamodb://region?endpoint=URL, or "none"),
           EKA_WEBHOOK_PATH (default /). Options: --port N, --path P, --persistence URL, --debug
   sign    Print an Eka-Webhook-Signature header for a payload file (signed as its exact bytes).
           eka-webhook sign --file payload.json [--key K | EKA_SIGNING_KEY] [--timestamp UNIX]
