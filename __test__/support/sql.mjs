@@ -85,7 +85,7 @@ function toRow(cells) {
 
 /** Runs SQL with `psql` in a schema (its search_path); returns what the last statement printed. */
 export function pgQuery(sql, schema = 'public') {
-  const env = { ...process.env, PGOPTIONS: `-c search_path=${schema}` };
+  const env = { ...process.env, PGOPTIONS: `-c search_path=${schema} -c client_min_messages=warning` };
   const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', POSTGRES.host, '-p', String(POSTGRES.port)];
   args.push('-U', POSTGRES.user, '-d', POSTGRES.database, '-c', sql);
   return execFileSync('psql', args, { env, encoding: 'utf8' }).trim();
