@@ -18,7 +18,7 @@ use eka_webhook_core::persistence::{
 };
 use support::moto::Moto;
 use support::{
-    assert_key_and_gsi, create_table_without_gsi, dynamo_config, ids, raw_client, record, store, SECRET_KEY,
+    assert_key_and_gsi, create_table_without_gsi, dynamo_config, get_item, ids, raw_client, record, store, SECRET_KEY,
 };
 
 /// A fresh moto server with the table created by the store under test.
@@ -32,18 +32,6 @@ async fn with_table() -> (Moto, Client, DynamoDbStore) {
 
 async fn describe(client: &Client) -> TableDescription {
     client.describe_table().table_name(SCHEDULE_TABLE_NAME).send().await.unwrap().table.unwrap()
-}
-
-async fn get_item(client: &Client, id: &str) -> Option<HashMap<String, AttributeValue>> {
-    client
-        .get_item()
-        .table_name(SCHEDULE_TABLE_NAME)
-        .key("appointment_id", AttributeValue::S(id.to_string()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
 }
 
 fn n(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {

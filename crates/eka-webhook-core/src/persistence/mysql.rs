@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
 
-use super::sql::{
-    map_server_error, server_pool_options, ColumnType, SqlDialect, SqlStore, TypeFamily,
-};
+use super::sql::{map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily};
 use super::PersistenceError;
 use crate::config::MysqlConfig;
 
@@ -57,13 +55,6 @@ impl SqlDialect for MySql {
     // type. CAST: some servers report INFORMATION_SCHEMA text as binary strings.
     const LIST_COLUMNS_SQL: &'static str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
          FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
-
-    fn column_type(ty: ColumnType) -> String {
-        match ty {
-            ColumnType::BigInt => "BIGINT".into(),
-            ColumnType::VarChar(n) => format!("VARCHAR({n})"),
-        }
-    }
 
     const INLINE_INDEX: bool = true;
 

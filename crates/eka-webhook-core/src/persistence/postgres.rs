@@ -7,8 +7,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgSslMode, Postgres};
 
 use super::sql::{
-    map_server_error, server_pool_options, ColumnType, SqlDialect, SqlStore, TypeFamily,
-    ON_CONFLICT_UPSERT_SQL,
+    map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_UPSERT_SQL,
 };
 use super::PersistenceError;
 use crate::config::{PostgresConfig, PostgresSslMode, RootCert};
@@ -76,13 +75,6 @@ impl SqlDialect for Postgres {
     const LIST_COLUMNS_SQL: &'static str = "SELECT column_name::text, data_type::text \
          FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?";
     const NUMBERED_BINDS: bool = true;
-
-    fn column_type(ty: ColumnType) -> String {
-        match ty {
-            ColumnType::BigInt => "BIGINT".into(),
-            ColumnType::VarChar(n) => format!("VARCHAR({n})"),
-        }
-    }
 
     const INLINE_INDEX: bool = false;
 

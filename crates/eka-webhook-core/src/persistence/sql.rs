@@ -120,8 +120,14 @@ pub trait SqlDialect: Database {
     /// Binds are written `?` in every statement here; PostgreSQL numbers them (`$1`, `$2`, …).
     const NUMBERED_BINDS: bool = false;
 
-    /// The column's type in this dialect's DDL, e.g. `BIGINT` or `INTEGER`.
-    fn column_type(ty: ColumnType) -> String;
+    /// The column's type in this dialect's DDL: by default the Python SDK's MySQL types
+    /// (`BIGINT`, `VARCHAR(n)`), which PostgreSQL shares.
+    fn column_type(ty: ColumnType) -> String {
+        match ty {
+            ColumnType::BigInt => "BIGINT".into(),
+            ColumnType::VarChar(n) => format!("VARCHAR({n})"),
+        }
+    }
     /// MySQL declares the index inside `CREATE TABLE`; the others create it on its own, after
     /// any missing column is added (so also on an older table that lacks it).
     const INLINE_INDEX: bool;

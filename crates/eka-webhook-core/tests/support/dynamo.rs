@@ -1,6 +1,7 @@
 //! DynamoDB test support: a store and a raw client on a moto server.
 
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,19 @@ pub fn raw_client(endpoint: &str) -> Client {
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     Client::from_conf(config)
+}
+
+/// The raw item, read consistently.
+pub async fn get_item(client: &Client, id: &str) -> Option<HashMap<String, AttributeValue>> {
+    client
+        .get_item()
+        .table_name(SCHEDULE_TABLE_NAME)
+        .key("appointment_id", AttributeValue::S(id.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
 }
 
 /// The key schema, GSI and projection (what matters for reads and writes).
@@ -110,16 +124,7 @@ impl Harness for DynamoHarness {
     }
 
     async fn row(&self, id: &str) -> Option<RawRow> {
-        let item = self
-            .client
-            .get_item()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .key("appointment_id", AttributeValue::S(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item?;
+        let item = get_item(&self.client, id).await?;
         let number = |name: &str| item.get(name).map(|v| v.as_n().unwrap().parse::<i64>().unwrap());
         let text = |name: &str| item.get(name).map(|v| v.as_s().unwrap().clone());
         Some(RawRow {
