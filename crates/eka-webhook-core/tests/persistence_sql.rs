@@ -28,18 +28,24 @@ fn unreachable_config(timeout: Duration) -> MysqlConfig {
     MysqlConfig { port: closed_port(), connect_timeout: timeout, ..mysql_admin_config("test") }
 }
 
-#[tokio::test]
-async fn mysql_unreachable_is_reported_within_the_connect_timeout() {
-    let store = MysqlStore::new(&unreachable_config(Duration::from_millis(800)));
+/// A server store whose port has nothing listening (connect timeout 800 ms): every operation
+/// is `Unreachable`, naming the target, after about the timeout.
+async fn assert_unreachable_within_the_connect_timeout(store: &dyn ScheduleStore, target: &str) {
     let started = Instant::now();
     let err = store.ensure_table().await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
     assert!(elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(2000), "{elapsed:?}");
-    assert!(err.to_string().contains("127.0.0.1:"), "{err}");
+    assert!(err.to_string().contains(target), "{err}");
     // Every operation, not just the first.
     let err = store.upsert(&record("x", 1, "BK", "NEW")).await.unwrap_err();
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn mysql_unreachable_is_reported_within_the_connect_timeout() {
+    let store = MysqlStore::new(&unreachable_config(Duration::from_millis(800)));
+    assert_unreachable_within_the_connect_timeout(&store, "MySQL at 127.0.0.1:").await;
 }
 
 #[tokio::test]
@@ -161,15 +167,7 @@ async fn mysql_table_matches_the_python_ddl() {
 async fn postgres_unreachable_is_reported_within_the_connect_timeout() {
     let config =
         PostgresConfig { port: closed_port(), connect_timeout: Duration::from_millis(800), ..postgres_config("public") };
-    let store = PostgresStore::new(&config);
-    let started = Instant::now();
-    let err = store.ensure_table().await.unwrap_err();
-    let elapsed = started.elapsed();
-    assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
-    assert!(elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(2000), "{elapsed:?}");
-    assert!(err.to_string().contains("PostgreSQL at 127.0.0.1:"), "{err}");
-    let err = store.upsert(&record("x", 1, "BK", "NEW")).await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
+    assert_unreachable_within_the_connect_timeout(&PostgresStore::new(&config), "PostgreSQL at 127.0.0.1:").await;
 }
 
 #[tokio::test]
