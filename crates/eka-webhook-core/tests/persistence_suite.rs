@@ -29,10 +29,16 @@ async fn migrates_an_older_table(h: &dyn Harness) {
     store.ensure_table().await.unwrap();
     h.assert_table_complete().await;
     let old = h.row("old-1").await.unwrap();
-    assert_eq!((old.created_at, old.p_aid, old.reminder_sent_at), (0, None, None));
+    assert_eq!(
+        (old.created_at, old.p_aid, old.reminder_sent_at),
+        (0, None, None)
+    );
     assert_eq!((old.start_time, old.status.as_str()), (100, "BK"));
     // And it works as a full table now.
-    store.upsert(&record("new-1", 150, "BK", "NEW")).await.unwrap();
+    store
+        .upsert(&record("new-1", 150, "BK", "NEW"))
+        .await
+        .unwrap();
     assert!(store.mark_reminder_sent("old-1", 42).await.unwrap());
     assert_eq!(h.row("old-1").await.unwrap().reminder_sent_at, Some(42));
     let found = store.find_appointment_ids_between(0, 1000).await.unwrap();
@@ -45,29 +51,72 @@ async fn applies_the_schedule_rules(h: &dyn Harness) {
     let before = unix_now();
 
     // BK is scheduled, with created_at = now.
-    schedule.apply_event(&event("appointment.created", "a-1", t, "BK", "NEW"), None).await;
+    schedule
+        .apply_event(&event("appointment.created", "a-1", t, "BK", "NEW"), None)
+        .await;
     let row = h.row("a-1").await.unwrap();
-    assert_eq!((row.start_time, row.end_time, row.status.as_str(), row.visit_type.as_str()), (t, t + 900, "BK", "NEW"));
-    assert!(row.created_at >= before && row.created_at <= unix_now(), "created_at {}", row.created_at);
+    assert_eq!(
+        (
+            row.start_time,
+            row.end_time,
+            row.status.as_str(),
+            row.visit_type.as_str()
+        ),
+        (t, t + 900, "BK", "NEW")
+    );
+    assert!(
+        row.created_at >= before && row.created_at <= unix_now(),
+        "created_at {}",
+        row.created_at
+    );
     assert_eq!((row.p_aid, row.reminder_sent_at), (None, None));
 
     // A re-upsert changes the schedule but keeps created_at.
     h.set_created_at("a-1", 7).await;
-    schedule.apply_event(&event("appointment.created", "a-1", t + 60, "BK", "FLW"), None).await;
+    schedule
+        .apply_event(
+            &event("appointment.created", "a-1", t + 60, "BK", "FLW"),
+            None,
+        )
+        .await;
     let row = h.row("a-1").await.unwrap();
-    assert_eq!((row.start_time, row.visit_type.as_str(), row.created_at), (t + 60, "FLW", 7));
+    assert_eq!(
+        (row.start_time, row.visit_type.as_str(), row.created_at),
+        (t + 60, "FLW", 7)
+    );
 
     // A reschedule: the earlier appointment becomes RES, the new row remembers it.
-    schedule.apply_event(&event("appointment.created", "a-2", t + 3600, "BK", "NEW"), Some("a-1")).await;
+    schedule
+        .apply_event(
+            &event("appointment.created", "a-2", t + 3600, "BK", "NEW"),
+            Some("a-1"),
+        )
+        .await;
     assert_eq!(h.row("a-1").await.unwrap().status, "RES");
     assert_eq!(h.row("a-2").await.unwrap().p_aid.as_deref(), Some("a-1"));
     // Upserting a-2 again without a p_aid keeps the one it had.
-    schedule.apply_event(&event("appointment.created", "a-2", t + 7200, "BK", "NEW"), None).await;
+    schedule
+        .apply_event(
+            &event("appointment.created", "a-2", t + 7200, "BK", "NEW"),
+            None,
+        )
+        .await;
     let row = h.row("a-2").await.unwrap();
-    assert_eq!((row.p_aid.as_deref(), row.start_time), (Some("a-1"), t + 7200));
+    assert_eq!(
+        (row.p_aid.as_deref(), row.start_time),
+        (Some("a-1"), t + 7200)
+    );
     // A p_aid naming no row is harmless.
-    schedule.apply_event(&event("appointment.created", "a-3", t, "BK", "NEW"), Some("nowhere")).await;
-    assert_eq!(h.row("a-3").await.unwrap().p_aid.as_deref(), Some("nowhere"));
+    schedule
+        .apply_event(
+            &event("appointment.created", "a-3", t, "BK", "NEW"),
+            Some("nowhere"),
+        )
+        .await;
+    assert_eq!(
+        h.row("a-3").await.unwrap().p_aid.as_deref(),
+        Some("nowhere")
+    );
     assert!(h.row("nowhere").await.is_none());
 
     // Details that are an empty object change nothing, not even the p_aid's row (as Python).
@@ -77,17 +126,27 @@ async fn applies_the_schedule_rules(h: &dyn Harness) {
     assert_eq!(h.row("a-2").await.unwrap().status, "BK");
 
     // Only BK, or IN + FLW, is scheduled on create.
-    schedule.apply_event(&event("appointment.created", "f-1", t, "IN", "FLW"), None).await;
-    schedule.apply_event(&event("appointment.created", "n-1", t, "IN", "NEW"), None).await;
-    schedule.apply_event(&event("appointment.created", "c-1", t, "CND", "FLW"), None).await;
+    schedule
+        .apply_event(&event("appointment.created", "f-1", t, "IN", "FLW"), None)
+        .await;
+    schedule
+        .apply_event(&event("appointment.created", "n-1", t, "IN", "NEW"), None)
+        .await;
+    schedule
+        .apply_event(&event("appointment.created", "c-1", t, "CND", "FLW"), None)
+        .await;
     assert_eq!(h.row("f-1").await.unwrap().status, "IN");
     assert!(h.row("n-1").await.is_none());
     assert!(h.row("c-1").await.is_none());
 
     // appointment.updated mirrors any status onto an existing row, and creates none.
-    schedule.apply_event(&event("appointment.updated", "f-1", t, "CND", "FLW"), None).await;
+    schedule
+        .apply_event(&event("appointment.updated", "f-1", t, "CND", "FLW"), None)
+        .await;
     assert_eq!(h.row("f-1").await.unwrap().status, "CND");
-    schedule.apply_event(&event("appointment.updated", "n-1", t, "BK", "NEW"), None).await;
+    schedule
+        .apply_event(&event("appointment.updated", "n-1", t, "BK", "NEW"), None)
+        .await;
     assert!(h.row("n-1").await.is_none());
     // The same status again still counts as a match (MySQL's CLIENT_FOUND_ROWS).
     assert!(h.store().update_status("f-1", "CND").await.unwrap());
@@ -121,7 +180,10 @@ async fn finds_ids_at_the_exact_bounds(h: &dyn Harness) {
     ] {
         store.upsert(&r).await.unwrap();
     }
-    let found = store.find_appointment_ids_between(start, end).await.unwrap();
+    let found = store
+        .find_appointment_ids_between(start, end)
+        .await
+        .unwrap();
     assert_eq!(
         found,
         AppointmentIdsBetween {
@@ -131,11 +193,23 @@ async fn finds_ids_at_the_exact_bounds(h: &dyn Harness) {
         }
     );
     // A one-second window at each bound.
-    let at_start = store.find_appointment_ids_between(start, start).await.unwrap();
+    let at_start = store
+        .find_appointment_ids_between(start, start)
+        .await
+        .unwrap();
     assert_eq!(at_start.appointments, ids(&["a-at-start", "z-at-start"]));
     let at_end = store.find_appointment_ids_between(end, end).await.unwrap();
-    assert_eq!((at_end.appointments, at_end.followup_appointments), (ids(&["at-end"]), ids(&["flw-at-end"])));
-    assert_eq!(store.find_appointment_ids_between(end + 2, end + 100).await.unwrap(), AppointmentIdsBetween::default());
+    assert_eq!(
+        (at_end.appointments, at_end.followup_appointments),
+        (ids(&["at-end"]), ids(&["flw-at-end"]))
+    );
+    assert_eq!(
+        store
+            .find_appointment_ids_between(end + 2, end + 100)
+            .await
+            .unwrap(),
+        AppointmentIdsBetween::default()
+    );
 }
 
 const AWKWARD_IDS: [&str; 9] = [
@@ -159,13 +233,19 @@ async fn awkward_ids_round_trip(h: &dyn Harness) {
         r.p_aid = Some(format!("{id}-prev"));
         store.upsert(&r).await.unwrap();
     }
-    let found = store.find_appointment_ids_between(t, t + 100).await.unwrap();
+    let found = store
+        .find_appointment_ids_between(t, t + 100)
+        .await
+        .unwrap();
     assert_eq!(found.appointments, ids(&AWKWARD_IDS));
     for id in AWKWARD_IDS {
         assert!(store.update_status(id, "IN").await.unwrap(), "{id}");
         assert!(store.mark_reminder_sent(id, 5).await.unwrap(), "{id}");
         let row = h.row(id).await.unwrap_or_else(|| panic!("row {id:?}"));
-        assert_eq!((row.status.as_str(), row.reminder_sent_at, row.p_aid), ("IN", Some(5), Some(format!("{id}-prev"))));
+        assert_eq!(
+            (row.status.as_str(), row.reminder_sent_at, row.p_aid),
+            ("IN", Some(5), Some(format!("{id}-prev")))
+        );
     }
     // `%` and `_` are data, not patterns; nothing was dropped.
     assert!(!store.update_status("100%", "X").await.unwrap());
@@ -196,7 +276,12 @@ async fn concurrent_first_calls_create_the_table_once(h: &dyn Harness) {
                     schedule.ensure_ready().await.unwrap();
                 } else {
                     let id = format!("c-{i}");
-                    schedule.apply_event(&event("appointment.created", &id, 1_900_000_000 + i, "BK", "NEW"), None).await;
+                    schedule
+                        .apply_event(
+                            &event("appointment.created", &id, 1_900_000_000 + i, "BK", "NEW"),
+                            None,
+                        )
+                        .await;
                 }
             })
         })
@@ -210,7 +295,10 @@ async fn concurrent_first_calls_create_the_table_once(h: &dyn Harness) {
 }
 
 /// Runs one check on a fresh database of the backend, then removes the database.
-async fn on_fresh<H: Harness + 'static>(h: H, check: impl for<'a> FnOnce(&'a dyn Harness) -> futures::future::BoxFuture<'a, ()>) {
+async fn on_fresh<H: Harness + 'static>(
+    h: H,
+    check: impl for<'a> FnOnce(&'a dyn Harness) -> futures::future::BoxFuture<'a, ()>,
+) {
     check(&h).await;
     Box::new(h).cleanup().await;
 }
@@ -228,7 +316,8 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
-                    on_fresh($harness::new(stringify!($check)).await, |h| Box::pin(super::$check(h))).await;
+                    let harness = $harness::new(stringify!($check)).await;
+                    on_fresh(harness, |h| Box::pin(super::$check(h))).await;
                 }
             )*
         }

@@ -78,7 +78,9 @@ pub fn open_store(config: &crate::config::PersistenceConfig) -> std::sync::Arc<d
     match config {
         PersistenceConfig::Sqlite(c) => std::sync::Arc::new(sqlite::SqliteStore::new(c)),
         PersistenceConfig::Mysql(c) => std::sync::Arc::new(mysql::MysqlStore::new(c)),
-        PersistenceConfig::Dynamodb(c) => std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone())),
+        PersistenceConfig::Dynamodb(c) => {
+            std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone()))
+        }
         PersistenceConfig::Postgres(c) => std::sync::Arc::new(postgres::PostgresStore::new(c)),
     }
 }

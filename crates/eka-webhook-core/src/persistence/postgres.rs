@@ -94,13 +94,19 @@ impl SqlDialect for Postgres {
     }
 
     fn lost_ddl_race(err: &sqlx::Error) -> bool {
-        matches!(sqlstate(err), Some(DUPLICATE_COLUMN | DUPLICATE_TABLE | UNIQUE_VIOLATION))
+        matches!(
+            sqlstate(err),
+            Some(DUPLICATE_COLUMN | DUPLICATE_TABLE | UNIQUE_VIOLATION)
+        )
     }
 
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError {
         map_server_error(err, target, connect_timeout, |db| {
             let message = db.message();
-            let code = db.try_downcast_ref::<PgDatabaseError>().map(PgDatabaseError::code).unwrap_or("");
+            let code = db
+                .try_downcast_ref::<PgDatabaseError>()
+                .map(PgDatabaseError::code)
+                .unwrap_or("");
             match code {
                 INVALID_PASSWORD | INVALID_AUTHORIZATION => {
                     PersistenceError::Auth(format!("{target}: {message} (check the user and password)"))
@@ -127,7 +133,9 @@ impl SqlDialect for Postgres {
 
 fn sqlstate(err: &sqlx::Error) -> Option<&str> {
     match err {
-        sqlx::Error::Database(db) => db.try_downcast_ref::<PgDatabaseError>().map(PgDatabaseError::code),
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .map(PgDatabaseError::code),
         _ => None,
     }
 }
@@ -153,6 +161,9 @@ mod tests {
         assert_eq!(Postgres::type_family("character varying"), TypeFamily::Text);
         assert_eq!(Postgres::type_family("text"), TypeFamily::Text);
         assert_eq!(Postgres::type_family("integer"), TypeFamily::Other);
-        assert_eq!(Postgres::type_family("timestamp without time zone"), TypeFamily::Other);
+        assert_eq!(
+            Postgres::type_family("timestamp without time zone"),
+            TypeFamily::Other
+        );
     }
 }

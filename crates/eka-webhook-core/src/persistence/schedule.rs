@@ -93,7 +93,8 @@ impl Schedule {
                 Ok(()) => {}
                 Err(err) if is_transient(&err) => {
                     logger::error(&format!("WebhookSDK: persistence error for {}, will retry: {err}", event.event_type));
-                    self.write_queue.push(std::iter::once(write).chain(writes), self.as_write_target());
+                    let rest = std::iter::once(write).chain(writes);
+                    self.write_queue.push(rest, self.as_write_target());
                     return;
                 }
                 Err(err) => logger::error(&format!("WebhookSDK: persistence error for {}: {err}", event.event_type)),
@@ -181,7 +182,10 @@ impl Schedule {
 }
 
 impl WriteTarget for Schedule {
-    fn apply_write<'a>(&'a self, write: &'a ScheduleWrite) -> BoxFuture<'a, Result<(), PersistenceError>> {
+    fn apply_write<'a>(
+        &'a self,
+        write: &'a ScheduleWrite,
+    ) -> BoxFuture<'a, Result<(), PersistenceError>> {
         Schedule::apply_write(self, write).boxed()
     }
 }

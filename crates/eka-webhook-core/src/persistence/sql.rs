@@ -202,7 +202,10 @@ pub const CREATE_INDEX_SQL: &str =
 /// A server's pool: at most [`SERVER_POOL_SIZE`] connections, each checked before use so a
 /// restarted server is picked up, and a bounded wait for one (never sqlx's default 30 s).
 pub fn server_pool_options<D: SqlDialect>(connect_timeout: Duration) -> PoolOptions<D> {
-    PoolOptions::new().max_connections(SERVER_POOL_SIZE).acquire_timeout(connect_timeout).test_before_acquire(true)
+    PoolOptions::new()
+        .max_connections(SERVER_POOL_SIZE)
+        .acquire_timeout(connect_timeout)
+        .test_before_acquire(true)
 }
 
 /// The driver errors every server database has in common; `database` words the server's own.
@@ -220,8 +223,12 @@ pub fn map_server_error(
             connect_timeout.as_millis()
         )),
         sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
-        sqlx::Error::Tls(e) => PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}")),
-        sqlx::Error::PoolClosed => PersistenceError::Database(format!("{target}: the store was closed")),
+        sqlx::Error::Tls(e) => {
+            PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}"))
+        }
+        sqlx::Error::PoolClosed => {
+            PersistenceError::Database(format!("{target}: the store was closed"))
+        }
         sqlx::Error::Database(db) => database(db.as_ref()),
         other => PersistenceError::Database(format!("{target}: {other}")),
     }
@@ -312,7 +319,8 @@ impl<D: SqlDialect> SqlStore<D> {
     ) -> Self {
         let connect_timeout = pool_options.get_acquire_timeout();
         let statements = Statements::new::<D>();
-        Self { connect_options, pool_options, pool: OnceLock::new(), statements, target, connect_timeout }
+        let pool = OnceLock::new();
+        Self { connect_options, pool_options, pool, statements, target, connect_timeout }
     }
 
     /// The pool, built (without connecting) on first call. Call it from within a Tokio runtime.
@@ -325,7 +333,8 @@ impl<D: SqlDialect> SqlStore<D> {
     where
         for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     {
-        match self.write(|| sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.clone())).execute(self.pool())).await {
+        let run = || sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.clone())).execute(self.pool());
+        match self.write(run).await {
             Err(e) if !D::lost_ddl_race(&e) => Err(self.error(e)),
             _ => Ok(()),
         }
@@ -371,7 +380,8 @@ where
 {
     async fn ensure_table(&self) -> Result<(), PersistenceError> {
         self.create(create_table_sql::<D>(D::INLINE_INDEX)).await?;
-        let existing: Vec<(String, String)> = sqlx::query_as(statement(&self.statements.list_columns))
+        let list_columns = statement(&self.statements.list_columns);
+        let existing: Vec<(String, String)> = sqlx::query_as(list_columns)
             .bind(SCHEDULE_TABLE_NAME)
             .fetch_all(self.pool())
             .await
@@ -416,7 +426,10 @@ where
     async fn update_status(&self, appointment_id: &str, status: &str) -> Result<bool, PersistenceError> {
         let result = self
             .write(|| {
-                sqlx::query(statement(&self.statements.update_status)).bind(status).bind(appointment_id).execute(self.pool())
+                sqlx::query(statement(&self.statements.update_status))
+                    .bind(status)
+                    .bind(appointment_id)
+                    .execute(self.pool())
             })
             .await
             .map_err(|e| self.error(e))?;
@@ -426,7 +439,10 @@ where
     async fn mark_reminder_sent(&self, appointment_id: &str, now: i64) -> Result<bool, PersistenceError> {
         let result = self
             .write(|| {
-                sqlx::query(statement(&self.statements.mark_reminder_sent)).bind(now).bind(appointment_id).execute(self.pool())
+                sqlx::query(statement(&self.statements.mark_reminder_sent))
+                    .bind(now)
+                    .bind(appointment_id)
+                    .execute(self.pool())
             })
             .await
             .map_err(|e| self.error(e))?;
@@ -438,7 +454,8 @@ where
         start_time: i64,
         end_time: i64,
     ) -> Result<AppointmentIdsBetween, PersistenceError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(statement(&self.statements.find_between))
+        let find_between = statement(&self.statements.find_between);
+        let rows: Vec<(String, String, String)> = sqlx::query_as(find_between)
             .bind(start_time)
             .bind(end_time)
             .fetch_all(self.pool())
@@ -463,7 +480,8 @@ mod tests {
 
     #[test]
     fn numbered_binds() {
-        assert_eq!(with_binds::<sqlx::Postgres>("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
+        let numbered = with_binds::<sqlx::Postgres>("a = ? AND b IN (?, ?)");
+        assert_eq!(numbered, "a = $1 AND b IN ($2, $3)");
         assert_eq!(with_binds::<sqlx::MySql>("a = ? AND b = ?"), "a = ? AND b = ?");
     }
 

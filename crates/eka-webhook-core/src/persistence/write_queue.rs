@@ -39,7 +39,10 @@ impl ScheduleWrite {
 /// weakly, and named by this trait rather than its type so the two modules do not import each
 /// other).
 pub trait WriteTarget: Send + Sync {
-    fn apply_write<'a>(&'a self, write: &'a ScheduleWrite) -> BoxFuture<'a, Result<(), PersistenceError>>;
+    fn apply_write<'a>(
+        &'a self,
+        write: &'a ScheduleWrite,
+    ) -> BoxFuture<'a, Result<(), PersistenceError>>;
 }
 
 /// Whether retrying can help: yes for an unreachable database or a failed statement, not for
@@ -77,7 +80,11 @@ impl WriteQueue {
 
     /// Queues writes behind any already waiting (order per appointment is preserved), starting
     /// the worker on first use.
-    pub fn push(self: &Arc<Self>, writes: impl IntoIterator<Item = ScheduleWrite>, target: Weak<dyn WriteTarget>) {
+    pub fn push(
+        self: &Arc<Self>,
+        writes: impl IntoIterator<Item = ScheduleWrite>,
+        target: Weak<dyn WriteTarget>,
+    ) {
         let now = Instant::now();
         {
             let mut pending = self.lock();
