@@ -35,10 +35,16 @@ async fn assert_unreachable_within_the_connect_timeout(store: &dyn ScheduleStore
     let err = store.ensure_table().await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
-    assert!(elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(2000), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(2000),
+        "{elapsed:?}"
+    );
     assert!(err.to_string().contains(target), "{err}");
     // Every operation, not just the first.
-    let err = store.upsert(&record("x", 1, "BK", "NEW")).await.unwrap_err();
+    let err = store
+        .upsert(&record("x", 1, "BK", "NEW"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
 }
 
@@ -165,26 +171,51 @@ async fn mysql_table_matches_the_python_ddl() {
 
 #[tokio::test]
 async fn postgres_unreachable_is_reported_within_the_connect_timeout() {
-    let config =
-        PostgresConfig { port: closed_port(), connect_timeout: Duration::from_millis(800), ..postgres_config("public") };
-    assert_unreachable_within_the_connect_timeout(&PostgresStore::new(&config), "PostgreSQL at 127.0.0.1:").await;
+    let config = PostgresConfig {
+        port: closed_port(),
+        connect_timeout: Duration::from_millis(800),
+        ..postgres_config("public")
+    };
+    assert_unreachable_within_the_connect_timeout(
+        &PostgresStore::new(&config),
+        "PostgreSQL at 127.0.0.1:",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn postgres_unknown_role_database_and_schema_say_so() {
-    let role = PostgresStore::new(&PostgresConfig { user: unique("nobody"), ..postgres_config("public") });
+    let role = PostgresStore::new(&PostgresConfig {
+        user: unique("nobody"),
+        ..postgres_config("public")
+    });
     let err = role.ensure_table().await.unwrap_err();
     assert!(matches!(err, PersistenceError::Auth(_)), "{err:?}");
-    assert!(err.to_string().contains("check the user and password"), "{err}");
+    assert!(
+        err.to_string().contains("check the user and password"),
+        "{err}"
+    );
 
-    let database = PostgresStore::new(&PostgresConfig { database: unique("missing_db"), ..postgres_config("public") });
+    let database = PostgresStore::new(&PostgresConfig {
+        database: unique("missing_db"),
+        ..postgres_config("public")
+    });
     let err = database.ensure_table().await.unwrap_err();
     assert!(matches!(err, PersistenceError::Database(_)), "{err:?}");
-    assert!(err.to_string().contains("the database does not exist"), "{err}");
+    assert!(
+        err.to_string().contains("the database does not exist"),
+        "{err}"
+    );
 
     let schema = unique("missing_schema").to_ascii_lowercase();
-    let err = PostgresStore::new(&postgres_config(&schema)).ensure_table().await.unwrap_err();
-    assert!(err.to_string().contains("the schema does not exist") && err.to_string().contains(&schema), "{err}");
+    let err = PostgresStore::new(&postgres_config(&schema))
+        .ensure_table()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the schema does not exist") && err.to_string().contains(&schema),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -193,26 +224,45 @@ async fn postgres_wrong_password_is_auth_and_never_shows_the_password() {
     // the password given must still appear nowhere.
     let admin = postgres_admin().await;
     let role = unique("nologin").to_ascii_lowercase();
-    sqlx::raw_sql(AssertSqlSafe(format!("CREATE ROLE {role} NOLOGIN"))).execute(&admin).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE ROLE {role} NOLOGIN")))
+        .execute(&admin)
+        .await
+        .unwrap();
     let wrong = "hunter2-Wrong-Pass";
-    let store =
-        PostgresStore::new(&PostgresConfig { user: role.clone(), password: Secret::new(wrong), ..postgres_config("public") });
+    let store = PostgresStore::new(&PostgresConfig {
+        user: role.clone(),
+        password: Secret::new(wrong),
+        ..postgres_config("public")
+    });
     let err = store.ensure_table().await.unwrap_err();
     assert!(matches!(err, PersistenceError::Auth(_)), "{err:?}");
-    assert!(!err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong), "{err}");
-    sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE {role}"))).execute(&admin).await.unwrap();
+    assert!(
+        !err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong),
+        "{err}"
+    );
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE {role}")))
+        .execute(&admin)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn postgres_incompatible_table_is_reported_and_nothing_is_dropped() {
     let h = PostgresHarness::new("incompatible").await;
-    h.exec(&h.old_table_sql().replace("start_time BIGINT NOT NULL DEFAULT 0", "start_time VARCHAR(20) NOT NULL DEFAULT ''"))
-        .await;
+    h.exec(&h.old_table_sql().replace(
+        "start_time BIGINT NOT NULL DEFAULT 0",
+        "start_time VARCHAR(20) NOT NULL DEFAULT ''",
+    ))
+    .await;
     h.exec("INSERT INTO eka_webhook_schedule_appointment (appointment_id, start_time) VALUES ('kept', 'soon')").await;
     let err = h.store().ensure_table().await.unwrap_err();
-    let PersistenceError::IncompatibleSchema(message) = &err else { panic!("{err:?}") };
+    let PersistenceError::IncompatibleSchema(message) = &err else {
+        panic!("{err:?}")
+    };
     assert!(
-        message.contains("start_time") && message.contains("character varying") && message.contains("BIGINT"),
+        message.contains("start_time")
+            && message.contains("character varying")
+            && message.contains("BIGINT"),
         "{message}"
     );
     // Nothing dropped nor half-migrated.
@@ -222,12 +272,20 @@ async fn postgres_incompatible_table_is_reported_and_nothing_is_dropped() {
 
     // A table of the same name that is not the SDK's at all.
     let h = PostgresHarness::new("foreign").await;
-    h.exec("CREATE TABLE eka_webhook_schedule_appointment (id SERIAL PRIMARY KEY, note TEXT); \
-            INSERT INTO eka_webhook_schedule_appointment (note) VALUES ('mine')")
-        .await;
+    h.exec(
+        "CREATE TABLE eka_webhook_schedule_appointment (id SERIAL PRIMARY KEY, note TEXT); \
+            INSERT INTO eka_webhook_schedule_appointment (note) VALUES ('mine')",
+    )
+    .await;
     let err = h.store().ensure_table().await.unwrap_err();
-    assert!(err.to_string().contains("has no appointment_id column"), "{err}");
-    assert_eq!((h.columns().await, h.count().await), (ids(&["id", "note"]), 1));
+    assert!(
+        err.to_string().contains("has no appointment_id column"),
+        "{err}"
+    );
+    assert_eq!(
+        (h.columns().await, h.count().await),
+        (ids(&["id", "note"]), 1)
+    );
     Box::new(h).cleanup().await;
 }
 
@@ -235,12 +293,31 @@ async fn postgres_incompatible_table_is_reported_and_nothing_is_dropped() {
 async fn postgres_schemas_keep_their_rows_apart() {
     let a = PostgresHarness::new("schema_a").await;
     let b = PostgresHarness::new("schema_b").await;
-    a.store().upsert(&record("only-a", 10, "BK", "NEW")).await.unwrap_err(); // no table yet
+    a.store()
+        .upsert(&record("only-a", 10, "BK", "NEW"))
+        .await
+        .unwrap_err(); // no table yet
     a.store().ensure_table().await.unwrap();
     b.store().ensure_table().await.unwrap();
-    a.store().upsert(&record("only-a", 10, "BK", "NEW")).await.unwrap();
-    assert_eq!(a.store().find_appointment_ids_between(0, 100).await.unwrap().appointments, ids(&["only-a"]));
-    assert_eq!(b.store().find_appointment_ids_between(0, 100).await.unwrap(), AppointmentIdsBetween::default());
+    a.store()
+        .upsert(&record("only-a", 10, "BK", "NEW"))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.store()
+            .find_appointment_ids_between(0, 100)
+            .await
+            .unwrap()
+            .appointments,
+        ids(&["only-a"])
+    );
+    assert_eq!(
+        b.store()
+            .find_appointment_ids_between(0, 100)
+            .await
+            .unwrap(),
+        AppointmentIdsBetween::default()
+    );
     // The table is in the configured schema, not in `public`.
     let admin = postgres_admin().await;
     let schemas: Vec<String> = sqlx::query_scalar(
@@ -261,26 +338,53 @@ async fn postgres_schemas_keep_their_rows_apart() {
 #[tokio::test]
 async fn postgres_ssl_modes() {
     let admin = postgres_admin().await;
-    let cert_file: String = sqlx::query_scalar("SHOW ssl_cert_file").fetch_one(&admin).await.unwrap();
+    let cert_file: String = sqlx::query_scalar("SHOW ssl_cert_file")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
     let encrypted = |mode: PostgresSslMode, root: Option<RootCert>| async move {
-        let config = PostgresConfig { ssl_mode: mode, ssl_root_cert: root, ..postgres_config("public") };
+        let config = PostgresConfig {
+            ssl_mode: mode,
+            ssl_root_cert: root,
+            ..postgres_config("public")
+        };
         let store = PostgresStore::new(&config);
         let ssl: Result<bool, _> =
-            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetch_one(store.pool()).await;
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(store.pool())
+                .await;
         store.close().await;
-        ssl.map_err(|e| <sqlx::Postgres as SqlDialect>::map_error(e, "test", Duration::from_secs(5)))
+        ssl.map_err(|e| {
+            <sqlx::Postgres as SqlDialect>::map_error(e, "test", Duration::from_secs(5))
+        })
     };
     assert!(!encrypted(PostgresSslMode::Disable, None).await.unwrap());
     assert!(encrypted(PostgresSslMode::Require, None).await.unwrap());
     // The test server's certificate is self-signed for `localhost`: not trusted by the bundled
     // roots; trusted as the CA given (PEM text or file); its name checked by verify-full only.
     let ca = || Some(RootCert::Pem(std::fs::read_to_string(&cert_file).unwrap()));
-    let err = encrypted(PostgresSslMode::VerifyFull, None).await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Unreachable(_)) && err.to_string().contains("UnknownIssuer"), "{err:?}");
+    let err = encrypted(PostgresSslMode::VerifyFull, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PersistenceError::Unreachable(_))
+            && err.to_string().contains("UnknownIssuer"),
+        "{err:?}"
+    );
     assert!(encrypted(PostgresSslMode::VerifyCa, ca()).await.unwrap());
-    assert!(encrypted(PostgresSslMode::VerifyCa, Some(RootCert::File(cert_file.clone()))).await.unwrap());
-    let err = encrypted(PostgresSslMode::VerifyFull, ca()).await.unwrap_err();
-    assert!(err.to_string().contains("not valid for name \"127.0.0.1\""), "{err:?}");
+    assert!(encrypted(
+        PostgresSslMode::VerifyCa,
+        Some(RootCert::File(cert_file.clone()))
+    )
+    .await
+    .unwrap());
+    let err = encrypted(PostgresSslMode::VerifyFull, ca())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not valid for name \"127.0.0.1\""),
+        "{err:?}"
+    );
     let localhost = PostgresConfig {
         host: "localhost".into(),
         ssl_mode: PostgresSslMode::VerifyFull,

@@ -1,6 +1,5 @@
 //! DynamoDB test support: a store and a raw client on a moto server.
 
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +8,8 @@ use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, Select,
-    TableDescription,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, Select, TableDescription,
 };
 use aws_sdk_dynamodb::Client;
 use eka_webhook_core::config::DynamodbConfig;
@@ -66,13 +65,21 @@ pub async fn get_item(client: &Client, id: &str) -> Option<HashMap<String, Attri
 
 /// The key schema, GSI and projection (what matters for reads and writes).
 pub fn assert_key_and_gsi(table: &TableDescription) {
-    let keys: Vec<_> = table.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
+    let keys: Vec<_> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
     assert_eq!(keys, [("appointment_id", "HASH")]);
     let gsis = table.global_secondary_indexes();
     assert_eq!(gsis.len(), 1, "{gsis:?}");
     let gsi = &gsis[0];
     assert_eq!(gsi.index_name(), Some(STATUS_START_TIME_INDEX));
-    let gsi_keys: Vec<_> = gsi.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
+    let gsi_keys: Vec<_> = gsi
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
     assert_eq!(gsi_keys, [("status", "HASH"), ("start_time", "RANGE")]);
     let projection = gsi.projection().unwrap();
     assert_eq!(projection.projection_type().unwrap().as_str(), "INCLUDE");
@@ -91,7 +98,13 @@ pub async fn create_table_without_gsi(client: &Client) {
                 .build()
                 .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("appointment_id").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("appointment_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -109,7 +122,11 @@ impl DynamoHarness {
     pub async fn new(_tag: &str) -> Self {
         let moto = Moto::start().await;
         let client = raw_client(&moto.endpoint);
-        Self { store: Arc::new(store(&moto.endpoint)), client, moto }
+        Self {
+            store: Arc::new(store(&moto.endpoint)),
+            client,
+            moto,
+        }
     }
 }
 
@@ -125,7 +142,10 @@ impl Harness for DynamoHarness {
 
     async fn row(&self, id: &str) -> Option<RawRow> {
         let item = get_item(&self.client, id).await?;
-        let number = |name: &str| item.get(name).map(|v| v.as_n().unwrap().parse::<i64>().unwrap());
+        let number = |name: &str| {
+            item.get(name)
+                .map(|v| v.as_n().unwrap().parse::<i64>().unwrap())
+        };
         let text = |name: &str| item.get(name).map(|v| v.as_s().unwrap().clone());
         Some(RawRow {
             start_time: number("start_time").unwrap(),
@@ -140,8 +160,14 @@ impl Harness for DynamoHarness {
     }
 
     async fn count(&self) -> i64 {
-        let scan =
-            self.client.scan().table_name(SCHEDULE_TABLE_NAME).select(Select::Count).consistent_read(true).send().await;
+        let scan = self
+            .client
+            .scan()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .select(Select::Count)
+            .consistent_read(true)
+            .send()
+            .await;
         scan.unwrap().count() as i64
     }
 
@@ -157,14 +183,23 @@ impl Harness for DynamoHarness {
             .unwrap();
     }
 
-    async fn create_older_table_with(&self, id: &str, start_time: i64, status: &str, visit_type: &str) {
+    async fn create_older_table_with(
+        &self,
+        id: &str,
+        start_time: i64,
+        status: &str,
+        visit_type: &str,
+    ) {
         create_table_without_gsi(&self.client).await;
         self.client
             .put_item()
             .table_name(SCHEDULE_TABLE_NAME)
             .item("appointment_id", AttributeValue::S(id.into()))
             .item("start_time", AttributeValue::N(start_time.to_string()))
-            .item("end_time", AttributeValue::N((start_time + 100).to_string()))
+            .item(
+                "end_time",
+                AttributeValue::N((start_time + 100).to_string()),
+            )
             .item("status", AttributeValue::S(status.into()))
             .item("visit_type", AttributeValue::S(visit_type.into()))
             .send()
@@ -173,7 +208,15 @@ impl Harness for DynamoHarness {
     }
 
     async fn assert_table_complete(&self) {
-        let table = self.client.describe_table().table_name(SCHEDULE_TABLE_NAME).send().await.unwrap().table.unwrap();
+        let table = self
+            .client
+            .describe_table()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
         assert_key_and_gsi(&table);
     }
 

@@ -7,7 +7,6 @@
 //! (default 127.0.0.1:5432), database `EKA_TEST_PG_DATABASE` (default `test`), as
 //! `EKA_TEST_PG_USER` (default `postgres`, trust authentication), who may create schemas and roles.
 
-
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,10 +16,10 @@ use async_trait::async_trait;
 use eka_webhook_core::config::{MysqlConfig, PostgresConfig, PostgresSslMode, SqliteConfig};
 use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
+use eka_webhook_core::persistence::sql::{with_binds, SqlDialect, SqlStore};
 use eka_webhook_core::persistence::sqlite::SqliteStore;
 use eka_webhook_core::persistence::{ScheduleStore, SCHEDULE_TABLE_NAME};
 use eka_webhook_core::secret::Secret;
-use eka_webhook_core::persistence::sql::{with_binds, SqlDialect, SqlStore};
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::Sqlite;
@@ -30,11 +29,19 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A name no other test (or concurrent test run) uses.
 pub fn unique(tag: &str) -> String {
-    format!("eka_test_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), tag)
+    format!(
+        "eka_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        tag
+    )
 }
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 pub fn mysql_host() -> String {
@@ -42,7 +49,9 @@ pub fn mysql_host() -> String {
 }
 
 pub fn mysql_port() -> u16 {
-    env_or("EKA_TEST_MYSQL_PORT", "3306").parse().expect("EKA_TEST_MYSQL_PORT")
+    env_or("EKA_TEST_MYSQL_PORT", "3306")
+        .parse()
+        .expect("EKA_TEST_MYSQL_PORT")
 }
 
 pub fn mysql_admin_config(database: &str) -> MysqlConfig {
@@ -59,7 +68,10 @@ pub fn mysql_admin_config(database: &str) -> MysqlConfig {
 /// A pool on the server with no default database, for CREATE/DROP DATABASE and users.
 pub async fn mysql_admin() -> MySqlPool {
     let c = mysql_admin_config("");
-    let mut options = MySqlConnectOptions::new().host(&c.host).port(c.port).username(&c.user);
+    let mut options = MySqlConnectOptions::new()
+        .host(&c.host)
+        .port(c.port)
+        .username(&c.user);
     if !c.password.is_empty() {
         options = options.password(c.password.expose());
     }
@@ -68,13 +80,20 @@ pub async fn mysql_admin() -> MySqlPool {
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .unwrap_or_else(|e| panic!("MariaDB/MySQL must be running at {}:{} for these tests: {e}", c.host, c.port))
+        .unwrap_or_else(|e| {
+            panic!(
+                "MariaDB/MySQL must be running at {}:{} for these tests: {e}",
+                c.host, c.port
+            )
+        })
 }
 
 pub fn postgres_config(schema: &str) -> PostgresConfig {
     let host = env_or("EKA_TEST_PG_HOST", "127.0.0.1");
     PostgresConfig {
-        port: env_or("EKA_TEST_PG_PORT", "5432").parse().expect("EKA_TEST_PG_PORT"),
+        port: env_or("EKA_TEST_PG_PORT", "5432")
+            .parse()
+            .expect("EKA_TEST_PG_PORT"),
         user: env_or("EKA_TEST_PG_USER", "postgres"),
         password: Secret::new(std::env::var("EKA_TEST_PG_PASSWORD").unwrap_or_default()),
         database: env_or("EKA_TEST_PG_DATABASE", "test"),
@@ -89,14 +108,25 @@ pub fn postgres_config(schema: &str) -> PostgresConfig {
 /// A pool on the test database, for CREATE/DROP SCHEMA and roles.
 pub async fn postgres_admin() -> PgPool {
     let c = postgres_config("public");
-    let mut options =
-        PgConnectOptions::new_without_pgpass().host(&c.host).port(c.port).username(&c.user).database(&c.database);
+    let mut options = PgConnectOptions::new_without_pgpass()
+        .host(&c.host)
+        .port(c.port)
+        .username(&c.user)
+        .database(&c.database);
     if !c.password.is_empty() {
         options = options.password(c.password.expose());
     }
-    PgPoolOptions::new().max_connections(2).acquire_timeout(Duration::from_secs(5)).connect_with(options).await.unwrap_or_else(
-        |e| panic!("PostgreSQL must be running at {}:{} (database {}) for these tests: {e}", c.host, c.port, c.database),
-    )
+    PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL must be running at {}:{} (database {}) for these tests: {e}",
+                c.host, c.port, c.database
+            )
+        })
 }
 
 /// The raw table, whatever the backend (DynamoDB: the item's attributes).
@@ -115,11 +145,20 @@ type RawTuple = (i64, i64, String, String, i64, Option<String>, Option<i64>);
 
 impl From<RawTuple> for RawRow {
     fn from(t: RawTuple) -> Self {
-        Self { start_time: t.0, end_time: t.1, status: t.2, visit_type: t.3, created_at: t.4, p_aid: t.5, reminder_sent_at: t.6 }
+        Self {
+            start_time: t.0,
+            end_time: t.1,
+            status: t.2,
+            visit_type: t.3,
+            created_at: t.4,
+            p_aid: t.5,
+            reminder_sent_at: t.6,
+        }
     }
 }
 
-const SELECT_ROW: &str = "SELECT start_time, end_time, status, visit_type, created_at, p_aid, reminder_sent_at \
+const SELECT_ROW: &str =
+    "SELECT start_time, end_time, status, visit_type, created_at, p_aid, reminder_sent_at \
      FROM eka_webhook_schedule_appointment WHERE appointment_id = ?";
 
 /// One backend's throwaway place (database, schema, file or moto server) for the shared
@@ -135,7 +174,13 @@ pub trait Harness: Send + Sync {
     /// The table as an older release left it (SQL: without created_at, p_aid and
     /// reminder_sent_at, and without the start_time index where the dialect adds it later;
     /// DynamoDB: without the GSI), holding one row.
-    async fn create_older_table_with(&self, id: &str, start_time: i64, status: &str, visit_type: &str);
+    async fn create_older_table_with(
+        &self,
+        id: &str,
+        start_time: i64,
+        status: &str,
+        visit_type: &str,
+    );
     /// Panics unless the table has everything the SDK creates (columns and index, or the GSI).
     async fn assert_table_complete(&self);
     async fn cleanup(self: Box<Self>);
@@ -149,10 +194,18 @@ pub struct SqlHarness<D: SqlDialect> {
 }
 
 enum Place {
-    Mysql { database: String, admin: MySqlPool },
-    Sqlite { path: PathBuf },
+    Mysql {
+        database: String,
+        admin: MySqlPool,
+    },
+    Sqlite {
+        path: PathBuf,
+    },
     /// The store's connections have the schema as their `search_path`, and so has `pool`.
-    Postgres { schema: String, admin: PgPool },
+    Postgres {
+        schema: String,
+        admin: PgPool,
+    },
 }
 
 pub type MysqlHarness = SqlHarness<MySql>;
@@ -163,21 +216,32 @@ impl SqlHarness<MySql> {
     pub async fn new(tag: &str) -> Self {
         let admin = mysql_admin().await;
         let database = unique(tag);
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE `{database}`"))).execute(&admin).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+            .execute(&admin)
+            .await
+            .unwrap();
         let store = Arc::new(MysqlStore::new(&mysql_admin_config(&database)));
-        Self { pool: store.pool().clone(), store, place: Place::Mysql { database, admin } }
+        Self {
+            pool: store.pool().clone(),
+            store,
+            place: Place::Mysql { database, admin },
+        }
     }
 
     pub fn config(&self) -> MysqlConfig {
-        let Place::Mysql { database, .. } = &self.place else { unreachable!() };
+        let Place::Mysql { database, .. } = &self.place else {
+            unreachable!()
+        };
         mysql_admin_config(database)
     }
 
     pub async fn show_create_table(&self) -> String {
-        let (_, ddl): (String, String) = sqlx::query_as(AssertSqlSafe(format!("SHOW CREATE TABLE {SCHEDULE_TABLE_NAME}")))
-            .fetch_one(&self.pool)
-            .await
-            .unwrap();
+        let (_, ddl): (String, String) = sqlx::query_as(AssertSqlSafe(format!(
+            "SHOW CREATE TABLE {SCHEDULE_TABLE_NAME}"
+        )))
+        .fetch_one(&self.pool)
+        .await
+        .unwrap();
         ddl
     }
 }
@@ -186,13 +250,22 @@ impl SqlHarness<Postgres> {
     pub async fn new(tag: &str) -> Self {
         let admin = postgres_admin().await;
         let schema = unique(tag).to_ascii_lowercase();
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
         let store = Arc::new(PostgresStore::new(&postgres_config(&schema)));
-        Self { pool: store.pool().clone(), store, place: Place::Postgres { schema, admin } }
+        Self {
+            pool: store.pool().clone(),
+            store,
+            place: Place::Postgres { schema, admin },
+        }
     }
 
     pub fn config(&self) -> PostgresConfig {
-        let Place::Postgres { schema, .. } = &self.place else { unreachable!() };
+        let Place::Postgres { schema, .. } = &self.place else {
+            unreachable!()
+        };
         postgres_config(schema)
     }
 }
@@ -200,13 +273,23 @@ impl SqlHarness<Postgres> {
 impl SqlHarness<Sqlite> {
     pub async fn new(tag: &str) -> Self {
         let path = std::env::temp_dir().join(format!("{}.sqlite3", unique(tag)));
-        let store = Arc::new(SqliteStore::new(&SqliteConfig { filename: path.to_string_lossy().into_owned() }));
-        Self { pool: store.pool().clone(), store, place: Place::Sqlite { path } }
+        let store = Arc::new(SqliteStore::new(&SqliteConfig {
+            filename: path.to_string_lossy().into_owned(),
+        }));
+        Self {
+            pool: store.pool().clone(),
+            store,
+            place: Place::Sqlite { path },
+        }
     }
 
     pub fn config(&self) -> SqliteConfig {
-        let Place::Sqlite { path } = &self.place else { unreachable!() };
-        SqliteConfig { filename: path.to_string_lossy().into_owned() }
+        let Place::Sqlite { path } = &self.place else {
+            unreachable!()
+        };
+        SqliteConfig {
+            filename: path.to_string_lossy().into_owned(),
+        }
     }
 }
 
@@ -222,7 +305,10 @@ where
     usize: ColumnIndex<D::Row>,
 {
     pub async fn exec(&self, sql: &str) {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&self.pool).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await
+            .unwrap();
     }
 
     /// Column names in table order.
@@ -238,7 +324,11 @@ where
             }
             Place::Sqlite { .. } => "SELECT name FROM pragma_table_info(?) ORDER BY cid",
         };
-        sqlx::query_scalar(AssertSqlSafe(with_binds::<D>(sql))).bind(SCHEDULE_TABLE_NAME).fetch_all(&self.pool).await.unwrap()
+        sqlx::query_scalar(AssertSqlSafe(with_binds::<D>(sql)))
+            .bind(SCHEDULE_TABLE_NAME)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
     }
 
     /// Whether the table has the `idx_start_time` index on `start_time`.
@@ -300,8 +390,16 @@ where
 }
 
 /// All eight columns, in the Python SDK's order.
-pub const ALL_COLUMNS: [&str; 8] =
-    ["appointment_id", "start_time", "end_time", "status", "visit_type", "created_at", "p_aid", "reminder_sent_at"];
+pub const ALL_COLUMNS: [&str; 8] = [
+    "appointment_id",
+    "start_time",
+    "end_time",
+    "status",
+    "visit_type",
+    "created_at",
+    "p_aid",
+    "reminder_sent_at",
+];
 
 #[async_trait]
 impl<D> Harness for SqlHarness<D>
@@ -324,30 +422,52 @@ where
 
     fn another_store(&self) -> Arc<dyn ScheduleStore> {
         match &self.place {
-            Place::Mysql { database, .. } => Arc::new(MysqlStore::new(&mysql_admin_config(database))),
-            Place::Postgres { schema, .. } => Arc::new(PostgresStore::new(&postgres_config(schema))),
-            Place::Sqlite { path } => {
-                Arc::new(SqliteStore::new(&SqliteConfig { filename: path.to_string_lossy().into_owned() }))
+            Place::Mysql { database, .. } => {
+                Arc::new(MysqlStore::new(&mysql_admin_config(database)))
             }
+            Place::Postgres { schema, .. } => {
+                Arc::new(PostgresStore::new(&postgres_config(schema)))
+            }
+            Place::Sqlite { path } => Arc::new(SqliteStore::new(&SqliteConfig {
+                filename: path.to_string_lossy().into_owned(),
+            })),
         }
     }
 
     async fn row(&self, id: &str) -> Option<RawRow> {
-        let row: Option<RawTuple> =
-            sqlx::query_as(AssertSqlSafe(with_binds::<D>(SELECT_ROW))).bind(id).fetch_optional(&self.pool).await.unwrap();
+        let row: Option<RawTuple> = sqlx::query_as(AssertSqlSafe(with_binds::<D>(SELECT_ROW)))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .unwrap();
         row.map(RawRow::from)
     }
 
     async fn count(&self) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM eka_webhook_schedule_appointment").fetch_one(&self.pool).await.unwrap()
+        sqlx::query_scalar("SELECT COUNT(*) FROM eka_webhook_schedule_appointment")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
     }
 
     async fn set_created_at(&self, id: &str, created_at: i64) {
-        let sql = "UPDATE eka_webhook_schedule_appointment SET created_at = ? WHERE appointment_id = ?";
-        sqlx::query(AssertSqlSafe(with_binds::<D>(sql))).bind(created_at).bind(id).execute(&self.pool).await.unwrap();
+        let sql =
+            "UPDATE eka_webhook_schedule_appointment SET created_at = ? WHERE appointment_id = ?";
+        sqlx::query(AssertSqlSafe(with_binds::<D>(sql)))
+            .bind(created_at)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .unwrap();
     }
 
-    async fn create_older_table_with(&self, id: &str, start_time: i64, status: &str, visit_type: &str) {
+    async fn create_older_table_with(
+        &self,
+        id: &str,
+        start_time: i64,
+        status: &str,
+        visit_type: &str,
+    ) {
         self.exec(self.old_table_sql()).await;
         let sql = "INSERT INTO eka_webhook_schedule_appointment \
                    (appointment_id, start_time, end_time, status, visit_type) VALUES (?, ?, ?, ?, ?)";
@@ -364,25 +484,32 @@ where
 
     async fn assert_table_complete(&self) {
         assert_eq!(self.columns().await, ALL_COLUMNS);
-        assert!(self.has_start_time_index().await, "no idx_start_time on start_time");
+        assert!(
+            self.has_start_time_index().await,
+            "no idx_start_time on start_time"
+        );
     }
 
     async fn cleanup(self: Box<Self>) {
         self.store.close().await;
         match self.place {
             Place::Mysql { database, admin } => {
-                sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{database}`")))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS `{database}`"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
                 admin.close().await;
             }
             Place::Postgres { schema, admin } => {
                 self.pool.close().await;
-                sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
                 admin.close().await;
             }
             Place::Sqlite { path } => {
