@@ -18,8 +18,8 @@ export declare class NativeServer {
 export declare class NativeWebhookSdk {
   /** `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper. */
   constructor(options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
-  /** Exactly one of `atEpochMs` (a Date's time) and `cron` is given. */
-  scheduleReminder(atEpochMs: number | undefined | null, cron: string | undefined | null, appointmentId: string): NativeReminder
+  /** `atEpochMs`: the instant the glue made of the Date or cron string, and checked. */
+  scheduleReminder(atEpochMs: number, appointmentId: string): NativeReminder
   /** True when the reminder was pending (it will now not fire). */
   cancelReminder(id: string): boolean
   handle(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>

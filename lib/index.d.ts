@@ -142,7 +142,7 @@ export interface Reminder {
 }
 
 export interface ScheduleReminderOptions {
-  /** A Date, or a 5-field (minute first) or 6-field (second first) cron string, in local time. */
+  /** A Date, or a 5-field (minute first) or 6-field (second first) cron string or an `@daily`-style alias, in local time (first run as node-schedule computes it). */
   cronTime: Date | string
   appointmentId: string
   callback: (context: AppointmentReminderContext) => void | Promise<void>

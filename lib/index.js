@@ -6,7 +6,7 @@ const { binding, callSync, callAsync } = require('./native')
 const { shapeBody, shapeRequestBody, signatureHeaderOf } = require('./body')
 const { bridgeCallback } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
-const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
+const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
 
@@ -201,17 +201,8 @@ class WebhookSDK {
     const { cronTime, appointmentId, callback } = options
     requireString(appointmentId, 'scheduleReminder: appointmentId')
     if (typeof callback !== 'function') throw argumentError('scheduleReminder: callback must be a function')
-    let atEpochMs = null
-    let cron = null
-    if (cronTime instanceof Date) {
-      atEpochMs = cronTime.getTime()
-      if (Number.isNaN(atEpochMs)) throw argumentError('scheduleReminder: cronTime is an invalid Date')
-    } else if (typeof cronTime === 'string') {
-      cron = cronTime
-    } else {
-      throw argumentError('scheduleReminder: cronTime must be a Date or a cron string')
-    }
-    const native = callSync(() => this.#native.scheduleReminder(atEpochMs, cron, appointmentId))
+    const atEpochMs = fireTimeOf(cronTime)
+    const native = callSync(() => this.#native.scheduleReminder(atEpochMs, appointmentId))
     const reminder = new Reminder(native.id, new Date(native.nextRunMs), (id) => {
       const wasPending = this.#native.cancelReminder(id)
       if (wasPending) this.#reminders.take(id)

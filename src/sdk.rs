@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::logger;
-use eka_webhook_core::reminders::{FireTime, ReminderSink};
+use eka_webhook_core::reminders::ReminderSink;
 use eka_webhook_core::pipeline::{EventSink, Immediate, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
@@ -163,16 +163,13 @@ impl NativeWebhookSdk {
         Ok(Self { core: Arc::new(core), on_event, on_reminder })
     }
 
-    /// Exactly one of `atEpochMs` (a Date's time) and `cron` is given.
+    /// `atEpochMs`: the instant the glue made of the Date or cron string, and checked.
     #[napi(catch_unwind)]
-    pub fn schedule_reminder(&self, at_epoch_ms: Option<f64>, cron: Option<String>, appointment_id: String) -> napi::Result<NativeReminder> {
-        let fire_time = match (at_epoch_ms, cron) {
-            (Some(ms), None) if ms.is_finite() => FireTime::AtEpochMs(ms as i64),
-            (None, Some(expr)) => FireTime::Cron(expr),
-            _ => return Err(invalid_argument("scheduleReminder: cronTime must be a valid Date or a cron string")),
-        };
-        let reminder = napi::bindgen_prelude::within_runtime_if_available(|| self.core.schedule_reminder(&fire_time, &appointment_id))
-            .map_err(to_js_error)?;
+    pub fn schedule_reminder(&self, at_epoch_ms: i64, appointment_id: String) -> napi::Result<NativeReminder> {
+        let reminder = napi::bindgen_prelude::within_runtime_if_available(|| {
+            self.core.schedule_reminder(at_epoch_ms, &appointment_id)
+        })
+        .map_err(to_js_error)?;
         Ok(NativeReminder { id: reminder.id, next_run_ms: reminder.fire_at_ms as f64 })
     }
 
