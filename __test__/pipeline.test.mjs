@@ -415,7 +415,7 @@ describe('configuration and lifecycle', () => {
       [{ clientSecret: 's' }, /'clientId' is required/],
       [{ clientId: 'i' }, /'clientSecret' is required/],
       [{ ...CLIENT, onEvent: 'nope' }, /'onEvent' must be a function/],
-      [{ ...CLIENT, persistence: { type: 'postgres' } }, /unknown persistence type 'postgres'/],
+      [{ ...CLIENT, persistence: { type: 'redis' } }, /unknown persistence type 'redis'/],
       [{ ...CLIENT, signingKey: 5 }, /'signingKey' must be a string or an array of strings/],
       [{ ...CLIENT, allowedEvents: 'appointment.created' }, /'allowedEvents' must be an array of strings/],
       [{ ...CLIENT, debug: 'yes' }, /'debug' must be a boolean/],

@@ -70,16 +70,6 @@ function immediateBody(text) {
   return { ...body }
 }
 
-/** A JSON copy of the config without its callbacks (the Rust side validates every field). */
-function plainConfig(config) {
-  const { onEvent, ...rest } = config
-  try {
-    return JSON.parse(JSON.stringify(rest))
-  } catch (error) {
-    throw configError(`the config must be JSON-serialisable (${error.message})`)
-  }
-}
-
 function requireString(value, what) {
   if (typeof value !== 'string' || value.length === 0) throw argumentError(`${what} must be a non-empty string`)
   return value
@@ -98,12 +88,11 @@ class WebhookSDK {
     if (config.onEvent !== undefined && typeof config.onEvent !== 'function') {
       throw configError("'onEvent' must be a function")
     }
-    const onEvent = config.onEvent ? bridgeCallback(config.onEvent, toWebhookEvent) : undefined
+    // The rest crosses as it is; the Rust core checks every field.
+    const { onEvent: userOnEvent, ...options } = config
+    const onEvent = userOnEvent ? bridgeCallback(userOnEvent, toWebhookEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
-    this.#native = callSync(
-      (options) => new binding.NativeWebhookSdk(options, onEvent, onReminder),
-      plainConfig(config),
-    )
+    this.#native = callSync(() => new binding.NativeWebhookSdk(options, onEvent, onReminder))
   }
 
   /** Calls a fired reminder's callback with the fresh context (fetch failures were logged). */

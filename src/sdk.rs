@@ -13,7 +13,7 @@ use eka_webhook_core::reminders::ReminderSink;
 use eka_webhook_core::pipeline::{EventSink, Immediate, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
-use napi::bindgen_prelude::{Buffer, BufferSlice, Either};
+use napi::bindgen_prelude::{Buffer, BufferSlice, Either, FromNapiValue, Unknown};
 use napi_derive::napi;
 use serde_json::{json, Value};
 
@@ -151,10 +151,15 @@ impl NativeWebhookSdk {
         ts_args_type = "options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
     )]
     pub fn new(
-        options: Value,
+        options: Unknown<'_>,
         on_event: Option<JsCallbackFn<NativeWebhookEvent>>,
         on_reminder: JsCallbackFn<NativeReminderFire>,
     ) -> napi::Result<Self> {
+        // Converted here rather than as a `Value` parameter, whose error would carry no code.
+        let options = Value::from_unknown(options).map_err(|e| {
+            let reason = format!("WebhookSDK: the config must hold only plain data ({})", e.reason);
+            to_js_error(CoreError::InvalidConfig(reason))
+        })?;
         let config = eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
         let on_event = on_event.map(|f| Arc::new(JsEventSink(JsCallback::new(f))));
         let on_reminder = Arc::new(JsReminderSink(JsCallback::new(on_reminder)));
