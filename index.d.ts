@@ -36,7 +36,10 @@ export declare class NativeWebhookSdk {
   handleNow(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): string | null
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
-  /** Resolves to the JSON text of `{appointments, followupAppointments}`. */
+  /**
+   * Resolves to the JSON text of `{appointments, followupAppointments}`.
+   * `startTime`, `endTime`: epoch seconds, checked as safe integers by the glue.
+   */
   findAppointmentsBetween(startTime: number, endTime: number): Promise<string>
   reminderSent(appointmentId: string): Promise<void>
   /** Resolves to the JSON text of the appointment. */
@@ -59,6 +62,17 @@ export declare const enum BodyKind {
   Parsed = 'parsed',
   /** `JSON.stringify` output of an object. */
   Canonical = 'canonical',
+}
+
+export declare function glueErrorCodes(): GlueErrorCodes
+
+/**
+ * The codes of the errors the JS glue raises itself, taken from the core's error enum so that
+ * the codes have one source.
+ */
+export interface GlueErrorCodes {
+  invalidConfig: string
+  invalidArgument: string
 }
 
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string

@@ -172,8 +172,8 @@ class WebhookSDK {
     }
     const { startTime, endTime } = range
     for (const [name, value] of [['startTime', startTime], ['endTime', endTime]]) {
-      if (typeof value !== 'number') {
-        throw argumentError(`findAppointmentsBetween: ${name} must be an integer (epoch seconds), got ${typeof value}`)
+      if (!Number.isSafeInteger(value)) {
+        throw argumentError(`findAppointmentsBetween: ${name} must be an integer (epoch seconds), got ${String(value)}`)
       }
     }
     return JSON.parse(await callAsync(this.#native.findAppointmentsBetween(startTime, endTime)))

@@ -18,7 +18,7 @@ use napi_derive::napi;
 use serde_json::{json, Value};
 
 use crate::callback::{JsCallback, JsCallbackFn};
-use crate::errors::{invalid_argument, to_js_error};
+use crate::errors::to_js_error;
 use crate::js_text::JsText;
 use crate::signature::body_bytes;
 
@@ -238,18 +238,16 @@ impl NativeWebhookSdk {
 
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.
     #[napi(catch_unwind)]
-    pub fn listen(&self, port: u32) -> napi::Result<NativeServer> {
-        let port = u16::try_from(port).map_err(|_| invalid_argument(format!("listen: port must be 0-65535, got {port}")))?;
+    pub fn listen(&self, port: u16) -> napi::Result<NativeServer> {
         let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port)).map_err(to_js_error)?;
         Ok(NativeServer { server })
     }
 
     /// Resolves to the JSON text of `{appointments, followupAppointments}`.
     #[napi]
-    pub async fn find_appointments_between(&self, start_time: f64, end_time: f64) -> napi::Result<String> {
-        let start = epoch_seconds(start_time, "startTime")?;
-        let end = epoch_seconds(end_time, "endTime")?;
-        let found = self.core.find_appointments_between(start, end).await.map_err(to_js_error)?;
+    /// `startTime`, `endTime`: epoch seconds, checked as safe integers by the glue.
+    pub async fn find_appointments_between(&self, start_time: i64, end_time: i64) -> napi::Result<String> {
+        let found = self.core.find_appointments_between(start_time, end_time).await.map_err(to_js_error)?;
         Ok(json!({ "appointments": found.appointments, "followupAppointments": found.followup_appointments }).to_string())
     }
 
@@ -309,14 +307,5 @@ impl NativeServer {
     pub async fn close(&self) -> napi::Result<()> {
         self.server.close().await;
         Ok(())
-    }
-}
-
-/// An integer of epoch seconds that fits in i64 exactly.
-fn epoch_seconds(value: f64, name: &str) -> napi::Result<i64> {
-    if value.is_finite() && value.fract() == 0.0 && value.abs() <= 9_007_199_254_740_991.0 {
-        Ok(value as i64)
-    } else {
-        Err(invalid_argument(format!("findAppointmentsBetween: {name} must be an integer (epoch seconds), got {value}")))
     }
 }

@@ -128,9 +128,6 @@ impl WebhookSdk {
 
     pub async fn reminder_sent(&self, appointment_id: &str) -> Result<(), CoreError> {
         let schedule = self.schedule_for("reminderSent")?;
-        if appointment_id.is_empty() {
-            return Err(CoreError::InvalidArgument("reminderSent: appointmentId must be a non-empty string".into()));
-        }
         Ok(schedule.reminder_sent(appointment_id, unix_now()).await?)
     }
 
