@@ -43,7 +43,15 @@ export interface WebhookPayload extends JsonObject {
 
 export interface MySQLPersistenceConfig {
   type: 'mysql'
-  connection: { host: string; port?: number; user: string; password: string; database: string }
+  connection: {
+    host: string
+    /** Default 3306. */
+    port?: number
+    user: string
+    /** Omit for none. */
+    password?: string
+    database: string
+  }
   /** How long a webhook may wait for a connection when the database is down. Default 5000. */
   connectTimeoutMs?: number
 }
