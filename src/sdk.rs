@@ -170,7 +170,11 @@ impl NativeWebhookSdk {
 
     /// `atEpochMs`: the instant the glue made of the Date or cron string, and checked.
     #[napi(catch_unwind)]
-    pub fn schedule_reminder(&self, at_epoch_ms: i64, appointment_id: String) -> napi::Result<NativeReminder> {
+    pub fn schedule_reminder(
+        &self,
+        at_epoch_ms: i64,
+        appointment_id: String,
+    ) -> napi::Result<NativeReminder> {
         let reminder = napi::bindgen_prelude::within_runtime_if_available(|| {
             self.core.schedule_reminder(at_epoch_ms, &appointment_id)
         })
@@ -246,8 +250,13 @@ impl NativeWebhookSdk {
     /// Resolves to the JSON text of `{appointments, followupAppointments}`.
     #[napi]
     /// `startTime`, `endTime`: epoch seconds, checked as safe integers by the glue.
-    pub async fn find_appointments_between(&self, start_time: i64, end_time: i64) -> napi::Result<String> {
-        let found = self.core.find_appointments_between(start_time, end_time).await.map_err(to_js_error)?;
+    pub async fn find_appointments_between(
+        &self,
+        start_time: i64,
+        end_time: i64,
+    ) -> napi::Result<String> {
+        let found = self.core.find_appointments_between(start_time, end_time).await;
+        let found = found.map_err(to_js_error)?;
         Ok(json!({ "appointments": found.appointments, "followupAppointments": found.followup_appointments }).to_string())
     }
 

@@ -137,7 +137,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
                 T::deserialize(MapAccessDeserializer::new(map))
             }
         }
-        deserializer.deserialize_map(ObjectVisitor(PhantomData)).map(Object)
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(Object)
     }
 }
 
@@ -148,7 +150,9 @@ impl<'de> Deserialize<'de> for Required {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Value::deserialize(deserializer)? {
             Value::String(s) if !s.is_empty() => Ok(Self(s)),
-            Value::String(_) | Value::Null => Err(D::Error::custom("is required (a non-empty string)")),
+            Value::String(_) | Value::Null => {
+                Err(D::Error::custom("is required (a non-empty string)"))
+            }
             _ => Err(D::Error::custom("must be a string")),
         }
     }
@@ -162,7 +166,9 @@ impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Integer<MIN, MAX>
         let in_range = |n: &f64| n.fract() == 0.0 && *n >= MIN as f64 && *n <= MAX as f64;
         match Value::deserialize(deserializer)?.as_f64().filter(in_range) {
             Some(n) => Ok(Self(n as u64)),
-            None => Err(D::Error::custom(format!("must be an integer from {MIN} to {MAX}"))),
+            None => Err(D::Error::custom(format!(
+                "must be an integer from {MIN} to {MAX}"
+            ))),
         }
     }
 }
@@ -195,7 +201,9 @@ pub struct SigningKeys(pub Vec<String>);
 impl<'de> Deserialize<'de> for SigningKeys {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Value::deserialize(deserializer)? {
-            Value::String(key) => Ok(Self(Some(key).filter(|k| !k.is_empty()).into_iter().collect())),
+            Value::String(key) => Ok(Self(
+                Some(key).filter(|k| !k.is_empty()).into_iter().collect(),
+            )),
             Value::Array(items) => non_empty_strings(items).map(Self).map_err(D::Error::custom),
             _ => Err(D::Error::custom("must be a string or an array of strings")),
         }
@@ -219,22 +227,42 @@ fn describe(error: PathError, options: &Value) -> CoreError {
             message = inner.inner().to_string();
         }
     }
-    let field = |name: &str| if path == "." { name.to_string() } else { format!("{path}.{name}") };
-    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+    let field = |name: &str| {
+        if path == "." {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
         return invalid(format!("'{}' is required", field(name)));
     }
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let expected = rest.split_once(", expected ").map_or("no options", |(_, e)| e);
+        let expected = rest
+            .split_once(", expected ")
+            .map_or("no options", |(_, e)| e);
         return invalid(format!("unknown option '{path}' (expected {expected})"));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         // `persistence.type` is the config's only enum.
         let (name, expected) = rest.split_once("`, expected ").unwrap_or((rest, ""));
-        return invalid(format!("unknown persistence type '{name}' (expected {expected})"));
+        return invalid(format!(
+            "unknown persistence type '{name}' (expected {expected})"
+        ));
     }
-    if let Some((_, expected)) = message.strip_prefix("invalid type: ").and_then(|m| m.rsplit_once(", expected ")) {
+    if let Some((_, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.rsplit_once(", expected "))
+    {
         // Leave out what was found: it may be a secret. A tag is a "variant identifier".
-        let expected = if expected == "variant identifier" { "a string" } else { expected };
+        let expected = if expected == "variant identifier" {
+            "a string"
+        } else {
+            expected
+        };
         return if path == "." {
             invalid("the config must be an object")
         } else {
@@ -274,7 +302,9 @@ impl SdkConfig {
             return Err(invalid(format!("'path' must start with '/', got {path:?}")));
         }
         let api_base_url = match options.api_base_url {
-            Some(url) if url.trim().is_empty() => return Err(invalid("'apiBaseUrl' must not be empty")),
+            Some(url) if url.trim().is_empty() => {
+                return Err(invalid("'apiBaseUrl' must not be empty"))
+            }
             Some(url) => url,
             None => default_api_base_url(),
         };
@@ -284,15 +314,22 @@ impl SdkConfig {
                 client_secret: Secret::new(options.client_secret.0),
                 api_key: options.api_key.filter(|k| !k.is_empty()).map(Secret::new),
                 api_base_url,
-                request_timeout: millis(options.request_timeout_ms).unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+                request_timeout: millis(options.request_timeout_ms)
+                    .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             },
             signing_keys: options.signing_key.map_or_else(Vec::new, |keys| {
                 keys.0.into_iter().map(Secret::new).collect()
             }),
             allowed_events: options.allowed_events.map(|list| list.0),
             path,
-            server: options.server.map(|s| ServerLimits::from(s.0)).unwrap_or_default(),
-            persistence: options.persistence.map(|p| PersistenceConfig::try_from(p.0)).transpose()?,
+            server: options
+                .server
+                .map(|s| ServerLimits::from(s.0))
+                .unwrap_or_default(),
+            persistence: options
+                .persistence
+                .map(|p| PersistenceConfig::try_from(p.0))
+                .transpose()?,
             debug: options.debug.unwrap_or(false),
             signature_tolerance_seconds: options.signature_tolerance_seconds.map(|s| s.0),
             on_event_timeout: millis(options.on_event_timeout_ms),
@@ -304,7 +341,9 @@ impl From<ServerOptions> for ServerLimits {
     fn from(options: ServerOptions) -> Self {
         let defaults = ServerLimits::default();
         ServerLimits {
-            max_body_bytes: options.max_body_bytes.map_or(defaults.max_body_bytes, |n| n.0 as usize),
+            max_body_bytes: options
+                .max_body_bytes
+                .map_or(defaults.max_body_bytes, |n| n.0 as usize),
             header_timeout: millis(options.header_timeout_ms).unwrap_or(defaults.header_timeout),
             body_timeout: millis(options.body_timeout_ms).unwrap_or(defaults.body_timeout),
         }
@@ -315,31 +354,35 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
     type Error = CoreError;
 
     fn try_from(options: PersistenceOptions) -> Result<Self, CoreError> {
-        let connect_timeout = |ms: ConnectTimeoutMs| millis(ms).unwrap_or(DEFAULT_DB_CONNECT_TIMEOUT);
+        let connect_timeout =
+            |ms: ConnectTimeoutMs| millis(ms).unwrap_or(DEFAULT_DB_CONNECT_TIMEOUT);
         Ok(match options {
-            PersistenceOptions::Mysql(MysqlOptions { connection: Object(c), connect_timeout_ms }) => {
-                PersistenceConfig::Mysql(MysqlConfig {
-                    host: c.host.0,
-                    port: c.port.map_or(3306, |p| p.0 as u16),
-                    user: c.user.0,
-                    password: Secret::new(c.password.unwrap_or_default()),
-                    database: c.database.0,
-                    connect_timeout: connect_timeout(connect_timeout_ms),
-                })
-            }
+            PersistenceOptions::Mysql(MysqlOptions {
+                connection: Object(c),
+                connect_timeout_ms,
+            }) => PersistenceConfig::Mysql(MysqlConfig {
+                host: c.host.0,
+                port: c.port.map_or(3306, |p| p.0 as u16),
+                user: c.user.0,
+                password: Secret::new(c.password.unwrap_or_default()),
+                database: c.database.0,
+                connect_timeout: connect_timeout(connect_timeout_ms),
+            }),
             PersistenceOptions::Postgres(p) => {
                 let connect_timeout = connect_timeout(p.connect_timeout_ms);
                 PersistenceConfig::Postgres(match (p.connection, p.connection_string) {
-                    (Some(Object(connection)), None) => postgres_connection(connection, connect_timeout)?,
+                    (Some(Object(c)), None) => postgres_connection(c, connect_timeout)?,
                     (None, Some(url)) => parse_postgres_url(&url, connect_timeout)?,
                     (Some(_), Some(_)) => {
                         return Err(invalid(
-                            "give 'persistence.connection' or 'persistence.connectionString', not both",
+                            "give 'persistence.connection' or 'persistence.connectionString', \
+                             not both",
                         ))
                     }
                     (None, None) => {
                         return Err(invalid(
-                            "'persistence.connection' or 'persistence.connectionString' is required for postgres",
+                            "'persistence.connection' or 'persistence.connectionString' is \
+                             required for postgres",
                         ))
                     }
                 })
@@ -347,12 +390,15 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
             PersistenceOptions::Dynamodb(d) => {
                 if d.access_key_id.is_some() != d.secret_access_key.is_some() {
                     return Err(invalid(
-                        "'persistence.accessKeyId' and 'persistence.secretAccessKey' must be given together",
+                        "'persistence.accessKeyId' and 'persistence.secretAccessKey' must be \
+                         given together",
                     ));
                 }
                 if let Some(e) = &d.endpoint {
                     if !(e.starts_with("http://") || e.starts_with("https://")) {
-                        return Err(invalid(format!("'persistence.endpoint' must be an http(s) URL, got {e:?}")));
+                        return Err(invalid(format!(
+                            "'persistence.endpoint' must be an http(s) URL, got {e:?}"
+                        )));
                     }
                 }
                 PersistenceConfig::Dynamodb(DynamodbConfig {
@@ -363,16 +409,23 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
                     connect_timeout: connect_timeout(d.connect_timeout_ms),
                 })
             }
-            PersistenceOptions::Sqlite(s) => PersistenceConfig::Sqlite(SqliteConfig { filename: s.filename.0 }),
+            PersistenceOptions::Sqlite(s) => PersistenceConfig::Sqlite(SqliteConfig {
+                filename: s.filename.0,
+            }),
         })
     }
 }
 
-fn postgres_connection(c: PostgresConnection, connect_timeout: Duration) -> Result<PostgresConfig, CoreError> {
+fn postgres_connection(
+    c: PostgresConnection,
+    connect_timeout: Duration,
+) -> Result<PostgresConfig, CoreError> {
     let (ssl_mode, ssl_root_cert) = match c.ssl {
         None => (None, None),
         Some(Object(ssl)) => (
-            ssl.mode.map(|m| parse_ssl_mode(&m, "'persistence.connection.ssl.mode'")).transpose()?,
+            ssl.mode
+                .map(|m| parse_ssl_mode(&m, "'persistence.connection.ssl.mode'"))
+                .transpose()?,
             ssl.ca.map(RootCert::Pem),
         ),
     };
@@ -382,7 +435,9 @@ fn postgres_connection(c: PostgresConnection, connect_timeout: Duration) -> Resu
         user: c.user.0,
         password: Secret::new(c.password.unwrap_or_default()),
         database: c.database.0,
-        schema: c.schema.unwrap_or_else(|| DEFAULT_POSTGRES_SCHEMA.to_string()),
+        schema: c
+            .schema
+            .unwrap_or_else(|| DEFAULT_POSTGRES_SCHEMA.to_string()),
         ssl_mode: ssl_mode.unwrap_or_else(|| PostgresSslMode::default_for_host(&host)),
         ssl_root_cert,
         connect_timeout,
@@ -394,21 +449,37 @@ fn postgres_connection(c: PostgresConnection, connect_timeout: Duration) -> Resu
 /// never quote the string: it may hold the password.
 fn parse_postgres_url(text: &str, connect_timeout: Duration) -> Result<PostgresConfig, CoreError> {
     const FORM: &str = "postgres://user:password@host:5432/database";
-    let url = url::Url::parse(text)
-        .map_err(|e| invalid(format!("'persistence.connectionString' is not a URL ({e}); expected {FORM}")))?;
+    let url = url::Url::parse(text).map_err(|e| {
+        invalid(format!(
+            "'persistence.connectionString' is not a URL ({e}); expected {FORM}"
+        ))
+    })?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
-        return Err(invalid(format!("'persistence.connectionString' must start with postgres://, e.g. {FORM}")));
+        return Err(invalid(format!(
+            "'persistence.connectionString' must start with postgres://, e.g. {FORM}"
+        )));
     }
-    let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let host = url.host_str().filter(|h| !h.is_empty()).map(decode);
     let database = decode(url.path().trim_start_matches('/'));
     let (Some(host), false, false) = (host, url.username().is_empty(), database.is_empty()) else {
-        return Err(invalid(format!("'persistence.connectionString' needs a user, a host and a database: {FORM}")));
+        return Err(invalid(format!(
+            "'persistence.connectionString' needs a user, a host and a database: {FORM}"
+        )));
     };
     let (mut ssl_mode, mut ssl_root_cert, mut schema) = (None, None, None);
     for (key, value) in url.query_pairs() {
         match key.as_ref() {
-            "sslmode" => ssl_mode = Some(parse_ssl_mode(&value, "'sslmode' in 'persistence.connectionString'")?),
+            "sslmode" => {
+                ssl_mode = Some(parse_ssl_mode(
+                    &value,
+                    "'sslmode' in 'persistence.connectionString'",
+                )?)
+            }
             "sslrootcert" => ssl_root_cert = Some(RootCert::File(value.into_owned())),
             "schema" => schema = Some(value.into_owned()),
             other => {
@@ -434,7 +505,10 @@ fn parse_postgres_url(text: &str, connect_timeout: Duration) -> Result<PostgresC
 
 fn parse_ssl_mode(name: &str, field: &str) -> Result<PostgresSslMode, CoreError> {
     PostgresSslMode::from_name(name).ok_or_else(|| {
-        invalid(format!("{field} must be one of {}, got {name:?}", PostgresSslMode::NAMES.join(", ")))
+        invalid(format!(
+            "{field} must be one of {}, got {name:?}",
+            PostgresSslMode::NAMES.join(", ")
+        ))
     })
 }
 
@@ -442,18 +516,26 @@ fn parse_ssl_mode(name: &str, field: &str) -> Result<PostgresSslMode, CoreError>
 /// the same quoted or not, and cannot widen the `search_path`.
 fn postgres_config(config: PostgresConfig) -> Result<PostgresConfig, CoreError> {
     let schema = &config.schema;
-    let plain = schema.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    let plain = schema
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && schema.len() <= 63;
     if !plain {
         return Err(invalid(format!(
             "the postgres schema must be 1 to 63 lower-case letters, digits or '_', not starting with a digit; got {schema:?}"
         )));
     }
-    if config.ssl_root_cert.is_some() && config.ssl_mode != PostgresSslMode::VerifyCa
+    if config.ssl_root_cert.is_some()
+        && config.ssl_mode != PostgresSslMode::VerifyCa
         && config.ssl_mode != PostgresSslMode::VerifyFull
     {
-        return Err(invalid("a postgres CA certificate is only used with ssl mode verify-ca or verify-full"));
+        return Err(invalid(
+            "a postgres CA certificate is only used with ssl mode verify-ca or verify-full",
+        ));
     }
     Ok(config)
 }
@@ -480,26 +562,55 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         assert!(err(json!({"clientSecret": "s"})).contains("'clientId' is required"));
-        assert!(err(json!({"clientId": "", "clientSecret": "s"})).contains("'clientId' is required"));
-        assert!(err(json!({"clientId": 5, "clientSecret": "s"})).contains("'clientId' must be a string"));
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingkey": "k"})).contains("unknown option 'signingkey'"));
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingKey": 3})).contains("'signingKey' must be a string or an array"));
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ["a", ""]})).contains("'signingKey' must contain only non-empty strings"));
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signatureToleranceSeconds": -1})).contains("'signatureToleranceSeconds' must be an integer"));
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "redis"}})).contains("unknown persistence type 'redis'"));
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "mysql"}})).contains("'persistence.connection' is required"));
+        assert!(
+            err(json!({"clientId": "", "clientSecret": "s"})).contains("'clientId' is required")
+        );
+        assert!(err(json!({"clientId": 5, "clientSecret": "s"}))
+            .contains("'clientId' must be a string"));
+        assert!(
+            err(json!({"clientId": "i", "clientSecret": "s", "signingkey": "k"}))
+                .contains("unknown option 'signingkey'")
+        );
+        assert!(
+            err(json!({"clientId": "i", "clientSecret": "s", "signingKey": 3}))
+                .contains("'signingKey' must be a string or an array")
+        );
+        assert!(
+            err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ["a", ""]}))
+                .contains("'signingKey' must contain only non-empty strings")
+        );
+        assert!(err(
+            json!({"clientId": "i", "clientSecret": "s", "signatureToleranceSeconds": -1})
+        )
+        .contains("'signatureToleranceSeconds' must be an integer"));
+        assert!(err(
+            json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "redis"}})
+        )
+        .contains("unknown persistence type 'redis'"));
+        assert!(err(
+            json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "mysql"}})
+        )
+        .contains("'persistence.connection' is required"));
         assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "mysql", "connection": {"host": "h", "user": "u", "database": "d", "port": 70000}}})).contains("'persistence.connection.port'"));
         assert!(err(json!({"clientId": "i", "clientSecret": "s", "persistence": {"type": "dynamodb", "region": "r", "accessKeyId": "a"}})).contains("given together"));
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "path": "hook"})).contains("'path' must start with '/'"));
+        assert!(
+            err(json!({"clientId": "i", "clientSecret": "s", "path": "hook"}))
+                .contains("'path' must start with '/'")
+        );
     }
 
     #[test]
     fn secrets_never_appear_in_errors() {
-        let e = err(json!({"clientId": "i", "clientSecret": "topsecret", "persistence": {"type": "mysql", "connection": {"host": "h", "user": "u", "password": "dbpass", "database": "d", "port": "x"}}}));
+        let e = err(
+            json!({"clientId": "i", "clientSecret": "topsecret", "persistence": {"type": "mysql", "connection": {"host": "h", "user": "u", "password": "dbpass", "database": "d", "port": "x"}}}),
+        );
         assert!(!e.contains("topsecret") && !e.contains("dbpass"), "{e}");
         // A secret pasted where another type belongs is not quoted either.
         let e = err(json!({"clientId": "i", "clientSecret": "s", "debug": "topsecret"}));
-        assert!(e.contains("'debug' must be a boolean") && !e.contains("topsecret"), "{e}");
+        assert!(
+            e.contains("'debug' must be a boolean") && !e.contains("topsecret"),
+            "{e}"
+        );
         let e = err(json!({"clientId": "i", "clientSecret": "s", "server": "topsecret"}));
         assert!(!e.contains("topsecret"), "{e}");
     }
@@ -514,12 +625,20 @@ mod tests {
 
     #[test]
     fn postgres_connection_object_and_string_give_the_same_config() {
-        let object = postgres(json!({"type": "postgres", "connectTimeoutMs": 900, "connection": {
+        let object = postgres(
+            json!({"type": "postgres", "connectTimeoutMs": 900, "connection": {
             "host": "db.internal", "user": "eka", "password": "p@ss", "database": "clinic",
-            "schema": "eka", "ssl": {"mode": "verify-ca", "ca": "PEM"}}}))
+            "schema": "eka", "ssl": {"mode": "verify-ca", "ca": "PEM"}}}),
+        )
         .unwrap();
-        assert_eq!((object.host.as_str(), object.port, object.user.as_str()), ("db.internal", 5432, "eka"));
-        assert_eq!((object.database.as_str(), object.schema.as_str()), ("clinic", "eka"));
+        assert_eq!(
+            (object.host.as_str(), object.port, object.user.as_str()),
+            ("db.internal", 5432, "eka")
+        );
+        assert_eq!(
+            (object.database.as_str(), object.schema.as_str()),
+            ("clinic", "eka")
+        );
         assert_eq!(object.password.expose(), "p@ss");
         assert_eq!(object.ssl_mode, PostgresSslMode::VerifyCa);
         assert_eq!(object.ssl_root_cert, Some(RootCert::Pem("PEM".into())));
@@ -527,29 +646,45 @@ mod tests {
 
         let url = "postgresql://eka:p%40ss@db.internal:6432/clinic?sslmode=require&schema=eka";
         let string = postgres(json!({"type": "postgres", "connectionString": url})).unwrap();
-        assert_eq!((string.host.as_str(), string.port, string.user.as_str()), ("db.internal", 6432, "eka"));
-        assert_eq!((string.database.as_str(), string.schema.as_str()), ("clinic", "eka"));
+        assert_eq!(
+            (string.host.as_str(), string.port, string.user.as_str()),
+            ("db.internal", 6432, "eka")
+        );
+        assert_eq!(
+            (string.database.as_str(), string.schema.as_str()),
+            ("clinic", "eka")
+        );
         assert_eq!(string.password.expose(), "p@ss");
         assert_eq!(string.ssl_mode, PostgresSslMode::Require);
         assert_eq!(string.connect_timeout, DEFAULT_DB_CONNECT_TIMEOUT);
         let file = postgres(json!({"type": "postgres",
             "connectionString": "postgres://u@h/d?sslmode=verify-full&sslrootcert=/etc/ca.pem"}))
         .unwrap();
-        assert_eq!(file.ssl_root_cert, Some(RootCert::File("/etc/ca.pem".into())));
+        assert_eq!(
+            file.ssl_root_cert,
+            Some(RootCert::File("/etc/ca.pem".into()))
+        );
     }
 
     #[test]
     fn postgres_defaults_verify_remote_servers_only() {
         let mode = |host: &str| {
             let connection = json!({"host": host, "user": "u", "database": "d"});
-            postgres(json!({"type": "postgres", "connection": connection})).unwrap().ssl_mode
+            postgres(json!({"type": "postgres", "connection": connection}))
+                .unwrap()
+                .ssl_mode
         };
         assert_eq!(mode("127.0.0.1"), PostgresSslMode::Prefer);
         assert_eq!(mode("localhost"), PostgresSslMode::Prefer);
         assert_eq!(mode("::1"), PostgresSslMode::Prefer);
         assert_eq!(mode("db.example.com"), PostgresSslMode::VerifyFull);
-        let c = postgres(json!({"type": "postgres", "connectionString": "postgres://u@127.0.0.1/d"})).unwrap();
-        assert_eq!((c.port, c.schema.as_str(), c.password.expose()), (5432, "public", ""));
+        let c =
+            postgres(json!({"type": "postgres", "connectionString": "postgres://u@127.0.0.1/d"}))
+                .unwrap();
+        assert_eq!(
+            (c.port, c.schema.as_str(), c.password.expose()),
+            (5432, "public", "")
+        );
         assert_eq!(c.ssl_mode, PostgresSslMode::Prefer);
     }
 
@@ -558,16 +693,24 @@ mod tests {
         let e = |p: Value| postgres(p).unwrap_err().to_string();
         let conn = |extra: Value| {
             let mut c = json!({"host": "h", "user": "u", "database": "d", "password": "dbpass"});
-            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            c.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             json!({"type": "postgres", "connection": c})
         };
-        assert!(e(json!({"type": "postgres"})).contains("'persistence.connection' or 'persistence.connectionString' is required"));
-        assert!(e(json!({"type": "postgres", "connection": {"host": "h", "user": "u", "database": "d"}, "connectionString": "postgres://u@h/d"})).contains("not both"));
+        assert!(e(json!({"type": "postgres"}))
+            .contains("'persistence.connection' or 'persistence.connectionString' is required"));
+        let both = json!({"type": "postgres", "connectionString": "postgres://u@h/d",
+            "connection": {"host": "h", "user": "u", "database": "d"}});
+        assert!(e(both).contains("not both"));
         assert!(e(conn(json!({"port": 0}))).contains("'persistence.connection.port'"));
-        assert!(e(conn(json!({"ssl": {"mode": "verify"}}))).contains("'persistence.connection.ssl.mode' must be one of disable"));
-        assert!(e(conn(json!({"ssl": {"mode": "require", "ca": "PEM"}}))).contains("verify-ca or verify-full"));
+        assert!(e(conn(json!({"ssl": {"mode": "verify"}})))
+            .contains("'persistence.connection.ssl.mode' must be one of disable"));
+        assert!(e(conn(json!({"ssl": {"mode": "require", "ca": "PEM"}})))
+            .contains("verify-ca or verify-full"));
         assert!(e(conn(json!({"schema": "Eka; DROP"}))).contains("the postgres schema must be"));
-        assert!(e(conn(json!({"sslmode": "x"}))).contains("unknown option 'persistence.connection.sslmode'"));
+        assert!(e(conn(json!({"sslmode": "x"})))
+            .contains("unknown option 'persistence.connection.sslmode'"));
         for url in [
             "mysql://u:dbpass@h/d",
             "postgres://u:dbpass@h",
@@ -588,38 +731,107 @@ mod tests {
         options
     }
 
+    fn postgres_ssl(ssl: Value) -> Value {
+        let connection = json!({"host": "h", "user": "u", "database": "d", "ssl": ssl});
+        with(
+            "persistence",
+            json!({"type": "postgres", "connection": connection}),
+        )
+    }
+
     #[test]
     fn unknown_keys_are_named_at_every_level() {
-        let mysql = |connection: Value| with("persistence", json!({"type": "mysql", "connection": connection}));
+        let mysql = |connection: Value| {
+            with(
+                "persistence",
+                json!({"type": "mysql", "connection": connection}),
+            )
+        };
         for (options, message) in [
-            (with("signingkey", json!("k")), "unknown option 'signingkey' (expected one of `clientId`"),
-            (with("server", json!({"maxBody": 1})), "unknown option 'server.maxBody' (expected one of `maxBodyBytes`"),
-            (with("persistence", json!({"type": "sqlite", "filename": "f", "file": "g"})), "unknown option 'persistence.file' (expected `filename`)"),
-            (mysql(json!({"host": "h", "user": "u", "database": "d", "ssl": true})), "unknown option 'persistence.connection.ssl'"),
-            (with("persistence", json!({"type": "postgres", "connection": {"host": "h", "user": "u", "database": "d", "ssl": {"sslmode": "x"}}})),
-                "unknown option 'persistence.connection.ssl.sslmode' (expected `mode` or `ca`)"),
+            (
+                with("signingkey", json!("k")),
+                "unknown option 'signingkey' (expected one of `clientId`",
+            ),
+            (
+                with("server", json!({"maxBody": 1})),
+                "unknown option 'server.maxBody' (expected one of `maxBodyBytes`",
+            ),
+            (
+                with(
+                    "persistence",
+                    json!({"type": "sqlite", "filename": "f", "file": "g"}),
+                ),
+                "unknown option 'persistence.file' (expected `filename`)",
+            ),
+            (
+                mysql(json!({"host": "h", "user": "u", "database": "d", "ssl": true})),
+                "unknown option 'persistence.connection.ssl'",
+            ),
+            (
+                postgres_ssl(json!({"sslmode": "x"})),
+                "unknown option 'persistence.connection.ssl.sslmode' (expected `mode` or `ca`)",
+            ),
         ] {
-            assert!(err(options.clone()).contains(message), "{options}: {}", err(options.clone()));
+            assert!(
+                err(options.clone()).contains(message),
+                "{options}: {}",
+                err(options.clone())
+            );
         }
     }
 
     #[test]
     fn wrong_types_name_the_path() {
-        let mysql = |connection: Value| with("persistence", json!({"type": "mysql", "connection": connection}));
+        let mysql = |connection: Value| {
+            with(
+                "persistence",
+                json!({"type": "mysql", "connection": connection}),
+            )
+        };
         for (options, message) in [
             (with("server", json!("big")), "'server' must be an object"),
-            (with("server", json!({"headerTimeoutMs": 1.5})), "'server.headerTimeoutMs' must be an integer from 1 to 3600000"),
+            (
+                with("server", json!({"headerTimeoutMs": 1.5})),
+                "'server.headerTimeoutMs' must be an integer from 1 to 3600000",
+            ),
             (with("apiKey", json!(5)), "'apiKey' must be a string"),
-            (with("persistence", json!(5)), "'persistence' must be an object"),
-            (with("persistence", json!({"type": 5})), "'persistence.type' must be a string"),
-            (mysql(json!("mysql://h")), "'persistence.connection' must be an object"),
-            (mysql(json!({"host": "h", "user": "u", "database": "d", "password": 5})), "'persistence.connection.password' must be a string"),
-            (mysql(json!({"host": "h", "user": 7, "database": "d"})), "'persistence.connection.user' must be a string"),
-            (with("persistence", json!({"type": "postgres", "connection": {"host": "h", "user": "u", "database": "d", "ssl": {"mode": 1}}})),
-                "'persistence.connection.ssl.mode' must be a string"),
-            (with("persistence", json!({"type": "dynamodb", "region": "r", "connectTimeoutMs": 0})), "'persistence.connectTimeoutMs' must be an integer from 1"),
+            (
+                with("persistence", json!(5)),
+                "'persistence' must be an object",
+            ),
+            (
+                with("persistence", json!({"type": 5})),
+                "'persistence.type' must be a string",
+            ),
+            (
+                mysql(json!("mysql://h")),
+                "'persistence.connection' must be an object",
+            ),
+            (
+                mysql(json!({"host": "h", "user": "u", "database": "d", "password": 5})),
+                "'persistence.connection.password' must be a string",
+            ),
+            (
+                mysql(json!({"host": "h", "user": 7, "database": "d"})),
+                "'persistence.connection.user' must be a string",
+            ),
+            (
+                postgres_ssl(json!({"mode": 1})),
+                "'persistence.connection.ssl.mode' must be a string",
+            ),
+            (
+                with(
+                    "persistence",
+                    json!({"type": "dynamodb", "region": "r", "connectTimeoutMs": 0}),
+                ),
+                "'persistence.connectTimeoutMs' must be an integer from 1",
+            ),
         ] {
-            assert!(err(options.clone()).contains(message), "{options}: {}", err(options.clone()));
+            assert!(
+                err(options.clone()).contains(message),
+                "{options}: {}",
+                err(options.clone())
+            );
         }
     }
 
@@ -627,13 +839,35 @@ mod tests {
     fn required_fields_are_named_where_they_are_missing() {
         for (options, message) in [
             (json!({"clientId": "i"}), "'clientSecret' is required"),
-            (json!({"clientId": null, "clientSecret": "s"}), "'clientId' is required"),
-            (with("persistence", json!({})), "'persistence.type' is required"),
-            (with("persistence", json!({"type": "sqlite"})), "'persistence.filename' is required"),
-            (with("persistence", json!({"type": "mysql", "connection": {"host": "h", "user": "u"}})), "'persistence.connection.database' is required"),
-            (with("persistence", json!({"type": "dynamodb", "region": ""})), "'persistence.region' is required (a non-empty string)"),
+            (
+                json!({"clientId": null, "clientSecret": "s"}),
+                "'clientId' is required",
+            ),
+            (
+                with("persistence", json!({})),
+                "'persistence.type' is required",
+            ),
+            (
+                with("persistence", json!({"type": "sqlite"})),
+                "'persistence.filename' is required",
+            ),
+            (
+                with(
+                    "persistence",
+                    json!({"type": "mysql", "connection": {"host": "h", "user": "u"}}),
+                ),
+                "'persistence.connection.database' is required",
+            ),
+            (
+                with("persistence", json!({"type": "dynamodb", "region": ""})),
+                "'persistence.region' is required (a non-empty string)",
+            ),
         ] {
-            assert!(err(options.clone()).contains(message), "{options}: {}", err(options.clone()));
+            assert!(
+                err(options.clone()).contains(message),
+                "{options}: {}",
+                err(options.clone())
+            );
         }
     }
 
@@ -642,10 +876,17 @@ mod tests {
         // serde's derived structs would take these as fields by position.
         assert!(err(json!(["i", "s"])).contains("the config must be an object"));
         assert!(err(with("server", json!([1, 2, 3]))).contains("'server' must be an object"));
-        assert!(err(with("persistence", json!(["sqlite", "f"]))).contains("'persistence' must be an object"));
+        assert!(err(with("persistence", json!(["sqlite", "f"])))
+            .contains("'persistence' must be an object"));
         let connection = json!(["h", 3306, "u", "p", "d"]);
-        let e = err(with("persistence", json!({"type": "mysql", "connection": connection})));
-        assert!(e.contains("'persistence.connection' must be an object"), "{e}");
+        let e = err(with(
+            "persistence",
+            json!({"type": "mysql", "connection": connection}),
+        ));
+        assert!(
+            e.contains("'persistence.connection' must be an object"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -659,29 +900,62 @@ mod tests {
 
     #[test]
     fn every_field_is_read() {
-        let c = SdkConfig::from_options(&json!({"clientId": "i", "clientSecret": "s", "apiKey": "k",
+        let connection =
+            json!({"host": "h", "port": 3307, "user": "u", "password": "p", "database": "d"});
+        let c =
+            SdkConfig::from_options(&json!({"clientId": "i", "clientSecret": "s", "apiKey": "k",
             "signingKey": "sk", "allowedEvents": ["a"], "path": "/hook", "debug": true,
-            "apiBaseUrl": "http://127.0.0.1:1", "signatureToleranceSeconds": 60, "requestTimeoutMs": 1500,
-            "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30}, "onEventTimeoutMs": 40,
-            "persistence": {"type": "mysql", "connectTimeoutMs": 50,
-                "connection": {"host": "h", "port": 3307, "user": "u", "password": "p", "database": "d"}}}))
-        .unwrap();
-        assert_eq!(c.credentials.api_key.as_ref().map(Secret::expose), Some("k"));
-        assert_eq!((c.signing_keys.len(), c.allowed_events, c.path.as_str()), (1, Some(vec!["a".to_string()]), "/hook"));
+            "apiBaseUrl": "http://127.0.0.1:1", "signatureToleranceSeconds": 60,
+            "requestTimeoutMs": 1500, "onEventTimeoutMs": 40,
+            "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30},
+            "persistence": {"type": "mysql", "connectTimeoutMs": 50, "connection": connection}}))
+            .unwrap();
+        assert_eq!(
+            c.credentials.api_key.as_ref().map(Secret::expose),
+            Some("k")
+        );
+        assert_eq!(
+            (c.signing_keys.len(), c.allowed_events, c.path.as_str()),
+            (1, Some(vec!["a".to_string()]), "/hook")
+        );
         assert!(c.debug);
         assert_eq!(c.credentials.api_base_url, "http://127.0.0.1:1");
-        assert_eq!((c.signature_tolerance_seconds, c.credentials.request_timeout), (Some(60), Duration::from_millis(1500)));
+        assert_eq!(
+            (c.signature_tolerance_seconds, c.credentials.request_timeout),
+            (Some(60), Duration::from_millis(1500))
+        );
         let ms = Duration::from_millis;
-        assert_eq!(c.server, ServerLimits { max_body_bytes: 10, header_timeout: ms(20), body_timeout: ms(30) });
+        assert_eq!(
+            c.server,
+            ServerLimits {
+                max_body_bytes: 10,
+                header_timeout: ms(20),
+                body_timeout: ms(30)
+            }
+        );
         assert_eq!(c.on_event_timeout, Some(ms(40)));
-        let Some(PersistenceConfig::Mysql(m)) = c.persistence else { panic!("not mysql") };
-        assert_eq!((m.host.as_str(), m.port, m.user.as_str(), m.password.expose(), m.database.as_str()), ("h", 3307, "u", "p", "d"));
+        let Some(PersistenceConfig::Mysql(m)) = c.persistence else {
+            panic!("not mysql")
+        };
+        assert_eq!(
+            (
+                m.host.as_str(),
+                m.port,
+                m.user.as_str(),
+                m.password.expose(),
+                m.database.as_str()
+            ),
+            ("h", 3307, "u", "p", "d")
+        );
         assert_eq!(m.connect_timeout, ms(50));
     }
 
     #[test]
     fn key_array_is_rotation() {
-        let c = SdkConfig::from_options(&json!({"clientId": "i", "clientSecret": "s", "signingKey": ["old", "new"]})).unwrap();
+        let c = SdkConfig::from_options(
+            &json!({"clientId": "i", "clientSecret": "s", "signingKey": ["old", "new"]}),
+        )
+        .unwrap();
         assert_eq!(c.signing_keys.len(), 2);
     }
 }
