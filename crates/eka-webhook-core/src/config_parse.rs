@@ -731,6 +731,21 @@ mod tests {
         options
     }
 
+    /// Each config fails with an error containing its message.
+    fn assert_errors<const N: usize>(cases: [(Value, &str); N]) {
+        for (options, message) in cases {
+            let e = err(options.clone());
+            assert!(e.contains(message), "{options}: {e}");
+        }
+    }
+
+    fn mysql(connection: Value) -> Value {
+        with(
+            "persistence",
+            json!({"type": "mysql", "connection": connection}),
+        )
+    }
+
     fn postgres_ssl(ssl: Value) -> Value {
         let connection = json!({"host": "h", "user": "u", "database": "d", "ssl": ssl});
         with(
@@ -741,13 +756,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named_at_every_level() {
-        let mysql = |connection: Value| {
-            with(
-                "persistence",
-                json!({"type": "mysql", "connection": connection}),
-            )
-        };
-        for (options, message) in [
+        assert_errors([
             (
                 with("signingkey", json!("k")),
                 "unknown option 'signingkey' (expected one of `clientId`",
@@ -771,24 +780,12 @@ mod tests {
                 postgres_ssl(json!({"sslmode": "x"})),
                 "unknown option 'persistence.connection.ssl.sslmode' (expected `mode` or `ca`)",
             ),
-        ] {
-            assert!(
-                err(options.clone()).contains(message),
-                "{options}: {}",
-                err(options.clone())
-            );
-        }
+        ]);
     }
 
     #[test]
     fn wrong_types_name_the_path() {
-        let mysql = |connection: Value| {
-            with(
-                "persistence",
-                json!({"type": "mysql", "connection": connection}),
-            )
-        };
-        for (options, message) in [
+        assert_errors([
             (with("server", json!("big")), "'server' must be an object"),
             (
                 with("server", json!({"headerTimeoutMs": 1.5})),
@@ -826,18 +823,12 @@ mod tests {
                 ),
                 "'persistence.connectTimeoutMs' must be an integer from 1",
             ),
-        ] {
-            assert!(
-                err(options.clone()).contains(message),
-                "{options}: {}",
-                err(options.clone())
-            );
-        }
+        ]);
     }
 
     #[test]
     fn required_fields_are_named_where_they_are_missing() {
-        for (options, message) in [
+        assert_errors([
             (json!({"clientId": "i"}), "'clientSecret' is required"),
             (
                 json!({"clientId": null, "clientSecret": "s"}),
@@ -862,13 +853,7 @@ mod tests {
                 with("persistence", json!({"type": "dynamodb", "region": ""})),
                 "'persistence.region' is required (a non-empty string)",
             ),
-        ] {
-            assert!(
-                err(options.clone()).contains(message),
-                "{options}: {}",
-                err(options.clone())
-            );
-        }
+        ]);
     }
 
     #[test]
