@@ -188,7 +188,10 @@ export interface Reminder {
 }
 
 export interface ScheduleReminderOptions {
-  /** A Date, or a 5-field (minute first) or 6-field (second first) cron string or an `@daily`-style alias, in local time (first run as node-schedule computes it). */
+  /**
+   * A Date, or a cron string in local time: 5 fields (minute first), 6 fields (second first) or
+   * an alias such as `@daily`; its first run is the one node-schedule's `scheduleJob` computes.
+   */
   cronTime: Date | string
   appointmentId: string
   callback: (context: AppointmentReminderContext) => void | Promise<void>
