@@ -429,6 +429,28 @@ describe('configuration and lifecycle', () => {
     }
   })
 
+  test('the config crosses as it is: nested fields are named by path, non-data values are config errors', () => {
+    const circular = { maxBodyBytes: 10 }
+    circular.self = circular
+    const cases = [
+      [{ ...CLIENT, server: { maxBodyBytes: 0 } }, /'server\.maxBodyBytes' must be an integer from 1 to/],
+      [{ ...CLIENT, server: [1024, 10, 30] }, /'server' must be an object/],
+      [{ ...CLIENT, persistence: { type: 'mysql', connection: { host: 'h', user: 'u', database: 'd', sslmode: 'x' } } }, /unknown option 'persistence\.connection\.sslmode'/],
+      [{ ...CLIENT, persistence: { type: 'sqlite' } }, /'persistence\.filename' is required/],
+      [{ ...CLIENT, server: { onRequest() {} } }, /the config must hold only plain data/],
+      [{ ...CLIENT, server: circular }, /the config must hold only plain data/],
+      [{ ...CLIENT, debug: Number.NaN }, /the config must hold only plain data/],
+    ]
+    for (const [config, message] of cases) {
+      assert.throws(() => new WebhookSDK(config), (e) => e.code === 'ERR_INVALID_CONFIG' && message.test(e.message), String(message))
+    }
+  })
+
+  test('undefined and null options are absent', async () => {
+    const sdk = new WebhookSDK({ ...CLIENT, signingKey: undefined, persistence: null, server: undefined, debug: null })
+    await sdk.close()
+  })
+
   test('signingKey arrays accept any key (rotation)', async () => {
     const t = await setup({ signingKey: ['old-key', 'new-key'] })
     try {
