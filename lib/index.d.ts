@@ -5,8 +5,9 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-export type SupportedEvent = 'appointment.created' | 'appointment.updated' | 'prescription.created' | 'prescription.updated'
 export type AppointmentEvent = 'appointment.created' | 'appointment.updated'
+export type PrescriptionEvent = 'prescription.created' | 'prescription.updated'
+export type SupportedEvent = AppointmentEvent | PrescriptionEvent
 
 export declare const SUPPORTED_EVENTS: readonly ['appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated']
 export declare const APPOINTMENT_EVENTS: readonly ['appointment.created', 'appointment.updated']
@@ -41,6 +42,17 @@ export interface WebhookPayload extends JsonObject {
   data?: { appointment_id?: string; p_aid?: string; [key: string]: unknown }
 }
 
+/** The body of an appointment event that passed the checks: it names a non-empty `appointment_id`. */
+export interface AppointmentWebhookPayload<T extends AppointmentEvent = AppointmentEvent> extends WebhookPayload {
+  event: T
+  data: { appointment_id: string; p_aid?: string; [key: string]: unknown }
+}
+
+/** The body of a prescription event: passed through as received. */
+export interface PrescriptionWebhookPayload<T extends PrescriptionEvent = PrescriptionEvent> extends WebhookPayload {
+  event: T
+}
+
 export interface MySQLPersistenceConfig {
   type: 'mysql'
   connection: { host: string; port?: number; user: string; password: string; database: string }
@@ -67,14 +79,40 @@ export interface SQLitePersistenceConfig {
 
 export type PersistenceConfig = MySQLPersistenceConfig | DynamoDBPersistenceConfig | SQLitePersistenceConfig
 
-export interface WebhookEvent {
-  type: string
-  payload: WebhookPayload
-  appointmentDetails?: AppointmentDetails
+/**
+ * `appointment.created` / `appointment.updated`, enriched: the appointment was fetched (an event
+ * whose fetch fails answers 502 and never reaches `onEvent`); patient, doctor and clinic are
+ * best effort.
+ */
+export interface AppointmentWebhookEvent<T extends AppointmentEvent = AppointmentEvent> {
+  type: T
+  payload: AppointmentWebhookPayload<T>
+  appointmentDetails: AppointmentDetails
   patientDetails?: JsonObject
   doctorDetails?: JsonObject
   clinicDetails?: JsonObject
 }
+
+/** `prescription.created` / `prescription.updated`: passed through, not enriched. */
+export interface PrescriptionWebhookEvent<T extends PrescriptionEvent = PrescriptionEvent> {
+  type: T
+  payload: PrescriptionWebhookPayload<T>
+  appointmentDetails?: never
+  patientDetails?: never
+  doctorDetails?: never
+  clinicDetails?: never
+}
+
+/**
+ * A delivered event, discriminated by `type` (one member per event name, so `if` chains and
+ * `switch` narrow exhaustively):
+ * `if (event.type === 'appointment.created') event.appointmentDetails.start_time`.
+ */
+export type WebhookEvent =
+  | AppointmentWebhookEvent<'appointment.created'>
+  | AppointmentWebhookEvent<'appointment.updated'>
+  | PrescriptionWebhookEvent<'prescription.created'>
+  | PrescriptionWebhookEvent<'prescription.updated'>
 
 export interface WebhookSDKConfig {
   clientId: string
@@ -83,8 +121,12 @@ export interface WebhookSDKConfig {
   apiKey?: string
   /** Absent → no verification. An array accepts any of the keys (key rotation). */
   signingKey?: string | string[]
-  /** Default: every supported event. */
-  allowedEvents?: string[]
+  /**
+   * Default: every supported event. (At run time any name is accepted, as in the Python SDK, and
+   * an event outside the four passes through unenriched; the types keep to the four so that
+   * `WebhookEvent` stays a closed union.)
+   */
+  allowedEvents?: readonly SupportedEvent[]
   /** Awaited when it returns a promise; a throw or rejection answers 500. */
   onEvent?: (event: WebhookEvent) => void | Promise<void>
   /** An `onEvent` that has not settled within this many ms answers 500. Default: no limit. */

@@ -9,6 +9,9 @@ import {
   SCHEDULE_TABLE_NAME,
   type WebhookSDKConfig,
   type WebhookEvent,
+  type AppointmentWebhookEvent,
+  type PrescriptionWebhookEvent,
+  type SupportedEvent,
   type WebhookResult,
   type StandaloneServer,
   type Reminder,
@@ -32,9 +35,34 @@ const config: WebhookSDKConfig = {
   allowedEvents: ['appointment.created'],
   onEvent: async (event: WebhookEvent) => {
     const id: string | undefined = event.appointmentDetails?.appointment_id
-    const start: number | undefined = event.appointmentDetails?.start_time
+    if (event.type === 'appointment.created') {
+      // Narrowed: the appointment was fetched, so its details are there without `?.`.
+      const start: number | undefined = event.appointmentDetails.start_time
+      const fromPayload: string = event.payload.data.appointment_id
+      const appointment: AppointmentWebhookEvent = event
+      void [start, fromPayload, appointment]
+    } else if (event.type === 'prescription.created' || event.type === 'prescription.updated') {
+      const prescription: PrescriptionWebhookEvent = event
+      const data: unknown = event.payload.data
+      void [prescription, data]
+    } else {
+      const updated: AppointmentWebhookEvent<'appointment.updated'> = event
+      const status: string | undefined = event.appointmentDetails.status
+      void [updated, status]
+    }
+    switch (event.type) {
+      case 'appointment.created':
+      case 'appointment.updated':
+        return void event.appointmentDetails.clinic_id
+      case 'prescription.created':
+      case 'prescription.updated':
+        return
+      default: {
+        const exhaustive: never = event
+        void exhaustive
+      }
+    }
     void id
-    void start
   },
   path: '/hook',
   persistence: persistence[0],
@@ -48,6 +76,11 @@ async function main(): Promise<void> {
   const sdk = new WebhookSDK(config)
   const result: WebhookResult = await sdk.handleRequest({ event: 'prescription.created' }, { 'eka-webhook-signature': 't=1,v1=aa' })
   const status: number = result.status
+  if (result.event?.type === 'appointment.updated') {
+    const visitType: string | undefined = result.event.appointmentDetails.visit_type
+    void visitType
+  }
+  const allowed: SupportedEvent[] = ['prescription.created']
   const server: StandaloneServer = sdk.listen(0, () => undefined)
   const port: number = server.port
   await server.close()
@@ -80,7 +113,7 @@ async function main(): Promise<void> {
     const coded = e as WebhookSDKError
     if (coded.code === 'ERR_INVALID_CONFIG') void coded.message
   }
-  void [status, port, found.appointments, found.followupAppointments, when, appointment, patient, doctor, clinic, middleware, handler, verified, header, code, events, table]
+  void [status, allowed, port, found.appointments, found.followupAppointments, when, appointment, patient, doctor, clinic, middleware, handler, verified, header, code, events, table]
   await sdk.close()
 }
 
