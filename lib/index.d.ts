@@ -209,6 +209,12 @@ export type ExpressMiddleware = (
   next: (error?: unknown) => void,
 ) => void
 
+/**
+ * A Next.js Pages Router API route, typed structurally (Next's `NextApiRequest` / `NextApiResponse`
+ * fit) so next is never a dependency. Any Node `(req, res)` server can use it too.
+ */
+export type NodeRequestHandler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => Promise<void>
+
 /** Every SDK error carries a stable `code`. */
 export type WebhookSDKErrorCode =
   | 'ERR_INVALID_CONFIG'
@@ -237,6 +243,12 @@ export declare class WebhookSDK {
   listen(port: number, onListen?: () => void): StandaloneServer
   expressMiddleware(options?: AdapterOptions): ExpressMiddleware
   fetchHandler(options?: AdapterOptions): (request: Request) => Promise<Response>
+  /**
+   * `export default sdk.nextApiHandler()` in `pages/api/…`. With
+   * `export const config = { api: { bodyParser: false } }` (recommended) the exact bytes are
+   * verified; with Next's default body parser, the parsed object's canonical form. Not POST → 405.
+   */
+  nextApiHandler(options?: AdapterOptions): NodeRequestHandler
   /** Inclusive epoch seconds. Rejects without persistence. */
   findAppointmentsBetween(range: { startTime: number; endTime: number }): Promise<FindAppointmentsBetweenResult>
   scheduleReminder(options: ScheduleReminderOptions): Reminder

@@ -9,6 +9,7 @@ const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
+const { createNextApiHandler } = require('./adapters/next-api')
 
 const SUPPORTED_EVENTS = Object.freeze(binding.supportedEvents())
 const APPOINTMENT_EVENTS = Object.freeze(binding.appointmentEvents())
@@ -175,6 +176,11 @@ class WebhookSDK {
   /** `export const POST = sdk.fetchHandler()` (Next.js App Router, Hono, any Fetch runtime). */
   fetchHandler(options) {
     return createFetchHandler(this, options)
+  }
+
+  /** `export default sdk.nextApiHandler()` (Next.js Pages Router API route; any Node `(req, res)`). */
+  nextApiHandler(options) {
+    return createNextApiHandler(this, options)
   }
 
   async findAppointmentsBetween(range) {

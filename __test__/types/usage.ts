@@ -1,4 +1,5 @@
 // Uses every export of the public types; must type-check under --strict.
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   WebhookSDK,
   WebhookProcessingError,
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
   const clinic = await sdk.getClinicDetailsById('c')
   const middleware = sdk.expressMiddleware({ limit: 1024 })
   const handler: (request: Request) => Promise<Response> = sdk.fetchHandler()
+  const pagesRoute: (req: IncomingMessage, res: ServerResponse) => Promise<void> = sdk.nextApiHandler({ limit: 1024 })
   const verified: { valid: boolean; reason?: string } = verifySignature({}, 't=1,v1=aa', 'key', { toleranceSeconds: 60, now: 1 })
   const header: string = generateSignatureHeader({}, 'key', 1700000000)
   const error = new WebhookProcessingError('bad', 400)
@@ -113,7 +115,7 @@ async function main(): Promise<void> {
     const coded = e as WebhookSDKError
     if (coded.code === 'ERR_INVALID_CONFIG') void coded.message
   }
-  void [status, allowed, port, found.appointments, found.followupAppointments, when, appointment, patient, doctor, clinic, middleware, handler, verified, header, code, events, table]
+  void [status, allowed, port, found.appointments, found.followupAppointments, when, appointment, patient, doctor, clinic, middleware, handler, pagesRoute, verified, header, code, events, table]
   await sdk.close()
 }
 
