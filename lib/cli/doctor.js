@@ -1,6 +1,6 @@
 'use strict'
 // `eka-webhook doctor [dir]`: checks a project for the known traps and says what to change.
-// It uses nothing newer than Node 14 has, and loads the SDK's addon only in a child process, so
+// It uses nothing newer than Node 14.18 has, and loads the SDK's addon only in a child process, so
 // it runs where the SDK cannot (an older Node, a missing binary).
 
 const fs = require('node:fs')
@@ -17,9 +17,17 @@ function finding(level, title, details = {}) {
   return { level, title, ...details }
 }
 
+function readText(file) {
+  try {
+    return fs.readFileSync(file, 'utf8')
+  } catch {
+    return null
+  }
+}
+
 function readJson(file) {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'))
+    return JSON.parse(readText(file))
   } catch {
     return null
   }
@@ -79,14 +87,6 @@ function checkNode(projectDir, nodeVersion) {
     }
   }
   return findings
-}
-
-function readText(file) {
-  try {
-    return fs.readFileSync(file, 'utf8')
-  } catch {
-    return null
-  }
 }
 
 /** The installed SDK as the project's own code resolves it, and whether its addon loads here. */
