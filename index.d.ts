@@ -124,6 +124,8 @@ export interface NativeWebhookResult {
   bodyJson: string
   event?: NativeWebhookEvent
   error?: string
+  /** A fixed name for why it got its status (`ok`, `signature_invalid`, …), for telemetry. */
+  reason: string
   /** The phases that ran, in order. */
   phases: Array<NativePhase>
 }

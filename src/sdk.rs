@@ -12,7 +12,7 @@ use eka_webhook_core::reminders::{FireTime, ReminderSink, ScheduledReminder};
 use eka_webhook_core::pipeline::{EventSink, Immediate, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
-use eka_webhook_core::telemetry::PhaseTimings;
+use eka_webhook_core::telemetry::{delivery_reason, PhaseTimings};
 use napi::bindgen_prelude::{Buffer, BufferSlice, Either};
 use napi_derive::napi;
 use serde_json::{json, Value};
@@ -60,6 +60,8 @@ pub struct NativeWebhookResult {
     pub body_json: String,
     pub event: Option<NativeWebhookEvent>,
     pub error: Option<String>,
+    /// A fixed name for why it got its status (`ok`, `signature_invalid`, …), for telemetry.
+    pub reason: String,
     /// The phases that ran, in order.
     pub phases: Vec<NativePhase>,
 }
@@ -99,6 +101,7 @@ fn to_native_result(result: WebhookResult, timings: PhaseTimings) -> NativeWebho
     NativeWebhookResult {
         status: u32::from(result.status),
         body_json: result.body.to_string(),
+        reason: delivery_reason(&result).to_string(),
         event: result.event.as_ref().map(to_native_event),
         error: result.error,
         phases,
