@@ -215,6 +215,60 @@ export type ExpressMiddleware = (
  */
 export type NodeRequestHandler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => Promise<void>
 
+/** Cumulative counts of a latency in milliseconds; `le` is each bucket's upper bound. */
+export interface LatencyHistogram {
+  count: number
+  sumMs: number
+  buckets: Array<{ le: number | '+Inf'; count: number }>
+}
+
+/** Why a delivery got its status: a fixed name, never anything from the request. */
+export type DeliveryReason =
+  | 'ok'
+  | 'invalid_json'
+  | 'body_required'
+  | 'body_too_deep'
+  | 'signature_missing'
+  | 'signature_malformed'
+  | 'signature_invalid'
+  | 'signature_timestamp'
+  | 'missing_event'
+  | 'event_not_allowed'
+  | 'missing_appointment_id'
+  | 'appointment_fetch_failed'
+  | 'on_event_failed'
+  | 'other'
+
+export type ApiResource = 'login' | 'appointment' | 'patient' | 'doctor' | 'clinic' | 'other'
+export type ApiOutcome = 'ok' | 'http_4xx' | 'http_5xx' | 'timeout' | 'network' | 'invalid_response'
+export type ReminderOutcome = 'fired' | 'fetch_failed' | 'callback_failed'
+
+/** `sdk.stats()`: what the SDK counted since it was created, as plain numbers. */
+export interface WebhookStats {
+  /** Every delivery the pipeline answered (all doors, the standalone server included). */
+  deliveries: {
+    total: number
+    byStatus: Record<string, number>
+    byReason: Partial<Record<DeliveryReason, number>>
+    byStatusAndReason: Array<{ status: number; reason: DeliveryReason; count: number }>
+  }
+  /** Eka Care API requests (each retry and re-login is one). */
+  api: {
+    calls: number
+    byResource: Partial<Record<ApiResource, number>>
+    byOutcome: Partial<Record<ApiOutcome, number>>
+    byResourceAndOutcome: Array<{ resource: ApiResource; outcome: ApiOutcome; count: number }>
+    latencyMs: LatencyHistogram
+  }
+  /** Schedule writes waiting for the database to come back. */
+  writeQueueDepth: number
+  reminders: {
+    byOutcome: Partial<Record<ReminderOutcome, number>>
+    /** How long after its time each reminder fired. */
+    latenessMs: LatencyHistogram
+  }
+}
+
 /** Every SDK error carries a stable `code`. */
 export type WebhookSDKErrorCode =
   | 'ERR_INVALID_CONFIG'
@@ -258,6 +312,12 @@ export declare class WebhookSDK {
   getPatientDetailsById(id: string): Promise<JsonObject>
   getDoctorDetailsById(id: string): Promise<JsonObject>
   getClinicDetailsById(id: string): Promise<JsonObject>
+  /**
+   * What the SDK counted: deliveries by status and reason, API calls and latency, the write
+   * queue's depth, reminders by outcome and lateness. The same numbers go out as OpenTelemetry
+   * metrics when `@opentelemetry/api` is installed.
+   */
+  stats(): WebhookStats
   /** Stops servers and reminders, closes pools; the process can then exit. */
   close(): Promise<void>
 }

@@ -134,6 +134,7 @@ class SdkTelemetry {
     source.keepApiCalls()
     this.#ref = new WeakRef(source)
     sources.add(this.#ref)
+    instruments()
   }
 
   /**

@@ -96,7 +96,11 @@ fn to_native_result(result: WebhookResult, timings: PhaseTimings) -> NativeWebho
     let phases = timings
         .phases
         .iter()
-        .map(|p| NativePhase { name: p.phase.name().to_string(), start_ms: millis(p.start), duration_ms: millis(p.duration) })
+        .map(|p| NativePhase {
+            name: p.phase.name().to_string(),
+            start_ms: millis(p.start),
+            duration_ms: millis(p.duration),
+        })
         .collect();
     NativeWebhookResult {
         status: u32::from(result.status),
@@ -236,7 +240,8 @@ impl NativeWebhookSdk {
             return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
         }
         let request_body = kind.request_body(body.as_ref().map(body_bytes));
-        let (result, timings) = self.core.handle_timed(request_body, signature_header.as_deref()).await;
+        let signature_header = signature_header.as_deref();
+        let (result, timings) = self.core.handle_timed(request_body, signature_header).await;
         Ok(to_native_result(result, timings))
     }
 
@@ -258,7 +263,11 @@ impl NativeWebhookSdk {
         let calls = self.core.telemetry().take_api_samples();
         calls
             .into_iter()
-            .map(|c| NativeApiCall { resource: c.resource.into(), outcome: c.outcome.into(), duration_ms: c.duration_ms })
+            .map(|c| NativeApiCall {
+                resource: c.resource.into(),
+                outcome: c.outcome.into(),
+                duration_ms: c.duration_ms,
+            })
             .collect()
     }
 

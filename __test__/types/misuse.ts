@@ -27,3 +27,4 @@ async function narrowResult(): Promise<void> {
   if (result.event?.type === 'prescription.updated') void result.event.payload.data.appointment_id // @error: data may be absent
 }
 void narrowResult
+void sdk.stats().deliveries.byReason.signature_forged // @error: not a reason

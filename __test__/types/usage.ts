@@ -20,6 +20,7 @@ import {
   type PersistenceConfig,
   type FindAppointmentsBetweenResult,
   type WebhookSDKError,
+  type WebhookStats,
 } from '@eka-care/webhook-sdk'
 
 const persistence: PersistenceConfig[] = [
@@ -96,6 +97,10 @@ async function main(): Promise<void> {
   const when: Date = reminder.nextRun
   reminder.cancel()
   await sdk.reminderSent('apt-1')
+  const stats: WebhookStats = sdk.stats()
+  const ok: number | undefined = stats.deliveries.byReason.ok
+  const p99Bucket: number | '+Inf' | undefined = stats.api.latencyMs.buckets.at(-1)?.le
+  void [ok, p99Bucket, stats.writeQueueDepth, stats.reminders.byOutcome.fired]
   const appointment = await sdk.getAppointmentDetailsById('apt-1', { partnerId: 'p' })
   const patient = await sdk.getPatientDetailsById('p')
   const doctor = await sdk.getDoctorDetailsById('d')

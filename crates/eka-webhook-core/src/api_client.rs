@@ -219,7 +219,11 @@ impl EkaApiClient {
         result
     }
 
-    async fn exchange(&self, request: reqwest::RequestBuilder, endpoint: &str) -> Result<Value, ApiError> {
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: &str,
+    ) -> Result<Value, ApiError> {
         let timeout = self.credentials.request_timeout;
         let network_error = |e: reqwest::Error| {
             if e.is_timeout() {

@@ -177,7 +177,11 @@ impl Pipeline {
     }
 
     /// [`handle`](Self::handle), with when each phase ran.
-    pub async fn handle_timed(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> (WebhookResult, PhaseTimings) {
+    pub async fn handle_timed(
+        &self,
+        body: RequestBody<'_>,
+        signature_header: Option<&str>,
+    ) -> (WebhookResult, PhaseTimings) {
         let mut timings = PhaseTimings::default();
         let result = match self.prepare(body, signature_header, &mut timings) {
             Ok(accepted) => self.complete(accepted, &mut timings).await,
@@ -238,8 +242,9 @@ impl Pipeline {
 
         if !self.config.signing_keys.is_empty() {
             let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
+            let keys = &self.config.signing_keys;
             let verified = timings.time(Phase::Verify, || {
-                verify_body(bytes, is_canonical, None, signature_header, &self.config.signing_keys, options)
+                verify_body(bytes, is_canonical, None, signature_header, keys, options)
             });
             if let Err(failure) = verified {
                 return Err(Rejection::new(403, failure.reason()));
@@ -274,27 +279,28 @@ impl Pipeline {
         let mut event = accepted.into_event();
         if is_appointment_event(&event.event_type) {
             let appointment_id = appointment_id.as_deref().unwrap_or_default();
-            match timings.time_async(Phase::Enrich, enrich_appointment(&self.api, appointment_id, None)).await {
+            let enriched = enrich_appointment(&self.api, appointment_id, None);
+            match timings.time_async(Phase::Enrich, enriched).await {
                 Ok(context) => event.context = Some(Box::new(context)),
                 Err(err) => return WebhookResult::failure(502, format!("Failed to fetch appointment details: {err}")),
             }
         }
 
         if let Some(schedule) = &self.schedule {
-            timings.time_async(Phase::Persist, schedule.apply_event(&event, p_aid.as_deref())).await;
+            let persisted = schedule.apply_event(&event, p_aid.as_deref());
+            timings.time_async(Phase::Persist, persisted).await;
         }
 
         if let Some(on_event) = &self.on_event {
-            let delivered = timings
-                .time_async(Phase::OnEvent, async {
-                    match self.config.on_event_timeout {
-                        None => on_event.deliver(&event).await,
-                        Some(limit) => tokio::time::timeout(limit, on_event.deliver(&event))
-                            .await
-                            .unwrap_or_else(|_| Err(format!("onEvent did not settle within {} ms", limit.as_millis()))),
-                    }
-                })
-                .await;
+            let delivery = async {
+                match self.config.on_event_timeout {
+                    None => on_event.deliver(&event).await,
+                    Some(limit) => tokio::time::timeout(limit, on_event.deliver(&event))
+                        .await
+                        .unwrap_or_else(|_| Err(format!("onEvent did not settle within {} ms", limit.as_millis()))),
+                }
+            };
+            let delivered = timings.time_async(Phase::OnEvent, delivery).await;
             if let Err(message) = delivered {
                 logger::error(&format!("WebhookSDK: Error in on_event callback: {message}"));
                 return WebhookResult::failure_with_body(500, message, Some(ON_EVENT_FAILED));

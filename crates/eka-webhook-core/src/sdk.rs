@@ -104,7 +104,11 @@ impl WebhookSdk {
     }
 
     /// [`handle`](Self::handle), with when each phase ran.
-    pub async fn handle_timed(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> (WebhookResult, PhaseTimings) {
+    pub async fn handle_timed(
+        &self,
+        body: RequestBody<'_>,
+        signature_header: Option<&str>,
+    ) -> (WebhookResult, PhaseTimings) {
         self.pipeline.handle_timed(body, signature_header).await
     }
 

@@ -12,7 +12,8 @@ use serde_json::{json, Map, Value};
 
 use crate::api_client::{ApiError, LOGIN_PATH};
 use crate::pipeline::{
-    WebhookResult, BODY_REQUIRED, BODY_TOO_DEEP, INVALID_JSON_BODY, MISSING_APPOINTMENT_ID, MISSING_EVENT,
+    WebhookResult, BODY_REQUIRED, BODY_TOO_DEEP, INVALID_JSON_BODY, MISSING_APPOINTMENT_ID,
+    MISSING_EVENT,
 };
 
 /// The phases of one delivery, in order. `Dedupe` has no step yet: it is timed (and a span's
@@ -55,7 +56,10 @@ pub struct PhaseTimings {
 
 impl Default for PhaseTimings {
     fn default() -> Self {
-        Self { origin: Instant::now(), phases: Vec::new() }
+        Self {
+            origin: Instant::now(),
+            phases: Vec::new(),
+        }
     }
 }
 
@@ -76,13 +80,19 @@ impl PhaseTimings {
 
     fn record(&mut self, phase: Phase, started: Instant) {
         let start = started.saturating_duration_since(self.origin);
-        self.phases.push(PhaseTiming { phase, start, duration: started.elapsed() });
+        self.phases.push(PhaseTiming {
+            phase,
+            start,
+            duration: started.elapsed(),
+        });
     }
 }
 
 /// Upper bounds (ms) of the latency and lateness histograms' buckets; a last one holds the rest.
-const BUCKET_BOUNDS_MS: [f64; 14] =
-    [1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0];
+const BUCKET_BOUNDS_MS: [f64; 14] = [
+    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0,
+];
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -93,7 +103,10 @@ struct Histogram {
 
 impl Histogram {
     fn record(&mut self, ms: f64) {
-        let bucket = BUCKET_BOUNDS_MS.iter().position(|bound| ms <= *bound).unwrap_or(BUCKET_BOUNDS_MS.len());
+        let bucket = BUCKET_BOUNDS_MS
+            .iter()
+            .position(|bound| ms <= *bound)
+            .unwrap_or(BUCKET_BOUNDS_MS.len());
         self.counts[bucket] += 1;
         self.count += 1;
         self.sum_ms += ms;
@@ -149,7 +162,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Telemetry {
     /// One delivery's final answer; `reason` from [`delivery_reason`].
     pub fn delivery(&self, status: u16, reason: &'static str) {
-        *lock(&self.counters).deliveries.entry((status, reason)).or_default() += 1;
+        *lock(&self.counters)
+            .deliveries
+            .entry((status, reason))
+            .or_default() += 1;
     }
 
     /// One HTTP request to the Eka Care API (each retry and re-login is one).
@@ -163,7 +179,11 @@ impl Telemetry {
         }
         if let Some(samples) = lock(&self.api_samples).as_mut() {
             if samples.len() < MAX_PENDING_SAMPLES {
-                samples.push(ApiCallSample { resource, outcome, duration_ms });
+                samples.push(ApiCallSample {
+                    resource,
+                    outcome,
+                    duration_ms,
+                });
             }
         }
     }
@@ -181,7 +201,10 @@ impl Telemetry {
     }
 
     pub fn take_api_samples(&self) -> Vec<ApiCallSample> {
-        lock(&self.api_samples).as_mut().map(std::mem::take).unwrap_or_default()
+        lock(&self.api_samples)
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Every counter as plain numbers; `write_queue_depth` is read by the caller, who owns the
@@ -213,7 +236,12 @@ impl Telemetry {
             add(&mut reminders, outcome, *count);
         }
         json!({
-            "deliveries": { "total": total, "byStatus": by_status, "byReason": by_reason, "byStatusAndReason": detail },
+            "deliveries": {
+                "total": total,
+                "byStatus": by_status,
+                "byReason": by_reason,
+                "byStatusAndReason": detail,
+            },
             "api": {
                 "calls": calls,
                 "byResource": calls_by_resource,
@@ -222,7 +250,10 @@ impl Telemetry {
                 "latencyMs": counters.api_latency.to_json(),
             },
             "writeQueueDepth": write_queue_depth,
-            "reminders": { "byOutcome": reminders, "latenessMs": counters.reminder_lateness.to_json() },
+            "reminders": {
+                "byOutcome": reminders,
+                "latenessMs": counters.reminder_lateness.to_json(),
+            },
         })
     }
 }
@@ -273,7 +304,10 @@ fn api_resource(endpoint: &str) -> &'static str {
     if endpoint.ends_with(LOGIN_PATH) {
         return "login";
     }
-    RESOURCES.iter().find(|(prefix, _)| endpoint.contains(prefix)).map_or("other", |(_, name)| name)
+    RESOURCES
+        .iter()
+        .find(|(prefix, _)| endpoint.contains(prefix))
+        .map_or("other", |(_, name)| name)
 }
 
 fn api_outcome(outcome: Result<(), &ApiError>) -> &'static str {
@@ -304,20 +338,47 @@ mod tests {
         assert_eq!(buckets[0], json!({ "le": 1.0, "count": 2 }));
         assert_eq!(buckets[1], json!({ "le": 5.0, "count": 1 }));
         assert_eq!(buckets[5], json!({ "le": 100.0, "count": 1 }));
-        assert_eq!(buckets.last().unwrap(), &json!({ "le": "+Inf", "count": 1 }));
+        assert_eq!(
+            buckets.last().unwrap(),
+            &json!({ "le": "+Inf", "count": 1 })
+        );
     }
 
     #[test]
     fn reasons_are_fixed_names_whatever_the_error_quotes() {
         let failure = |status, error: &str| WebhookResult::failure(status, error);
         let cases = [
-            (failure(400, "Event type 'x<script>' is not in the allowed events list. Allowed: []"), "event_not_allowed"),
-            (failure(403, "Invalid signature header format: missing 't' or 'v1' fields"), "signature_malformed"),
-            (failure(403, "Signature timestamp is too old"), "signature_timestamp"),
+            (
+                failure(
+                    400,
+                    "Event type 'x<script>' is not in the allowed events list. Allowed: []",
+                ),
+                "event_not_allowed",
+            ),
+            (
+                failure(
+                    403,
+                    "Invalid signature header format: missing 't' or 'v1' fields",
+                ),
+                "signature_malformed",
+            ),
+            (
+                failure(403, "Signature timestamp is too old"),
+                "signature_timestamp",
+            ),
             (failure(403, "Invalid signature"), "signature_invalid"),
-            (failure(502, "Failed to fetch appointment details: HTTP 404 for /dr/v1/appointment/a-1"), "appointment_fetch_failed"),
+            (
+                failure(
+                    502,
+                    "Failed to fetch appointment details: HTTP 404 for /dr/v1/appointment/a-1",
+                ),
+                "appointment_fetch_failed",
+            ),
             (failure(500, "the user's own message"), "on_event_failed"),
-            (failure(400, MISSING_APPOINTMENT_ID), "missing_appointment_id"),
+            (
+                failure(400, MISSING_APPOINTMENT_ID),
+                "missing_appointment_id",
+            ),
         ];
         for (result, reason) in cases {
             assert_eq!(delivery_reason(&result), reason, "{:?}", result.error);
@@ -328,15 +389,33 @@ mod tests {
     fn api_calls_are_labelled_by_resource_never_by_id() {
         let telemetry = Telemetry::default();
         telemetry.keep_api_samples();
-        let not_found = ApiError::Status { status: 404, endpoint: String::new(), detail: String::new(), retry_after: None };
-        telemetry.api_call("/dr/v1/patient/p-secret-1", Err(&not_found), Duration::from_millis(3));
+        let not_found = ApiError::Status {
+            status: 404,
+            endpoint: String::new(),
+            detail: String::new(),
+            retry_after: None,
+        };
+        telemetry.api_call(
+            "/dr/v1/patient/p-secret-1",
+            Err(&not_found),
+            Duration::from_millis(3),
+        );
         telemetry.api_call(LOGIN_PATH, Ok(()), Duration::from_millis(7));
         let samples = telemetry.take_api_samples();
-        assert_eq!(samples.iter().map(|s| (s.resource, s.outcome)).collect::<Vec<_>>(), [("patient", "http_4xx"), ("login", "ok")]);
+        assert_eq!(
+            samples
+                .iter()
+                .map(|s| (s.resource, s.outcome))
+                .collect::<Vec<_>>(),
+            [("patient", "http_4xx"), ("login", "ok")]
+        );
         assert!(telemetry.take_api_samples().is_empty());
         let snapshot = telemetry.snapshot(2);
         assert_eq!(snapshot["api"]["calls"], 2);
-        assert_eq!(snapshot["api"]["byResource"], json!({ "login": 1, "patient": 1 }));
+        assert_eq!(
+            snapshot["api"]["byResource"],
+            json!({ "login": 1, "patient": 1 })
+        );
         assert_eq!(snapshot["writeQueueDepth"], 2);
         assert!(!snapshot.to_string().contains("p-secret-1"));
     }
