@@ -77,7 +77,45 @@ export interface SQLitePersistenceConfig {
   filename: string
 }
 
-export type PersistenceConfig = MySQLPersistenceConfig | DynamoDBPersistenceConfig | SQLitePersistenceConfig
+/** libpq's `sslmode` values. */
+export type PostgresSslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full'
+
+export interface PostgresConnection {
+  host: string
+  /** Default 5432. */
+  port?: number
+  user: string
+  /** Omit for trust authentication. */
+  password?: string
+  database: string
+  /** An existing schema for the table (lower-case letters, digits, `_`). Default `'public'`. */
+  schema?: string
+  ssl?: {
+    /** Default: `'prefer'` for a loopback host, else `'verify-full'`. */
+    mode?: PostgresSslMode
+    /** PEM of the CA(s) to verify the server with (`verify-ca` / `verify-full`). */
+    ca?: string
+  }
+}
+
+export type PostgresPersistenceConfig = {
+  type: 'postgres'
+  /** How long a webhook may wait for a connection when the database is down. Default 5000. */
+  connectTimeoutMs?: number
+} & (
+  | { connection: PostgresConnection; connectionString?: never }
+  | {
+      /** `postgres://user:password@host:5432/database?sslmode=…&sslrootcert=FILE&schema=…` */
+      connectionString: string
+      connection?: never
+    }
+)
+
+export type PersistenceConfig =
+  | MySQLPersistenceConfig
+  | PostgresPersistenceConfig
+  | DynamoDBPersistenceConfig
+  | SQLitePersistenceConfig
 
 /**
  * `appointment.created` / `appointment.updated`, enriched: the appointment was fetched (an event

@@ -176,6 +176,104 @@ fn parse_server_limits(value: &Value) -> Result<ServerLimits, CoreError> {
     })
 }
 
+const PERSISTENCE_TYPES: &str = "\"mysql\", \"postgres\", \"dynamodb\" or \"sqlite\"";
+
+fn parse_postgres_connection(value: &Value, connect_timeout: Duration) -> Result<PostgresConfig, CoreError> {
+    let c = Fields::new(
+        value,
+        "persistence.connection.",
+        &["host", "port", "user", "password", "database", "schema", "ssl"],
+    )?;
+    let host = c.required_string("host")?.to_string();
+    let (ssl_mode, ssl_root_cert) = match c.get("ssl") {
+        None => (None, None),
+        Some(ssl) => {
+            let s = Fields::new(ssl, "persistence.connection.ssl.", &["mode", "ca"])?;
+            let mode = s.string("mode")?.map(|m| parse_ssl_mode(m, "'persistence.connection.ssl.mode'")).transpose()?;
+            (mode, s.string("ca")?.map(|pem| RootCert::Pem(pem.to_string())))
+        }
+    };
+    postgres_config(PostgresConfig {
+        port: c.integer("port", 1, 65535)?.map(|p| p as u16).unwrap_or(DEFAULT_POSTGRES_PORT),
+        user: c.required_string("user")?.to_string(),
+        password: Secret::new(c.string("password")?.unwrap_or("")),
+        database: c.required_string("database")?.to_string(),
+        schema: c.string("schema")?.unwrap_or(DEFAULT_POSTGRES_SCHEMA).to_string(),
+        ssl_mode: ssl_mode.unwrap_or_else(|| PostgresSslMode::default_for_host(&host)),
+        ssl_root_cert,
+        connect_timeout,
+        host,
+    })
+}
+
+/// `postgres://user:password@host:5432/database?sslmode=…&sslrootcert=…&schema=…`. Errors
+/// never quote the string: it may hold the password.
+fn parse_postgres_url(text: &str, connect_timeout: Duration) -> Result<PostgresConfig, CoreError> {
+    const FORM: &str = "postgres://user:password@host:5432/database";
+    let url = url::Url::parse(text)
+        .map_err(|e| invalid(format!("'persistence.connectionString' is not a URL ({e}); expected {FORM}")))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(invalid(format!("'persistence.connectionString' must start with postgres://, e.g. {FORM}")));
+    }
+    let decode = |part: &str| percent_encoding::percent_decode_str(part).decode_utf8_lossy().into_owned();
+    let host = url.host_str().filter(|h| !h.is_empty()).map(decode);
+    let database = decode(url.path().trim_start_matches('/'));
+    let (Some(host), false, false) = (host, url.username().is_empty(), database.is_empty()) else {
+        return Err(invalid(format!("'persistence.connectionString' needs a user, a host and a database: {FORM}")));
+    };
+    let (mut ssl_mode, mut ssl_root_cert, mut schema) = (None, None, None);
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "sslmode" => ssl_mode = Some(parse_ssl_mode(&value, "'sslmode' in 'persistence.connectionString'")?),
+            "sslrootcert" => ssl_root_cert = Some(RootCert::File(value.into_owned())),
+            "schema" => schema = Some(value.into_owned()),
+            other => {
+                return Err(invalid(format!(
+                    "unknown parameter '{other}' in 'persistence.connectionString' \
+                     (expected sslmode, sslrootcert or schema)"
+                )))
+            }
+        }
+    }
+    postgres_config(PostgresConfig {
+        port: url.port().unwrap_or(DEFAULT_POSTGRES_PORT),
+        user: decode(url.username()),
+        password: Secret::new(decode(url.password().unwrap_or(""))),
+        database,
+        schema: schema.unwrap_or_else(|| DEFAULT_POSTGRES_SCHEMA.to_string()),
+        ssl_mode: ssl_mode.unwrap_or_else(|| PostgresSslMode::default_for_host(&host)),
+        ssl_root_cert,
+        connect_timeout,
+        host,
+    })
+}
+
+fn parse_ssl_mode(name: &str, field: &str) -> Result<PostgresSslMode, CoreError> {
+    PostgresSslMode::from_name(name).ok_or_else(|| {
+        invalid(format!("{field} must be one of {}, got {name:?}", PostgresSslMode::NAMES.join(", ")))
+    })
+}
+
+/// The checks both forms share. The schema is limited to plain identifiers so that it means
+/// the same quoted or not, and cannot widen the `search_path`.
+fn postgres_config(config: PostgresConfig) -> Result<PostgresConfig, CoreError> {
+    let schema = &config.schema;
+    let plain = schema.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema.len() <= 63;
+    if !plain {
+        return Err(invalid(format!(
+            "the postgres schema must be 1 to 63 lower-case letters, digits or '_', not starting with a digit; got {schema:?}"
+        )));
+    }
+    if config.ssl_root_cert.is_some() && config.ssl_mode != PostgresSslMode::VerifyCa
+        && config.ssl_mode != PostgresSslMode::VerifyFull
+    {
+        return Err(invalid("a postgres CA certificate is only used with ssl mode verify-ca or verify-full"));
+    }
+    Ok(config)
+}
+
 fn parse_persistence(value: &Value) -> Result<PersistenceConfig, CoreError> {
     let kind = value.get("type").and_then(Value::as_str);
     let connect_timeout = |f: &Fields| -> Result<Duration, CoreError> {
@@ -226,14 +324,31 @@ fn parse_persistence(value: &Value) -> Result<PersistenceConfig, CoreError> {
                 connect_timeout: connect_timeout(&f)?,
             }))
         }
+        Some("postgres") => {
+            let f = Fields::new(value, "persistence.", &["type", "connection", "connectionString", "connectTimeoutMs"])?;
+            let connect_timeout = connect_timeout(&f)?;
+            let config = match (f.get("connection"), f.string("connectionString")?) {
+                (Some(connection), None) => parse_postgres_connection(connection, connect_timeout)?,
+                (None, Some(url)) => parse_postgres_url(url, connect_timeout)?,
+                (Some(_), Some(_)) => {
+                    return Err(invalid("give 'persistence.connection' or 'persistence.connectionString', not both"))
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        "'persistence.connection' or 'persistence.connectionString' is required for postgres",
+                    ))
+                }
+            };
+            Ok(PersistenceConfig::Postgres(config))
+        }
         Some("sqlite") => {
             let f = Fields::new(value, "persistence.", &["type", "filename"])?;
             Ok(PersistenceConfig::Sqlite(SqliteConfig { filename: f.required_string("filename")?.to_string() }))
         }
         Some(other) => Err(invalid(format!(
-            "unknown persistence type '{other}' (expected \"mysql\", \"dynamodb\" or \"sqlite\")"
+            "unknown persistence type '{other}' (expected {PERSISTENCE_TYPES})"
         ))),
-        None if value.is_object() => Err(invalid("'persistence.type' is required (\"mysql\", \"dynamodb\" or \"sqlite\")")),
+        None if value.is_object() => Err(invalid(format!("'persistence.type' is required ({PERSISTENCE_TYPES})"))),
         None => Err(invalid("'persistence' must be an object")),
     }
 }
@@ -277,6 +392,84 @@ mod tests {
     fn secrets_never_appear_in_errors() {
         let e = err(json!({"clientId": "i", "clientSecret": "topsecret", "persistence": {"type": "mysql", "connection": {"host": "h", "user": "u", "password": "dbpass", "database": "d", "port": "x"}}}));
         assert!(!e.contains("topsecret") && !e.contains("dbpass"), "{e}");
+    }
+
+    fn postgres(persistence: Value) -> Result<PostgresConfig, CoreError> {
+        let options = json!({"clientId": "i", "clientSecret": "s", "persistence": persistence});
+        match SdkConfig::from_options(&options)?.persistence {
+            Some(PersistenceConfig::Postgres(c)) => Ok(c),
+            other => panic!("not postgres: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn postgres_connection_object_and_string_give_the_same_config() {
+        let object = postgres(json!({"type": "postgres", "connectTimeoutMs": 900, "connection": {
+            "host": "db.internal", "user": "eka", "password": "p@ss", "database": "clinic",
+            "schema": "eka", "ssl": {"mode": "verify-ca", "ca": "PEM"}}}))
+        .unwrap();
+        assert_eq!((object.host.as_str(), object.port, object.user.as_str()), ("db.internal", 5432, "eka"));
+        assert_eq!((object.database.as_str(), object.schema.as_str()), ("clinic", "eka"));
+        assert_eq!(object.password.expose(), "p@ss");
+        assert_eq!(object.ssl_mode, PostgresSslMode::VerifyCa);
+        assert_eq!(object.ssl_root_cert, Some(RootCert::Pem("PEM".into())));
+        assert_eq!(object.connect_timeout, Duration::from_millis(900));
+
+        let url = "postgresql://eka:p%40ss@db.internal:6432/clinic?sslmode=require&schema=eka";
+        let string = postgres(json!({"type": "postgres", "connectionString": url})).unwrap();
+        assert_eq!((string.host.as_str(), string.port, string.user.as_str()), ("db.internal", 6432, "eka"));
+        assert_eq!((string.database.as_str(), string.schema.as_str()), ("clinic", "eka"));
+        assert_eq!(string.password.expose(), "p@ss");
+        assert_eq!(string.ssl_mode, PostgresSslMode::Require);
+        assert_eq!(string.connect_timeout, DEFAULT_DB_CONNECT_TIMEOUT);
+        let file = postgres(json!({"type": "postgres",
+            "connectionString": "postgres://u@h/d?sslmode=verify-full&sslrootcert=/etc/ca.pem"}))
+        .unwrap();
+        assert_eq!(file.ssl_root_cert, Some(RootCert::File("/etc/ca.pem".into())));
+    }
+
+    #[test]
+    fn postgres_defaults_verify_remote_servers_only() {
+        let mode = |host: &str| {
+            let connection = json!({"host": host, "user": "u", "database": "d"});
+            postgres(json!({"type": "postgres", "connection": connection})).unwrap().ssl_mode
+        };
+        assert_eq!(mode("127.0.0.1"), PostgresSslMode::Prefer);
+        assert_eq!(mode("localhost"), PostgresSslMode::Prefer);
+        assert_eq!(mode("::1"), PostgresSslMode::Prefer);
+        assert_eq!(mode("db.example.com"), PostgresSslMode::VerifyFull);
+        let c = postgres(json!({"type": "postgres", "connectionString": "postgres://u@127.0.0.1/d"})).unwrap();
+        assert_eq!((c.port, c.schema.as_str(), c.password.expose()), (5432, "public", ""));
+        assert_eq!(c.ssl_mode, PostgresSslMode::Prefer);
+    }
+
+    #[test]
+    fn postgres_errors_name_the_field_and_hide_the_password() {
+        let e = |p: Value| postgres(p).unwrap_err().to_string();
+        let conn = |extra: Value| {
+            let mut c = json!({"host": "h", "user": "u", "database": "d", "password": "dbpass"});
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            json!({"type": "postgres", "connection": c})
+        };
+        assert!(e(json!({"type": "postgres"})).contains("'persistence.connection' or 'persistence.connectionString' is required"));
+        assert!(e(json!({"type": "postgres", "connection": {}, "connectionString": "postgres://u@h/d"})).contains("not both"));
+        assert!(e(conn(json!({"port": 0}))).contains("'persistence.connection.port'"));
+        assert!(e(conn(json!({"ssl": {"mode": "verify"}}))).contains("'persistence.connection.ssl.mode' must be one of disable"));
+        assert!(e(conn(json!({"ssl": {"mode": "require", "ca": "PEM"}}))).contains("verify-ca or verify-full"));
+        assert!(e(conn(json!({"schema": "Eka; DROP"}))).contains("the postgres schema must be"));
+        assert!(e(conn(json!({"sslmode": "x"}))).contains("unknown option 'persistence.connection.sslmode'"));
+        for url in [
+            "mysql://u:dbpass@h/d",
+            "postgres://u:dbpass@h",
+            "postgres://:dbpass@h/d",
+            "postgres://u:dbpass@h/d?sslmode=on",
+            "postgres://u:dbpass@h/d?options=x",
+            "postgres://u:dbpass@h:99999/d",
+        ] {
+            let message = e(json!({"type": "postgres", "connectionString": url}));
+            assert!(message.contains("connectionString"), "{message}");
+            assert!(!message.contains("dbpass"), "{message}");
+        }
     }
 
     #[test]
