@@ -3,11 +3,12 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ROOT } from './support/python.mjs'
+import { installPublishedCopy } from './support/package-copy.mjs'
 
 const require = createRequire(import.meta.url)
 const { diagnose } = require('../lib/cli/doctor.js')
@@ -30,14 +31,13 @@ function project(t, files, { sdk = 'linked', dependencies = {} } = {}) {
     mkdirSync(path.dirname(path.join(dir, file)), { recursive: true })
     writeFileSync(path.join(dir, file), text)
   }
-  const installed = path.join(dir, 'node_modules', ...SDK.split('/'))
-  if (sdk !== 'none') mkdirSync(path.dirname(installed), { recursive: true })
-  if (sdk === 'linked') symlinkSync(ROOT, installed)
-  if (sdk === 'copied') {
-    // What npm unpacks from the tarball ("files" in package.json); the addon is not among them.
-    const published = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).files
-    for (const entry of ['package.json', ...published]) cpSync(path.join(ROOT, entry), path.join(installed, entry), { recursive: true })
+  if (sdk === 'linked') {
+    const installed = path.join(dir, 'node_modules', ...SDK.split('/'))
+    mkdirSync(path.dirname(installed), { recursive: true })
+    symlinkSync(ROOT, installed)
   }
+  // The addon is not among the published files: it comes in a platform package.
+  if (sdk === 'copied') installPublishedCopy(dir)
   return dir
 }
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -16,6 +16,7 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics'
 import { ROOT } from './support/python.mjs'
+import { installPublishedCopy } from './support/package-copy.mjs'
 import { SAMPLE, appointmentPayload, setup, signedHeaders } from './support/sdk.mjs'
 
 const spans = new InMemorySpanExporter()
@@ -200,9 +201,7 @@ test('reminders: an eka.reminder.fire span and lateness per fire, outcomes count
 test('without @opentelemetry/api the SDK works and stats() still counts (the package is never required)', BOUNDED, async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'eka-no-otel-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  const installed = path.join(dir, 'node_modules', '@eka-care', 'webhook-sdk')
-  const published = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).files
-  for (const entry of ['package.json', ...published]) cpSync(path.join(ROOT, entry), path.join(installed, entry), { recursive: true })
+  const installed = installPublishedCopy(dir)
   const addon = 'eka-webhook-sdk.linux-x64-gnu.node'
   symlinkSync(path.join(ROOT, addon), path.join(installed, addon))
   const script = path.join(dir, 'main.cjs')

@@ -107,11 +107,7 @@ class WebhookSDK {
       (options) => new binding.NativeWebhookSdk(options, onEvent, onReminder),
       plainConfig(config),
     )
-    const native = this.#native
-    this.#telemetry = new SdkTelemetry(
-      { stats: () => this.stats(), keepApiCalls: () => native.keepApiCalls(), takeApiCalls: () => native.takeApiCalls() },
-      SUPPORTED_EVENTS,
-    )
+    this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
   }
 
   /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */

@@ -23,7 +23,7 @@ function loadOpenTelemetry() {
 const otel = loadOpenTelemetry()
 const tracer = otel?.trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION)
 
-/** The SDKs whose counters the metric callbacks report (weakly held: an unclosed SDK may go). */
+/** The native SDKs whose counters the metric callbacks report (weakly held: an unclosed SDK may go). */
 const sources = new Set()
 
 /** The instruments of one meter provider; the app may register its provider after the SDK starts. */
@@ -39,33 +39,20 @@ function instruments() {
   return made
 }
 
+/** [key, kind, name, description, unit] of each instrument. */
+const INSTRUMENTS = [
+  ['deliveries', 'createObservableCounter', 'eka.webhook.deliveries', 'Webhook deliveries by HTTP status and reason', '{delivery}'],
+  ['apiCalls', 'createObservableCounter', 'eka.api.calls', 'Eka Care API requests by resource and outcome', '{request}'],
+  ['apiDuration', 'createHistogram', 'eka.api.request.duration', 'Eka Care API request latency', 'ms'],
+  ['reminderFires', 'createObservableCounter', 'eka.reminder.fires', 'Fired reminders by outcome', '{reminder}'],
+  ['reminderLateness', 'createHistogram', 'eka.reminder.lateness', 'How long after its time a reminder fired', 'ms'],
+  ['writeQueueDepth', 'createObservableGauge', 'eka.write_queue.depth', 'Schedule writes waiting for the database', '{write}'],
+]
+
 function makeInstruments(meter) {
-  const made = {
-    deliveries: meter.createObservableCounter('eka.webhook.deliveries', {
-      description: 'Webhook deliveries by HTTP status and reason',
-      unit: '{delivery}',
-    }),
-    apiCalls: meter.createObservableCounter('eka.api.calls', {
-      description: 'Eka Care API requests by resource and outcome',
-      unit: '{request}',
-    }),
-    apiDuration: meter.createHistogram('eka.api.request.duration', {
-      description: 'Eka Care API request latency',
-      unit: 'ms',
-    }),
-    reminderFires: meter.createObservableCounter('eka.reminder.fires', {
-      description: 'Fired reminders by outcome',
-      unit: '{reminder}',
-    }),
-    reminderLateness: meter.createHistogram('eka.reminder.lateness', {
-      description: 'How long after its time a reminder fired',
-      unit: 'ms',
-    }),
-    writeQueueDepth: meter.createObservableGauge('eka.write_queue.depth', {
-      description: 'Schedule writes waiting for the database',
-      unit: '{write}',
-    }),
-  }
+  const made = Object.fromEntries(
+    INSTRUMENTS.map(([key, kind, name, description, unit]) => [key, meter[kind](name, { description, unit })]),
+  )
   meter.addBatchObservableCallback(
     (result) => observe(result, made),
     [made.deliveries, made.apiCalls, made.reminderFires, made.writeQueueDepth],
@@ -80,12 +67,12 @@ function observe(result, made) {
   const reminders = new Map()
   let depth = 0
   for (const ref of sources) {
-    const source = ref.deref()
-    if (source === undefined) {
+    const native = ref.deref()
+    if (native === undefined) {
       sources.delete(ref)
       continue
     }
-    const stats = source.stats()
+    const stats = JSON.parse(native.stats())
     for (const { status, reason, count } of stats.deliveries.byStatusAndReason) {
       sum(deliveries, { 'http.response.status_code': status, 'eka.webhook.reason': reason }, count)
     }
@@ -96,7 +83,7 @@ function observe(result, made) {
       sum(reminders, { 'eka.reminder.outcome': outcome }, count)
     }
     depth += stats.writeQueueDepth
-    for (const call of source.takeApiCalls()) {
+    for (const call of native.takeApiCalls()) {
       made.apiDuration.record(call.durationMs, { 'eka.api.resource': call.resource, 'eka.api.outcome': call.outcome })
     }
   }
@@ -119,20 +106,18 @@ function nowMs() {
 }
 
 /**
- * One SDK's hooks. `native` gives `stats()` (the counters, parsed) and `takeApiCalls()`.
+ * One SDK's hooks over its native instance (`stats()`, `keepApiCalls()`, `takeApiCalls()`).
  * `supportedEvents`: the event names a span may carry (anything else came from the sender).
  */
 class SdkTelemetry {
-  #source
   #ref
   #supportedEvents
 
-  constructor(source, supportedEvents) {
-    this.#source = source
+  constructor(native, supportedEvents) {
     this.#supportedEvents = supportedEvents
     if (otel === null) return
-    source.keepApiCalls()
-    this.#ref = new WeakRef(source)
+    native.keepApiCalls()
+    this.#ref = new WeakRef(native)
     sources.add(this.#ref)
     instruments()
   }
