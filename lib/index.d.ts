@@ -55,7 +55,15 @@ export interface PrescriptionWebhookPayload<T extends PrescriptionEvent = Prescr
 
 export interface MySQLPersistenceConfig {
   type: 'mysql'
-  connection: { host: string; port?: number; user: string; password: string; database: string }
+  connection: {
+    host: string
+    /** Default 3306. */
+    port?: number
+    user: string
+    /** Omit for none. */
+    password?: string
+    database: string
+  }
   /** How long a webhook may wait for a connection when the database is down. Default 5000. */
   connectTimeoutMs?: number
 }
@@ -222,7 +230,10 @@ export interface Reminder {
 }
 
 export interface ScheduleReminderOptions {
-  /** A Date, or a 5-field (minute first) or 6-field (second first) cron string, in local time. */
+  /**
+   * A Date, or a cron string in local time: 5 fields (minute first), 6 fields (second first) or
+   * an alias such as `@daily`; its first run is the one node-schedule's `scheduleJob` computes.
+   */
   cronTime: Date | string
   appointmentId: string
   callback: (context: AppointmentReminderContext) => void | Promise<void>
