@@ -51,6 +51,11 @@ impl Schedule {
         &self.store
     }
 
+    /// Writes waiting in the retry queue for the database to come back.
+    pub fn write_queue_depth(&self) -> usize {
+        self.write_queue.len()
+    }
+
     pub async fn ensure_ready(&self) -> Result<(), PersistenceError> {
         let attempt = {
             let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
