@@ -3,7 +3,7 @@
 // app outside the repository with no Rust toolchain on PATH, then used from CommonJS, ESM and
 // TypeScript, and receiving a signed webhook.
 //
-// Needs the addon built first (`npx napi build --platform --release`): it packs what is built.
+// Needs the addon built first (`npm run build`): it packs what is built.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -52,7 +52,7 @@ async function npmPack(dir, destination) {
  */
 async function stagePlatformPackage(work) {
   const builtAddon = join(ROOT, ADDON)
-  assert.ok(existsSync(builtAddon), `${builtAddon} is missing: run \`npx napi build --platform --release\` first`)
+  assert.ok(existsSync(builtAddon), `${builtAddon} is missing: run \`npm run build\` first`)
   const stage = join(work, 'stage')
   mkdirSync(join(stage, 'artifacts'), { recursive: true })
   copyFileSync(join(ROOT, 'package.json'), join(stage, 'package.json'))
@@ -114,7 +114,7 @@ test('packaging: both packages install from tarballs into a fresh Express app wi
   assert.ok(platform.files.includes(ADDON), `the platform tarball has the addon: ${platform.files}`)
   const main = await npmPack(ROOT, packs)
   assert.deepEqual(main.files.filter((file) => file.endsWith('.node')), [], 'the main tarball ships no addon')
-  for (const entry of [PKG.main, 'index.js', 'lib/index.mjs', 'lib/adapters/fastify.js', PKG.types]) {
+  for (const entry of [PKG.main, 'binding.js', 'lib/index.mjs', 'lib/adapters/fastify.js', PKG.types]) {
     assert.ok(main.files.includes(entry), `the main tarball has ${entry} (package.json points to it)`)
   }
 

@@ -20,4 +20,4 @@ if ! mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
 fi
 mysql --protocol=tcp -h 127.0.0.1 -u root -e 'CREATE DATABASE IF NOT EXISTS test'
 
-npx napi build --platform --release
+npm run build
