@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs before `npm test` or `npm run demo`: npm packages, the Python
-# venv (reference SDK + moto), a running MariaDB, and the native addon (release build).
+# venv (reference SDK + moto), a running MariaDB, and the native addon (release build, linked
+# against glibc 2.17 with napi-rs's cross toolchain, which scripts/build-native.mjs sets up once in
+# ~/.napi-rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# `npm install`, not `npm ci`: the optional platform package (@eka-care/webhook-sdk-linux-x64-gnu)
-# is published with each release, so a checkout cannot have it in its lock file; npm skips it.
-npm install --no-audit --no-fund
+# The platform packages join optionalDependencies only at publish time (`napi pre-publish`), so the
+# lock file matches package.json and `npm ci` installs exactly it.
+npm ci --no-audit --no-fund
 bash scripts/setup-venv.sh
 
 # MariaDB is started before the session on this kind of machine; start it if it is down.
