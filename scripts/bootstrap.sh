@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 # lock file matches package.json and `npm ci` installs exactly it.
 npm ci --no-audit --no-fund
 bash scripts/setup-venv.sh
+# shellcheck: actionlint (in .ci/run) checks the workflows' `run:` scripts with it.
+if ! command -v shellcheck >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
+fi
 
 # MariaDB is started before the session on this kind of machine; start it if it is down.
 if ! mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; then

@@ -8,9 +8,10 @@
 // `napi build --use-napi-cross` looks for the toolchain in
 // ~/.napi-rs/cross-toolchain/<its @napi-rs/cross-toolchain version>/<triple>/ and downloads it
 // only when that folder has no package.json. It asks the registry for the toolchain package at
-// its own version (1.0.5), which npm does not serve; 1.0.0 is served and is the same gcc and
-// glibc 2.17 sysroot. So this script puts 1.0.0 (fetched with `npm pack`) where the CLI looks,
-// once per machine, and the CLI then sets the linker and C compiler variables itself.
+// its own version (1.0.5), which the npm registry does not serve, and unpacks it with
+// @napi-rs/lzma, which has no binary for every host. So this script puts a served 1.0.x release
+// (fetched with `npm pack`, unpacked with tar) where the CLI looks, once per machine, and the CLI
+// then sets the linker and C compiler variables itself.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, copyFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -19,11 +20,13 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const TOOLCHAIN_RELEASE = '1.0.0'
-/** The glibc targets the toolchain is set up for here, by their name in its package names. */
-const TOOLCHAIN_ARCH_OF_TARGET = {
-  'x86_64-unknown-linux-gnu': 'x86_64',
-  'aarch64-unknown-linux-gnu': 'aarch64',
+/**
+ * The glibc targets the toolchain is set up for: the target's name in the toolchain package names
+ * and the release of that package the npm registry serves (all 1.0.x: gcc with a glibc 2.17 sysroot).
+ */
+const TOOLCHAIN_OF_TARGET = {
+  'x86_64-unknown-linux-gnu': { arch: 'x86_64', release: '1.0.0' },
+  'aarch64-unknown-linux-gnu': { arch: 'aarch64', release: '1.0.3' },
 }
 const HOST_TARGET = { x64: 'x86_64-unknown-linux-gnu', arm64: 'aarch64-unknown-linux-gnu' }
 
@@ -54,20 +57,20 @@ function ensureCrossToolchain(target) {
   const parent = join(homedir(), '.napi-rs', 'cross-toolchain', cliToolchainVersion)
   const destination = join(parent, target)
   if (existsSync(join(destination, 'package.json'))) return
-  const packageName = `@napi-rs/cross-toolchain-${process.arch}-target-${TOOLCHAIN_ARCH_OF_TARGET[target]}`
-  console.error(`Setting up ${packageName}@${TOOLCHAIN_RELEASE} (glibc 2.17) in ${destination}`)
+  const { arch, release } = TOOLCHAIN_OF_TARGET[target]
+  const packageSpec = `@napi-rs/cross-toolchain-${process.arch}-target-${arch}@${release}`
+  console.error(`Setting up ${packageSpec} (glibc 2.17) in ${destination}`)
   mkdirSync(parent, { recursive: true })
   // Unpacked beside its final place and renamed in, so an interrupted run leaves no half toolchain.
   const work = mkdtempSync(join(parent, `.${target}-`))
   try {
-    const packed = spawnSync('npm', ['pack', `${packageName}@${TOOLCHAIN_RELEASE}`, '--json', '--pack-destination', work], {
+    const packed = spawnSync('npm', ['pack', packageSpec, '--json', '--pack-destination', work], {
       cwd: work,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
     })
-    if (packed.status !== 0) throw new Error(`npm pack ${packageName}@${TOOLCHAIN_RELEASE} failed`)
+    if (packed.status !== 0) throw new Error(`npm pack ${packageSpec} failed`)
     const [{ filename }] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('[')))
-    // System tar (with xz): @napi-rs/lzma, which the CLI would use, has no binary for every host.
     run('tar', ['-xzf', join(work, filename), '-C', work])
     const toolchain = join(work, 'toolchain')
     mkdirSync(toolchain)
@@ -85,7 +88,7 @@ const target = targetOf(args)
 const crossArgs = []
 const linuxHostWithToolchain = process.platform === 'linux' && process.arch in HOST_TARGET
 const zigBuild = args.includes('-x') || args.includes('--cross-compile')
-if (linuxHostWithToolchain && Object.hasOwn(TOOLCHAIN_ARCH_OF_TARGET, target) && !zigBuild) {
+if (linuxHostWithToolchain && Object.hasOwn(TOOLCHAIN_OF_TARGET, target) && !zigBuild) {
   ensureCrossToolchain(target)
   crossArgs.push('--use-napi-cross')
 }
