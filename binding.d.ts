@@ -18,8 +18,8 @@ export declare class NativeServer {
 export declare class NativeWebhookSdk {
   /** `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper. */
   constructor(options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
-  /** Exactly one of `atEpochMs` (a Date's time) and `cron` is given. */
-  scheduleReminder(atEpochMs: number | undefined | null, cron: string | undefined | null, appointmentId: string): NativeReminder
+  /** `atEpochMs`: the instant the glue made of the Date or cron string, and checked. */
+  scheduleReminder(atEpochMs: number, appointmentId: string): NativeReminder
   /** True when the reminder was pending (it will now not fire). */
   cancelReminder(id: string): boolean
   handle(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
@@ -36,7 +36,10 @@ export declare class NativeWebhookSdk {
   handleNow(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): string | null
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
-  /** Resolves to the JSON text of `{appointments, followupAppointments}`. */
+  /**
+   * Resolves to the JSON text of `{appointments, followupAppointments}`.
+   * `startTime`, `endTime`: epoch seconds, checked as safe integers by the glue.
+   */
   findAppointmentsBetween(startTime: number, endTime: number): Promise<string>
   reminderSent(appointmentId: string): Promise<void>
   /** Resolves to the JSON text of the appointment. */
@@ -59,6 +62,17 @@ export declare const enum BodyKind {
   Parsed = 'parsed',
   /** `JSON.stringify` output of an object. */
   Canonical = 'canonical',
+}
+
+export declare function glueErrorCodes(): GlueErrorCodes
+
+/**
+ * The codes of the errors the JS glue raises itself, taken from the core's error enum so that
+ * the codes have one source.
+ */
+export interface GlueErrorCodes {
+  invalidConfig: string
+  invalidArgument: string
 }
 
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string

@@ -6,7 +6,7 @@ const { binding, callSync, callAsync } = require('./native')
 const { shapeBody, shapeRequestBody, signatureHeaderOf } = require('./body')
 const { bridgeCallback } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
-const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
+const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
 
@@ -70,16 +70,6 @@ function immediateBody(text) {
   return { ...body }
 }
 
-/** A JSON copy of the config without its callbacks (the Rust side validates every field). */
-function plainConfig(config) {
-  const { onEvent, ...rest } = config
-  try {
-    return JSON.parse(JSON.stringify(rest))
-  } catch (error) {
-    throw configError(`the config must be JSON-serialisable (${error.message})`)
-  }
-}
-
 function requireString(value, what) {
   if (typeof value !== 'string' || value.length === 0) throw argumentError(`${what} must be a non-empty string`)
   return value
@@ -98,12 +88,11 @@ class WebhookSDK {
     if (config.onEvent !== undefined && typeof config.onEvent !== 'function') {
       throw configError("'onEvent' must be a function")
     }
-    const onEvent = config.onEvent ? bridgeCallback(config.onEvent, toWebhookEvent) : undefined
+    // The rest crosses as it is; the Rust core checks every field.
+    const { onEvent: userOnEvent, ...options } = config
+    const onEvent = userOnEvent ? bridgeCallback(userOnEvent, toWebhookEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
-    this.#native = callSync(
-      (options) => new binding.NativeWebhookSdk(options, onEvent, onReminder),
-      plainConfig(config),
-    )
+    this.#native = callSync(() => new binding.NativeWebhookSdk(options, onEvent, onReminder))
   }
 
   /** Calls a fired reminder's callback with the fresh context (fetch failures were logged). */
@@ -183,8 +172,8 @@ class WebhookSDK {
     }
     const { startTime, endTime } = range
     for (const [name, value] of [['startTime', startTime], ['endTime', endTime]]) {
-      if (typeof value !== 'number') {
-        throw argumentError(`findAppointmentsBetween: ${name} must be an integer (epoch seconds), got ${typeof value}`)
+      if (!Number.isSafeInteger(value)) {
+        throw argumentError(`findAppointmentsBetween: ${name} must be an integer (epoch seconds), got ${String(value)}`)
       }
     }
     return JSON.parse(await callAsync(this.#native.findAppointmentsBetween(startTime, endTime)))
@@ -201,17 +190,8 @@ class WebhookSDK {
     const { cronTime, appointmentId, callback } = options
     requireString(appointmentId, 'scheduleReminder: appointmentId')
     if (typeof callback !== 'function') throw argumentError('scheduleReminder: callback must be a function')
-    let atEpochMs = null
-    let cron = null
-    if (cronTime instanceof Date) {
-      atEpochMs = cronTime.getTime()
-      if (Number.isNaN(atEpochMs)) throw argumentError('scheduleReminder: cronTime is an invalid Date')
-    } else if (typeof cronTime === 'string') {
-      cron = cronTime
-    } else {
-      throw argumentError('scheduleReminder: cronTime must be a Date or a cron string')
-    }
-    const native = callSync(() => this.#native.scheduleReminder(atEpochMs, cron, appointmentId))
+    const atEpochMs = fireTimeOf(cronTime)
+    const native = callSync(() => this.#native.scheduleReminder(atEpochMs, appointmentId))
     const reminder = new Reminder(native.id, new Date(native.nextRunMs), (id) => {
       const wasPending = this.#native.cancelReminder(id)
       if (wasPending) this.#reminders.take(id)
