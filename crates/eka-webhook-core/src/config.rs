@@ -24,6 +24,43 @@ pub struct SdkConfig {
     pub signature_tolerance_seconds: Option<u64>,
     /// An `onEvent` that has not settled by then answers 500 (default: wait for ever).
     pub on_event_timeout: Option<Duration>,
+    pub reminders: ReminderConfig,
+}
+
+/// What a durable reminder found too late does (`reminders.onMissed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMissed {
+    /// Marked `missed`; the handler is not called.
+    Skip,
+    /// Fired anyway (its `lateByMs` says how late).
+    Fire,
+}
+
+/// The durable reminders' settings (`reminders: {…}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderConfig {
+    /// How long a claimed reminder is held before another instance may fire it again.
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub max_attempts: u32,
+    /// A reminder this far past due when first claimed follows `on_missed`.
+    pub missed_grace: Duration,
+    pub on_missed: OnMissed,
+    /// `false`: no polling; `runDue()` fires what is due (serverless).
+    pub poll: bool,
+}
+
+impl Default for ReminderConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(1000),
+            max_attempts: 3,
+            missed_grace: Duration::from_secs(3600),
+            on_missed: OnMissed::Skip,
+            poll: true,
+        }
+    }
 }
 
 /// What the Eka Care API client needs to log in and call the API.

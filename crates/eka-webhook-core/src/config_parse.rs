@@ -38,6 +38,45 @@ pub struct SdkOptions {
     pub request_timeout_ms: Option<Integer<1, 600_000>>,
     pub server: Option<Object<ServerOptions>>,
     pub on_event_timeout_ms: Option<Integer<1, 3_600_000>>,
+    pub reminders: Option<Object<ReminderOptions>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReminderOptions {
+    pub lease_seconds: Option<Integer<1, 86_400>>,
+    pub poll_interval_ms: Option<Integer<10, 3_600_000>>,
+    pub max_attempts: Option<Integer<1, 100>>,
+    pub missed_grace_seconds: Option<Integer<0, { 366 * 24 * 3600 }>>,
+    pub on_missed: Option<OnMissedOption>,
+    pub poll: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnMissedOption {
+    Skip,
+    Fire,
+}
+
+impl From<ReminderOptions> for ReminderConfig {
+    fn from(options: ReminderOptions) -> Self {
+        let defaults = ReminderConfig::default();
+        ReminderConfig {
+            lease: options.lease_seconds.map_or(defaults.lease, |Integer(s)| Duration::from_secs(s)),
+            poll_interval: millis(options.poll_interval_ms).unwrap_or(defaults.poll_interval),
+            max_attempts: options.max_attempts.map_or(defaults.max_attempts, |Integer(n)| n as u32),
+            missed_grace: options
+                .missed_grace_seconds
+                .map_or(defaults.missed_grace, |Integer(s)| Duration::from_secs(s)),
+            on_missed: match options.on_missed {
+                Some(OnMissedOption::Fire) => OnMissed::Fire,
+                Some(OnMissedOption::Skip) => OnMissed::Skip,
+                None => defaults.on_missed,
+            },
+            poll: options.poll.unwrap_or(defaults.poll),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -333,6 +372,7 @@ impl SdkConfig {
             debug: options.debug.unwrap_or(false),
             signature_tolerance_seconds: options.signature_tolerance_seconds.map(|s| s.0),
             on_event_timeout: millis(options.on_event_timeout_ms),
+            reminders: options.reminders.map(|r| ReminderConfig::from(r.0)).unwrap_or_default(),
         })
     }
 }

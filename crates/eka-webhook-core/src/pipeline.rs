@@ -15,6 +15,7 @@ use crate::envelope_scan;
 use crate::events::{is_appointment_event, AppointmentContext, WebhookEvent, SUPPORTED_EVENTS};
 use crate::logger;
 use crate::persistence::schedule::Schedule;
+use crate::reminders::durable::DurableReminders;
 use crate::secret::Secret;
 use crate::signature::{self, VerifyFailure, VerifyOptions};
 use crate::telemetry::{delivery_reason, Phase, PhaseTimings, OK_REASON};
@@ -160,16 +161,23 @@ pub struct Pipeline {
     api: EkaApiClient,
     schedule: Option<Arc<Schedule>>,
     on_event: Option<Arc<dyn EventSink>>,
+    reminders: Option<Arc<DurableReminders>>,
 }
 
 impl Pipeline {
+    /// Lets appointment events re-arm and cancel the durable reminders they concern.
+    pub fn with_reminders(mut self, reminders: Option<Arc<DurableReminders>>) -> Self {
+        self.reminders = reminders;
+        self
+    }
+
     pub fn new(
         config: Arc<SdkConfig>,
         api: EkaApiClient,
         schedule: Option<Arc<Schedule>>,
         on_event: Option<Arc<dyn EventSink>>,
     ) -> Self {
-        Self { config, api, schedule, on_event }
+        Self { config, api, schedule, on_event, reminders: None }
     }
 
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
@@ -289,6 +297,9 @@ impl Pipeline {
         if let Some(schedule) = &self.schedule {
             let persisted = schedule.apply_event(&event, p_aid.as_deref());
             timings.time_async(Phase::Persist, persisted).await;
+        }
+        if let Some(reminders) = &self.reminders {
+            reminders.follow_event(&event, p_aid.as_deref()).await;
         }
 
         if let Some(on_event) = &self.on_event {

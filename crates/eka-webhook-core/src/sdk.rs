@@ -11,7 +11,11 @@ use crate::config::SdkConfig;
 use crate::error::CoreError;
 use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
-use crate::persistence::open_store;
+use crate::persistence::open_stores;
+use crate::persistence::reminder_store::ReminderRow;
+use crate::persistence::sqlite::SQLITE_MEMORY;
+use crate::config::PersistenceConfig;
+use crate::reminders::durable::{DueAt, DurableReminders, RunSummary};
 use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
@@ -29,6 +33,8 @@ pub struct WebhookSdk {
     servers: std::sync::Mutex<Vec<Arc<StandaloneServer>>>,
     reminder_sink: Option<Arc<dyn ReminderSink>>,
     reminders: OnceLock<ReminderScheduler>,
+    /// `Err`: why durable reminders are unavailable (no persistence, or `:memory:`).
+    durable: Result<Arc<DurableReminders>, String>,
     closed: AtomicBool,
 }
 
@@ -43,8 +49,25 @@ impl WebhookSdk {
         let config = Arc::new(config);
         let api = EkaApiClient::new(config.credentials.clone())
             .map_err(|e| CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}")))?;
-        let schedule = config.persistence.as_ref().map(|p| Arc::new(Schedule::new(open_store(p))));
-        let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
+        let stores = config.persistence.as_ref().map(open_stores);
+        let schedule = stores.as_ref().map(|s| Arc::new(Schedule::new(s.schedule.clone())));
+        let durable = match (&config.persistence, stores, &schedule, &reminder_sink) {
+            (None, ..) => Err("'persistence' is not configured".to_string()),
+            (Some(PersistenceConfig::Sqlite(c)), ..) if c.filename == SQLITE_MEMORY => {
+                Err("SQLite ':memory:' does not outlive the process; use a file".to_string())
+            }
+            (_, Some(stores), Some(schedule), Some(sink)) => Ok(Arc::new(DurableReminders::new(
+                stores.reminders,
+                schedule.clone(),
+                api.clone(),
+                sink.clone(),
+                config.reminders.clone(),
+            ))),
+            _ => Err("there is no reminder callback bridge".to_string()),
+        };
+        let pipeline = Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event)
+            .with_reminders(durable.as_ref().ok().cloned());
+        let pipeline = Arc::new(pipeline);
         Ok(Self {
             config,
             api,
@@ -53,6 +76,7 @@ impl WebhookSdk {
             servers: Default::default(),
             reminder_sink,
             reminders: OnceLock::new(),
+            durable,
             closed: AtomicBool::new(false),
         })
     }
@@ -99,6 +123,35 @@ impl WebhookSdk {
     /// True when the reminder was pending.
     pub fn cancel_reminder(&self, reminder_id: &str) -> bool {
         self.reminders.get().is_some_and(|r| r.cancel(reminder_id))
+    }
+
+    /// The durable reminders, or `ERR_PERSISTENCE_NOT_CONFIGURED` saying why there are none.
+    pub fn durable_reminders(&self, method: &str) -> Result<&Arc<DurableReminders>, CoreError> {
+        self.ensure_open()?;
+        self.durable.as_ref().map_err(|why| {
+            CoreError::PersistenceNotConfigured(format!(
+                "WebhookSDK: reminders.{method}() needs durable persistence: {why}"
+            ))
+        })
+    }
+
+    /// Starts polling for due reminders (when `reminders.poll`), on the current runtime.
+    pub fn start_reminder_polling(&self) -> Result<(), CoreError> {
+        self.durable_reminders("define")?.start_polling();
+        Ok(())
+    }
+
+    pub async fn schedule_durable_reminder(
+        &self,
+        appointment_id: &str,
+        name: &str,
+        due: DueAt,
+    ) -> Result<ReminderRow, CoreError> {
+        self.durable_reminders("schedule")?.schedule(appointment_id, name, due).await
+    }
+
+    pub async fn run_due_reminders(&self, max: std::time::Duration) -> Result<RunSummary, CoreError> {
+        self.durable_reminders("runDue")?.run_due(max).await
     }
 
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
@@ -188,6 +241,9 @@ impl WebhookSdk {
         }
         if let Some(reminders) = self.reminders.get() {
             reminders.shutdown();
+        }
+        if let Ok(durable) = &self.durable {
+            durable.stop_polling();
         }
         let servers = std::mem::take(&mut *self.servers.lock().unwrap_or_else(|e| e.into_inner()));
         futures::future::join_all(servers.iter().map(|s| s.close())).await;

@@ -37,8 +37,8 @@ pub const STATUS_START_TIME_INDEX: &str = "status_start_time_index";
 
 /// After CreateTable, DescribeTable is polled until ACTIVE at most this many times, one second
 /// apart (the Python SDK's "max ~30s"); then `ensure_table` returns anyway, as Python does.
-const ACTIVE_POLLS: u32 = 30;
-const ACTIVE_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const ACTIVE_POLLS: u32 = 30;
+pub(super) const ACTIVE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Retries are kept short: persistence is auxiliary and must not hold a webhook up.
 const MAX_ATTEMPTS: u32 = 3;
@@ -90,7 +90,7 @@ impl DynamoDbStore {
         self
     }
 
-    async fn client(&self) -> &Client {
+    pub(super) async fn client(&self) -> &Client {
         self.client.get_or_init(|| build_client(&self.config)).await
     }
 
@@ -102,7 +102,7 @@ impl DynamoDbStore {
         }
     }
 
-    fn map_error<E>(&self, operation: &str, err: SdkError<E>) -> PersistenceError
+    pub(super) fn map_error<E>(&self, operation: &str, err: SdkError<E>) -> PersistenceError
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
@@ -505,15 +505,15 @@ fn sorted_ids(mut rows: Vec<(i64, String)>) -> Vec<String> {
     rows.into_iter().map(|(_, id)| id).collect()
 }
 
-fn number(n: i64) -> AttributeValue {
+pub(super) fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, PersistenceError> {
+pub(super) fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, PersistenceError> {
     AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().map_err(build_error)
 }
 
-fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, PersistenceError> {
+pub(super) fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, PersistenceError> {
     KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build_error)
 }
 
@@ -525,7 +525,7 @@ fn gsi_projection() -> Projection {
     Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("visit_type").build()
 }
 
-fn build_error(err: BuildError) -> PersistenceError {
+pub(super) fn build_error(err: BuildError) -> PersistenceError {
     PersistenceError::Database(format!("DynamoDB request could not be built: {err}"))
 }
 

@@ -65,22 +65,39 @@ pub trait ScheduleStore: Send + Sync {
 pub mod dynamodb;
 pub mod mysql;
 pub mod postgres;
+pub mod reminder_dynamodb;
+pub mod reminder_sql;
+pub mod reminder_store;
 pub mod schedule;
 pub mod sql;
 pub mod sqlite;
 pub mod write_queue;
 
+/// The configured backend, as each concern sees it (one connection pool for both).
+pub struct Stores {
+    pub schedule: std::sync::Arc<dyn ScheduleStore>,
+    pub reminders: std::sync::Arc<dyn reminder_store::ReminderStore>,
+}
+
+fn stores<T: ScheduleStore + reminder_store::ReminderStore + 'static>(store: T) -> Stores {
+    let store = std::sync::Arc::new(store);
+    Stores { schedule: store.clone(), reminders: store }
+}
+
 /// Opens the configured backend (the config is already validated, so this cannot fail).
 /// Connections are made lazily (on the first webhook or query), so constructing an SDK never
 /// blocks on the database.
-pub fn open_store(config: &crate::config::PersistenceConfig) -> std::sync::Arc<dyn ScheduleStore> {
+pub fn open_stores(config: &crate::config::PersistenceConfig) -> Stores {
     use crate::config::PersistenceConfig;
     match config {
-        PersistenceConfig::Sqlite(c) => std::sync::Arc::new(sqlite::SqliteStore::new(c)),
-        PersistenceConfig::Mysql(c) => std::sync::Arc::new(mysql::MysqlStore::new(c)),
-        PersistenceConfig::Dynamodb(c) => {
-            std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone()))
-        }
-        PersistenceConfig::Postgres(c) => std::sync::Arc::new(postgres::PostgresStore::new(c)),
+        PersistenceConfig::Sqlite(c) => stores(sqlite::SqliteStore::new(c)),
+        PersistenceConfig::Mysql(c) => stores(mysql::MysqlStore::new(c)),
+        PersistenceConfig::Dynamodb(c) => stores(dynamodb::DynamoDbStore::new(c.clone())),
+        PersistenceConfig::Postgres(c) => stores(postgres::PostgresStore::new(c)),
     }
+}
+
+/// The schedule store of the configured backend.
+pub fn open_store(config: &crate::config::PersistenceConfig) -> std::sync::Arc<dyn ScheduleStore> {
+    open_stores(config).schedule
 }

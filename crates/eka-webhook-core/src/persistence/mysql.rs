@@ -57,6 +57,7 @@ impl SqlDialect for MySql {
          FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
 
     const INLINE_INDEX: bool = true;
+    const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT IGNORE", "");
 
     /// `bigint(20) unsigned` → Integer; `varchar`/`char`/`*text` → Text. Narrower integers are
     /// not compatible: epoch seconds overflow them (or will, in 2038).

@@ -29,6 +29,18 @@ pub enum ColumnType {
     VarChar(u16),
 }
 
+/// A table this SDK creates and migrates: its key and other columns.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub key: Column,
+    pub columns: &'static [Column],
+}
+
+/// The schedule table, shared with the Python SDK.
+pub const SCHEDULE_TABLE: TableSpec =
+    TableSpec { name: SCHEDULE_TABLE_NAME, key: KEY_COLUMN, columns: &NON_KEY_COLUMNS };
+
 /// The family a declared column type belongs to: what decides whether an existing column works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeFamily {
@@ -54,7 +66,7 @@ pub struct Column {
 }
 
 impl Column {
-    const fn new(name: &'static str, ty: ColumnType, nullable: bool) -> Self {
+    pub const fn new(name: &'static str, ty: ColumnType, nullable: bool) -> Self {
         Self { name, ty, nullable }
     }
 
@@ -119,6 +131,13 @@ pub trait SqlDialect: Database {
     const LIST_COLUMNS_SQL: &'static str;
     /// Binds are written `?` in every statement here; PostgreSQL numbers them (`$1`, `$2`, …).
     const NUMBERED_BINDS: bool = false;
+    /// `INSERT … ON CONFLICT (id) DO NOTHING` is written `{prefix} INTO … VALUES (…){suffix}`.
+    const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT", " ON CONFLICT (id) DO NOTHING");
+    /// How a reminder claim's transaction starts: SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so two claimers never read the same due rows.
+    const CLAIM_BEGIN: &'static str = "BEGIN";
+    /// What locks the due rows a claim reads, skipping rows another claimer holds.
+    const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
 
     /// The column's type in this dialect's DDL: by default the Python SDK's MySQL types
     /// (`BIGINT`, `VARCHAR(n)`), which PostgreSQL shares.
@@ -158,6 +177,11 @@ pub fn with_binds<D: SqlDialect>(sql: &'static str) -> Cow<'static, str> {
     if !D::NUMBERED_BINDS {
         return Cow::Borrowed(sql);
     }
+    Cow::Owned(number_binds(sql))
+}
+
+/// `sql` with its `?` binds numbered (`$1`, `$2`, …) as PostgreSQL writes them.
+pub fn number_binds(sql: &str) -> String {
     let mut numbered = String::with_capacity(sql.len() + 8);
     for (i, part) in sql.split('?').enumerate() {
         if i > 0 {
@@ -165,7 +189,7 @@ pub fn with_binds<D: SqlDialect>(sql: &'static str) -> Cow<'static, str> {
         }
         numbered.push_str(part);
     }
-    Cow::Owned(numbered)
+    numbered
 }
 
 /// The statements a store runs, with the dialect's bind markers.
@@ -254,26 +278,30 @@ pub fn create_table_sql<D: SqlDialect>(inline_index: bool) -> String {
 
 /// Checks an existing table's columns (`(name, declared type)`) and returns the ones to add.
 /// A column of the wrong type family, or a missing key, makes the table unusable.
-pub fn plan_migration<D: SqlDialect>(existing: &[(String, String)]) -> Result<Vec<Column>, PersistenceError> {
+pub fn plan_migration<D: SqlDialect>(
+    table: &TableSpec,
+    existing: &[(String, String)],
+) -> Result<Vec<Column>, PersistenceError> {
     let declared = |name: &str| existing.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, t)| t.as_str());
+    let table_name = table.name;
     let mut missing = Vec::new();
-    for column in std::iter::once(&KEY_COLUMN).chain(NON_KEY_COLUMNS.iter()) {
+    for column in std::iter::once(&table.key).chain(table.columns.iter()) {
         match declared(column.name) {
             Some(ty) if D::type_family(ty) == column.ty.family() => {}
             Some(ty) => {
                 return Err(PersistenceError::IncompatibleSchema(format!(
-                    "{} column {SCHEDULE_TABLE_NAME}.{} has type {ty}, expected {} (as the Python SDK creates it); \
+                    "{} column {table_name}.{} has type {ty}, expected {} (as this SDK creates it); \
                      alter or drop the column",
                     <D as Database>::NAME,
                     column.name,
                     D::column_type(column.ty),
                 )))
             }
-            None if column.name == KEY_COLUMN.name => {
+            None if column.name == table.key.name => {
                 return Err(PersistenceError::IncompatibleSchema(format!(
-                    "{} table {SCHEDULE_TABLE_NAME} has no {} column; it was not created by this SDK",
+                    "{} table {table_name} has no {} column; it was not created by this SDK",
                     <D as Database>::NAME,
-                    KEY_COLUMN.name,
+                    table.key.name,
                 )))
             }
             None => missing.push(*column),
@@ -329,7 +357,7 @@ impl<D: SqlDialect> SqlStore<D> {
     }
 
     /// Runs a `CREATE … IF NOT EXISTS`; losing the race to another process is success.
-    async fn create(&self, ddl: String) -> Result<(), PersistenceError>
+    pub(crate) async fn create(&self, ddl: String) -> Result<(), PersistenceError>
     where
         for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     {
@@ -340,13 +368,13 @@ impl<D: SqlDialect> SqlStore<D> {
         }
     }
 
-    fn error(&self, err: sqlx::Error) -> PersistenceError {
+    pub(crate) fn error(&self, err: sqlx::Error) -> PersistenceError {
         D::map_error(err, &self.target, self.connect_timeout)
     }
 
     /// Runs a write, again (after a short, growing pause) while the dialect calls its error
     /// busy, for up to [`SqlDialect::BUSY_RETRY`].
-    async fn write<T, F, Fut>(&self, mut run: F) -> Result<T, sqlx::Error>
+    pub(crate) async fn write<T, F, Fut>(&self, mut run: F) -> Result<T, sqlx::Error>
     where
         F: FnMut() -> Fut + Send,
         Fut: Future<Output = Result<T, sqlx::Error>> + Send,
@@ -366,6 +394,40 @@ impl<D: SqlDialect> SqlStore<D> {
     }
 }
 
+impl<D: SqlDialect> SqlStore<D>
+where
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D>,
+    for<'r> String: Decode<'r, D> + Type<D>,
+    usize: ColumnIndex<D::Row>,
+{
+    /// Checks an existing table's columns and adds the ones it lacks.
+    pub(crate) async fn add_missing_columns(&self, table: &TableSpec) -> Result<(), PersistenceError> {
+        let list_columns = statement(&self.statements.list_columns);
+        let existing: Vec<(String, String)> = sqlx::query_as(list_columns)
+            .bind(table.name)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.error(e))?;
+        let name = table.name;
+        for column in plan_migration::<D>(table, &existing)? {
+            let alter = format!("ALTER TABLE {name} ADD COLUMN {}", column_definition::<D>(&column));
+            match sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool()).await {
+                Ok(_) => logger::log(&format!(
+                    "WebhookSDK: added missing {} column {} on {name}",
+                    <D as Database>::NAME,
+                    column.name
+                )),
+                // Another process (or SDK instance) added it between our look and our ALTER.
+                Err(e) if D::lost_ddl_race(&e) => {}
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl<D> ScheduleStore for SqlStore<D>
 where
@@ -380,25 +442,7 @@ where
 {
     async fn ensure_table(&self) -> Result<(), PersistenceError> {
         self.create(create_table_sql::<D>(D::INLINE_INDEX)).await?;
-        let list_columns = statement(&self.statements.list_columns);
-        let existing: Vec<(String, String)> = sqlx::query_as(list_columns)
-            .bind(SCHEDULE_TABLE_NAME)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| self.error(e))?;
-        for column in plan_migration::<D>(&existing)? {
-            let alter = format!("ALTER TABLE {SCHEDULE_TABLE_NAME} ADD COLUMN {}", column_definition::<D>(&column));
-            match sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool()).await {
-                Ok(_) => logger::log(&format!(
-                    "WebhookSDK: added missing {} column {} on {SCHEDULE_TABLE_NAME}",
-                    <D as Database>::NAME,
-                    column.name
-                )),
-                // Another process (or SDK instance) added it between our look and our ALTER.
-                Err(e) if D::lost_ddl_race(&e) => {}
-                Err(e) => return Err(self.error(e)),
-            }
-        }
+        self.add_missing_columns(&SCHEDULE_TABLE).await?;
         if !D::INLINE_INDEX {
             self.create(CREATE_INDEX_SQL.to_string()).await?;
         }

@@ -59,6 +59,9 @@ impl SqlDialect for Sqlite {
     }
 
     const INLINE_INDEX: bool = false;
+    const CLAIM_BEGIN: &'static str = "BEGIN IMMEDIATE";
+    // `BEGIN IMMEDIATE` already holds the database's one write lock.
+    const CLAIM_LOCK: &'static str = "";
 
     /// SQLite's affinity rules (https://www.sqlite.org/datatype3.html#determination_of_column_affinity).
     fn type_family(declared: &str) -> TypeFamily {

@@ -1,7 +1,10 @@
 //! One-shot appointment reminders: a single scheduler task per SDK holding a min-heap of fire
 //! times (no task, thread or timer per reminder, so 100,000 pending reminders cost a few MB).
 //! At fire time the appointment, patient, doctor and clinic are fetched fresh and the outcome is
-//! handed to a `ReminderSink` (the JS callback bridge).
+//! handed to a `ReminderSink` (the JS callback bridge). The durable form, rows in the
+//! configured database, is `durable`.
+
+pub mod durable;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -31,6 +34,11 @@ pub trait ReminderSink: Send + Sync {
         fired_at_ms: i64,
         outcome: Result<AppointmentContext, String>,
     ) -> Result<(), String>;
+
+    /// Runs a durable reminder's named handler. `Err`: it failed, with its message.
+    async fn fire_durable(&self, fire: &durable::DurableFire) -> Result<(), String> {
+        Err(format!("no handler bridge for durable reminder {}", fire.id))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
