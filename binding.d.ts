@@ -22,6 +22,21 @@ export declare class NativeWebhookSdk {
   scheduleReminder(atEpochMs: number, appointmentId: string): NativeReminder
   /** True when the reminder was pending (it will now not fire). */
   cancelReminder(id: string): boolean
+  /** Starts polling for due durable reminders (once; not with `reminders.poll: false`). */
+  remindersStartPolling(): void
+  /**
+   * Exactly one of `atEpochMs` (checked by the glue) and `beforeStartSeconds`. Resolves to
+   * the row's JSON text.
+   */
+  remindersSchedule(appointmentId: string, name: string, atEpochMs?: number | undefined | null, beforeStartSeconds?: number | undefined | null): Promise<string>
+  /** Resolves to how many pending reminders were cancelled. */
+  remindersCancel(appointmentId: string): Promise<number>
+  /** Resolves to the JSON text of the rows. */
+  remindersList(appointmentId?: string | undefined | null, status?: string | undefined | null): Promise<string>
+  /** One pass over what is due, for at most `maxMs`. Resolves to the summary's JSON text. */
+  remindersRunDue(maxMs: number): Promise<string>
+  /** `{fired, storeCalls, claims}` of this instance's durable reminders. */
+  remindersStats(): string
   handle(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
   /** The JSON text of every counter (`sdk.stats()`). */
   stats(): string
@@ -116,6 +131,11 @@ export interface NativeReminderFire {
   firedAtMs: number
   contextJson?: string
   error?: string
+  /** A durable reminder's handler name (absent for `scheduleReminder`'s). */
+  name?: string
+  appointmentId?: string
+  attempt?: number
+  lateByMs?: number
 }
 
 export interface NativeVerifyResult {

@@ -7,6 +7,7 @@ const { shapeBody, shapeRequestBody, signatureHeaderOf } = require('./body')
 const { bridgeCallback } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
+const { DurableReminders } = require('./durable-reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
 const { SdkTelemetry } = require('./telemetry')
@@ -97,6 +98,8 @@ class WebhookSDK {
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
     this.#native = callSync(() => new binding.NativeWebhookSdk(options, onEvent, onReminder))
     this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
+    /** Durable reminders in the configured database (see README "Reminders in production"). */
+    this.reminders = new DurableReminders(this.#native)
   }
 
   /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */
@@ -106,6 +109,7 @@ class WebhookSDK {
 
   /** Calls a fired reminder's callback with the fresh context (fetch failures were logged). */
   #runReminder(fire) {
+    if (fire.name) return this.reminders.dispatch(fire)
     const entry = this.#reminders.take(fire.id)
     if (!entry) return undefined
     entry.reminder[MARK_FIRED](new Date(fire.firedAtMs))

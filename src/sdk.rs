@@ -8,6 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
+use eka_webhook_core::persistence::reminder_store::ReminderRow;
+use eka_webhook_core::reminders::durable::{DueAt, DurableFire};
 use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
 use eka_webhook_core::pipeline::{EventSink, Immediate, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
@@ -122,6 +124,11 @@ pub struct NativeReminderFire {
     pub fired_at_ms: f64,
     pub context_json: Option<String>,
     pub error: Option<String>,
+    /// A durable reminder's handler name (absent for `scheduleReminder`'s).
+    pub name: Option<String>,
+    pub appointment_id: Option<String>,
+    pub attempt: Option<u32>,
+    pub late_by_ms: Option<f64>,
 }
 
 #[napi(object)]
@@ -167,9 +174,43 @@ impl ReminderSink for JsReminderSink {
             fired_at_ms: fired_at_ms as f64,
             context_json,
             error,
+            name: None,
+            appointment_id: None,
+            attempt: None,
+            late_by_ms: None,
         };
         self.0.call(fire).await
     }
+
+    async fn fire_durable(&self, fire: &DurableFire) -> Result<(), String> {
+        let native = NativeReminderFire {
+            id: fire.id.clone(),
+            scheduled_at_ms: fire.due_at as f64,
+            fired_at_ms: fire.fired_at as f64,
+            context_json: Some(context_json(&fire.context)),
+            error: None,
+            name: Some(fire.name.clone()),
+            appointment_id: Some(fire.appointment_id.clone()),
+            attempt: Some(u32::try_from(fire.attempt).unwrap_or(u32::MAX)),
+            late_by_ms: Some(fire.late_by_ms as f64),
+        };
+        self.0.call(native).await
+    }
+}
+
+/// A durable reminder row as JSON for the glue.
+fn reminder_row_json(row: &ReminderRow) -> Value {
+    json!({
+        "id": row.id,
+        "appointmentId": row.appointment_id,
+        "name": row.name,
+        "dueAtMs": row.due_at,
+        "status": row.status,
+        "attempt": row.attempt,
+        "beforeStart": row.before_start,
+        "firedAtMs": row.fired_at,
+        "lastError": row.last_error,
+    })
 }
 
 /// `onEvent` as the pipeline sees it.
@@ -233,6 +274,83 @@ impl NativeWebhookSdk {
     #[napi(catch_unwind)]
     pub fn cancel_reminder(&self, id: String) -> bool {
         self.core.cancel_reminder(&id)
+    }
+
+    /// Starts polling for due durable reminders (once; not with `reminders.poll: false`).
+    #[napi(catch_unwind)]
+    pub fn reminders_start_polling(&self) -> napi::Result<()> {
+        napi::bindgen_prelude::within_runtime_if_available(|| self.core.start_reminder_polling())
+            .map_err(to_js_error)
+    }
+
+    /// Exactly one of `atEpochMs` (checked by the glue) and `beforeStartSeconds`. Resolves to
+    /// the row's JSON text.
+    #[napi]
+    pub async fn reminders_schedule(
+        &self,
+        appointment_id: String,
+        name: String,
+        at_epoch_ms: Option<i64>,
+        before_start_seconds: Option<i64>,
+    ) -> napi::Result<String> {
+        let due = match (at_epoch_ms, before_start_seconds) {
+            (Some(at), None) => DueAt::At(at),
+            (None, Some(seconds)) => DueAt::BeforeStart(seconds),
+            _ => {
+                let reason = "reminders.schedule: give exactly one of at, cronTime, beforeStart";
+                return Err(to_js_error(CoreError::InvalidArgument(reason.into())));
+            }
+        };
+        let row = self.core.schedule_durable_reminder(&appointment_id, &name, due).await;
+        Ok(reminder_row_json(&row.map_err(to_js_error)?).to_string())
+    }
+
+    /// Resolves to how many pending reminders were cancelled.
+    #[napi]
+    pub async fn reminders_cancel(&self, appointment_id: String) -> napi::Result<u32> {
+        let reminders = self.core.durable_reminders("cancel").map_err(to_js_error)?;
+        let cancelled = reminders.cancel(&appointment_id).await.map_err(to_js_error)?;
+        Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
+    }
+
+    /// Resolves to the JSON text of the rows.
+    #[napi]
+    pub async fn reminders_list(
+        &self,
+        appointment_id: Option<String>,
+        status: Option<String>,
+    ) -> napi::Result<String> {
+        let reminders = self.core.durable_reminders("list").map_err(to_js_error)?;
+        let rows = reminders.list(appointment_id.as_deref(), status.as_deref()).await;
+        let rows: Vec<Value> = rows.map_err(to_js_error)?.iter().map(reminder_row_json).collect();
+        Ok(Value::Array(rows).to_string())
+    }
+
+    /// One pass over what is due, for at most `maxMs`. Resolves to the summary's JSON text.
+    #[napi]
+    pub async fn reminders_run_due(&self, max_ms: u32) -> napi::Result<String> {
+        let max = std::time::Duration::from_millis(u64::from(max_ms));
+        let summary = self.core.run_due_reminders(max).await.map_err(to_js_error)?;
+        Ok(json!({
+            "claimed": summary.claimed,
+            "done": summary.done,
+            "retried": summary.retried,
+            "failed": summary.failed,
+            "missed": summary.missed,
+            "cancelled": summary.cancelled,
+        })
+        .to_string())
+    }
+
+    /// `{fired, storeCalls, claims}` of this instance's durable reminders.
+    #[napi(catch_unwind)]
+    pub fn reminders_stats(&self) -> napi::Result<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let reminders = self.core.durable_reminders("stats").map_err(to_js_error)?;
+        let stats = &reminders.stats;
+        let (fired, store_calls, claims) =
+            (stats.fired.load(Relaxed), stats.store_calls.load(Relaxed), stats.claims.load(Relaxed));
+        Ok(json!({ "fired": fired, "storeCalls": store_calls, "claims": claims }).to_string())
     }
 
     #[napi]
