@@ -286,8 +286,10 @@ fn describe(error: PathError, options: &Value) -> CoreError {
         return invalid(format!("unknown option '{path}' (expected {expected})"));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
-        // `persistence.type` is the config's only enum.
         let (name, expected) = rest.split_once("`, expected ").unwrap_or((rest, ""));
+        if !path.starts_with("persistence") {
+            return invalid(format!("'{path}' must be {expected}"));
+        }
         return invalid(format!(
             "unknown persistence type '{name}' (expected {expected})"
         ));
