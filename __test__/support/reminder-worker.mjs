@@ -18,9 +18,14 @@ sdk.reminders.define('load', async (context, info) => {
   print({ ended: fire })
 })
 
-// All instances schedule the same reminders at once: each must become one row.
+// All instances schedule the same reminders at once (25 in flight each): each must become one row.
+const queue = [...schedule]
 await Promise.all(
-  schedule.map(({ appointmentId, name, atMs }) => sdk.reminders.schedule({ appointmentId, name, at: new Date(atMs) })),
+  Array.from({ length: 25 }, async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      await sdk.reminders.schedule({ appointmentId: next.appointmentId, name: next.name, at: new Date(next.atMs) })
+    }
+  }),
 )
 print({ ready: true })
 // The poller runs on Rust threads; this keeps the process alive until it is stopped.

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use rand::seq::SliceRandom;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType, ReturnValue,
@@ -244,8 +245,12 @@ impl ReminderStore for DynamoDbStore {
             if wanted == 0 {
                 break;
             }
-            let seen = self.query_due(of_status, now, wanted as i32).await?;
-            for item in seen.iter().filter_map(row_of) {
+            let mut seen: Vec<ReminderRow> =
+                self.query_due(of_status, now, wanted as i32).await?.iter().filter_map(row_of).collect();
+            // Instances that read the same due rows try them in different orders, so fewer of
+            // their conditional updates collide.
+            seen.shuffle(&mut rand::rng());
+            for item in seen {
                 let won = self
                     .update_if(
                         &item.id,

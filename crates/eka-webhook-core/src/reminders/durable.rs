@@ -289,7 +289,13 @@ impl DurableReminders {
     async fn fire(&self, row: ReminderRow) -> Ended {
         let fired_at = now_ms();
         let late_by_ms = (fired_at - row.due_at).max(0);
-        let outcome = self.outcome_of(&row, fired_at, late_by_ms).await;
+        let Some(outcome) = self.outcome_of(&row, fired_at, late_by_ms).await else {
+            logger::warn(&format!(
+                "WebhookSDK: reminder {} was not fired: its lease ran out first (raise reminders.leaseSeconds)",
+                row.id
+            ));
+            return Ended::LeaseLost;
+        };
         let ended = match &outcome {
             FireOutcome::Retry { .. } => Ended::Retried,
             FireOutcome::Finished { status, .. } => match *status {
@@ -326,23 +332,32 @@ impl DurableReminders {
         ended
     }
 
-    async fn outcome_of(&self, row: &ReminderRow, fired_at: i64, late_by_ms: i64) -> FireOutcome {
+    /// `None`: the lease ran out before the handler could be called (another instance may
+    /// already hold the row), so this instance leaves it alone.
+    async fn outcome_of(&self, row: &ReminderRow, fired_at: i64, late_by_ms: i64) -> Option<FireOutcome> {
         let first_claim = row.attempt == 1;
         if first_claim
             && late_by_ms > duration_ms(self.config.missed_grace)
             && self.config.on_missed == OnMissed::Skip
         {
             let error = format!("{late_by_ms} ms past due, beyond missedGraceSeconds");
-            return FireOutcome::Finished { status: status::MISSED, error: Some(error) };
+            return Some(FireOutcome::Finished { status: status::MISSED, error: Some(error) });
         }
         let context = match enrich_appointment(&self.api, &row.appointment_id, None).await {
             Ok(context) => context,
-            Err(err) => return self.failure(row, fired_at, format!("fetching the appointment failed: {err}")),
+            Err(err) => {
+                let error = format!("fetching the appointment failed: {err}");
+                return Some(self.failure(row, fired_at, error));
+            }
         };
         let fresh_status = context.appointment_details.get("status").and_then(Value::as_str);
         if let Some(s) = fresh_status.filter(|s| CANCELLING_STATUSES.contains(s)) {
             let error = format!("appointment status is {s}");
-            return FireOutcome::Finished { status: status::CANCELLED, error: Some(error) };
+            return Some(FireOutcome::Finished { status: status::CANCELLED, error: Some(error) });
+        }
+        // `run_at` of a claimed row is its lease's end.
+        if now_ms() >= row.run_at {
+            return None;
         }
         let fire = DurableFire {
             id: row.id.clone(),
@@ -355,10 +370,10 @@ impl DurableReminders {
             context,
         };
         self.stats.fired.fetch_add(1, Ordering::Relaxed);
-        match self.sink.fire_durable(&fire).await {
+        Some(match self.sink.fire_durable(&fire).await {
             Ok(()) => FireOutcome::Finished { status: status::DONE, error: None },
             Err(message) => self.failure(row, fired_at, message),
-        }
+        })
     }
 
     fn failure(&self, row: &ReminderRow, now: i64, error: String) -> FireOutcome {
