@@ -188,6 +188,8 @@ export interface WebhookSDKConfig {
   signatureToleranceSeconds?: number
   /** Timeout of each Eka Care API request. Default 10000. */
   requestTimeoutMs?: number
+  /** Durable reminders (`sdk.reminders`). */
+  reminders?: DurableReminderConfig
   /** Limits of the standalone server. */
   server?: {
     /** Larger bodies get 413 without being read whole. Default 1 MiB. */
@@ -334,7 +336,91 @@ export interface WebhookSDKError extends Error {
   code: WebhookSDKErrorCode
 }
 
+export interface DurableReminderConfig {
+  /** How long a claimed reminder is held before another instance may fire it again. Default 60. */
+  leaseSeconds?: number
+  /** How often each instance looks for due reminders (plus up to 20 % jitter). Default 1000. */
+  pollIntervalMs?: number
+  /** Fires of a throwing handler before the reminder is `failed`. Default 3. */
+  maxAttempts?: number
+  /** A reminder found later than this past due follows `onMissed`. Default 3600. */
+  missedGraceSeconds?: number
+  /** `'skip'` (default): marked `missed`, not fired. `'fire'`: fired anyway. */
+  onMissed?: 'skip' | 'fire'
+  /** `false` (serverless): no polling; call `sdk.reminders.runDue()` from a cron. Default true. */
+  poll?: boolean
+}
+
+export type DurableReminderStatus = 'pending' | 'running' | 'done' | 'failed' | 'missed' | 'cancelled'
+
+/** What a durable reminder's handler learns of the fire. */
+export interface DurableReminderInfo {
+  id: string
+  appointmentId: string
+  name: string
+  dueAt: Date
+  firedAt: Date
+  /** How late the fire is (0 when on time). */
+  lateByMs: number
+  /** 1 for the first fire; more after a retry or another instance's crash. */
+  attempt: number
+}
+
+export type DurableReminderHandler = (
+  context: AppointmentReminderContext,
+  info: DurableReminderInfo,
+) => void | Promise<void>
+
+/** Exactly one of `at`, `cronTime`, `beforeStart`. */
+export type DurableReminderSchedule = { appointmentId: string; name: string } & (
+  | { at: Date | number; cronTime?: never; beforeStart?: never }
+  | { cronTime: string | Date; at?: never; beforeStart?: never }
+  /** Seconds before the appointment's start; follows the appointment when it moves. */
+  | { beforeStart: number; at?: never; cronTime?: never }
+)
+
+export interface ScheduledDurableReminder {
+  id: string
+  appointmentId: string
+  name: string
+  dueAt: Date
+  status: DurableReminderStatus
+}
+
+export interface DurableReminderRow extends ScheduledDurableReminder {
+  attempt: number
+  beforeStart: number | null
+  firedAt: Date | null
+  lastError: string | null
+}
+
+export interface RunDueSummary {
+  claimed: number
+  done: number
+  retried: number
+  failed: number
+  missed: number
+  cancelled: number
+}
+
+/** `sdk.reminders`: reminders stored in the configured database (README "Reminders in production"). */
+export interface DurableReminders {
+  /** Registers the handler for reminders named `name`, and starts this instance's polling. */
+  define(name: string, handler: DurableReminderHandler): void
+  /** Rejects with `ERR_PERSISTENCE_NOT_CONFIGURED` without persistence or on SQLite `:memory:`. */
+  schedule(options: DurableReminderSchedule): Promise<ScheduledDurableReminder>
+  /** Cancels every pending reminder of the appointment; resolves to how many. */
+  cancel(options: { appointmentId: string }): Promise<number>
+  list(filter?: { appointmentId?: string; status?: DurableReminderStatus }): Promise<DurableReminderRow[]>
+  /** Fires what is due, claiming for at most `maxMs` (default 25000). */
+  runDue(options?: { maxMs?: number }): Promise<RunDueSummary>
+  /** This instance's counters. */
+  stats(): { fired: number; storeCalls: number; claims: number }
+}
+
 export declare class WebhookSDK {
+  /** Durable reminders in the configured database. */
+  readonly reminders: DurableReminders
   /** Throws a `WebhookSDKError` with code `ERR_INVALID_CONFIG` naming the bad field. */
   constructor(config: WebhookSDKConfig)
   /** For an object body, `result.event.payload` is that same object (as in the Python SDK). */

@@ -11,6 +11,9 @@ new WebhookSDK({ clientId: 'id', clientSecret: 's', signingKey: 42 }) // @error:
 const sdk = new WebhookSDK({ clientId: 'id', clientSecret: 's' })
 sdk.listen('3000') // @error: port is a number
 sdk.findAppointmentsBetween({ startTime: 1 }) // @error: endTime missing
+sdk.reminders.schedule({ appointmentId: 'a', name: 'n', at: new Date(), beforeStart: 60 }) // @error: two due times
+sdk.reminders.list({ status: 'sent' }) // @error: no such status
+new WebhookSDK({ clientId: 'id', clientSecret: 's', reminders: { onMissed: 'later' } }) // @error: onMissed choice
 sdk.scheduleReminder({ cronTime: 5, appointmentId: 'a', callback: () => undefined }) // @error: cronTime type
 verifySignature({}, 'h', 'k').valid.toUpperCase() // @error: valid is boolean
 const table: 'other' = SCHEDULE_TABLE_NAME // @error: literal type

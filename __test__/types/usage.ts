@@ -130,4 +130,21 @@ async function main(): Promise<void> {
   await sdk.close()
 }
 
+async function durable(sdk: WebhookSDK) {
+  sdk.reminders.define('appointment-1h', async (context, info) => {
+    const start: number | undefined = context.appointmentDetails.start_time
+    const late: number = info.lateByMs + info.attempt
+    void [start, late, info.dueAt.getTime(), info.firedAt.getTime(), info.id, info.appointmentId, info.name]
+  })
+  const scheduled = await sdk.reminders.schedule({ appointmentId: 'a', name: 'appointment-1h', beforeStart: 3600 })
+  const at = await sdk.reminders.schedule({ appointmentId: 'a', name: 'n', at: new Date() })
+  const cron = await sdk.reminders.schedule({ appointmentId: 'a', name: 'n', cronTime: '0 9 * * *' })
+  const cancelled: number = await sdk.reminders.cancel({ appointmentId: 'a' })
+  const rows = await sdk.reminders.list({ status: 'failed' })
+  const summary = await sdk.reminders.runDue({ maxMs: 1000 })
+  new WebhookSDK({ clientId: 'i', clientSecret: 's', reminders: { leaseSeconds: 60, onMissed: 'fire', poll: false } })
+  void [scheduled.dueAt, at.status, cron.id, cancelled, rows[0]?.lastError, summary.done, sdk.reminders.stats().storeCalls]
+}
+
 void main
+void durable
