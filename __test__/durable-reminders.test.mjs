@@ -67,9 +67,15 @@ for (const backend of BACKENDS) {
     // Kill one instance while it is firing.
     await waitFor('the first fires', () => workers[0].lines().some((l) => l.started), 40_000)
     await sleep(1500)
+    const inFlight = () => {
+      const lines = workers[0].lines()
+      return lines.filter((l) => l.started).length > lines.filter((l) => l.ended).length
+    }
+    await waitFor('a handler in flight', inFlight, 20_000)
     workers[0].child.kill('SIGKILL')
     await workers[0].exited
     const killedStarted = new Set(workers[0].lines().filter((l) => l.started).map((l) => l.started.id))
+    const killedEnded = new Set(workers[0].lines().filter((l) => l.ended).map((l) => l.ended.id))
 
     await waitFor(
       'every reminder done',
@@ -84,12 +90,13 @@ for (const backend of BACKENDS) {
     for (const fire of survivorsEnded) counts.set(fire.id, (counts.get(fire.id) ?? 0) + 1)
     const twice = survivorsEnded.filter((f) => counts.get(f.id) > 1)
     assert.deepEqual(twice, [], 'no reminder ran twice on the surviving instances')
-    const killedEnded = new Set(workers[0].lines().filter((l) => l.ended).map((l) => l.ended.id))
     for (const row of rows) {
       assert.ok(counts.has(row.id) || killedEnded.has(row.id), `reminder ${row.id} ran to its end somewhere`)
     }
     const refired = survivorsEnded.filter((f) => killedStarted.has(f.id))
-    assert.ok(refired.length > 0, 'the killed instance had fires in flight, fired again elsewhere')
+    const interrupted = [...killedStarted].filter((id) => !killedEnded.has(id))
+    assert.ok(interrupted.length > 0, 'the instance was killed with handlers in flight')
+    for (const id of interrupted) assert.ok(counts.has(id), `interrupted ${id} was fired again elsewhere`)
     assert.ok(refired.every((f) => f.attempt === 2), 're-fires after the lease expired have attempt 2')
     assert.ok(survivorsEnded.filter((f) => !killedStarted.has(f.id)).every((f) => f.attempt === 1))
 

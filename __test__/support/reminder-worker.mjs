@@ -32,5 +32,6 @@ print({ ready: true })
 const keepAlive = setInterval(() => {}, 1 << 30)
 process.once('SIGTERM', async () => {
   clearInterval(keepAlive)
+  print({ stats: sdk.reminders.stats() })
   await sdk.close()
 })
