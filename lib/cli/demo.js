@@ -127,11 +127,43 @@ async function runDemo() {
     await fired
     const sentAt = storedRows(filename)?.find((r) => r.appointment_id === SAMPLE.appointmentId)?.reminder_sent_at
     if (sentAt !== undefined) console.log(`  reminderSent recorded reminder_sent_at=${sentAt}`)
+
+    await durableReminderAcrossRestart({ apiBaseUrl: simulator.url, filename })
     heading('Done')
   } finally {
     await sdk.close()
     await simulator.close()
     rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * `sdk.reminders`: a reminder stored in the database outlives the instance that scheduled it. The
+ * first instance schedules it and stops before it is due (a deploy); the next one fires it late.
+ */
+async function durableReminderAcrossRestart({ apiBaseUrl, filename }) {
+  heading('A durable reminder surviving a restart (sdk.reminders)')
+  const config = { clientId: 'demo-client', clientSecret: 'demo-secret', apiBaseUrl, persistence: { type: 'sqlite', filename } }
+  const handler = (instance, done) => async (context, info) => {
+    console.log(`  ${instance}: '${info.name}' fired for ${context.appointmentDetails.appointment_id} (${context.patientDetails?.fln}), attempt ${info.attempt}, ${info.lateByMs} ms late`)
+    done?.()
+  }
+  const before = new WebhookSDK({ ...config, reminders: { pollIntervalMs: 200 } })
+  before.reminders.define('visit-reminder', handler('instance 1'))
+  const scheduled = await before.reminders.schedule({ appointmentId: SAMPLE.appointmentId, name: 'visit-reminder', at: new Date(Date.now() + 1500) })
+  console.log(`  instance 1 scheduled ${scheduled.id} for ${scheduled.dueAt.toISOString()} (status ${scheduled.status})`)
+  await before.close()
+  console.log('  instance 1 stopped before it was due (a deploy, a crash)')
+  await new Promise((resolve) => setTimeout(resolve, 2500))
+  const after = new WebhookSDK({ ...config, reminders: { pollIntervalMs: 200 } })
+  try {
+    console.log('  instance 2 started on the same database')
+    await new Promise((resolve) => after.reminders.define('visit-reminder', handler('instance 2', resolve)))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const [row] = await after.reminders.list({ appointmentId: SAMPLE.appointmentId })
+    console.log(`  stored: ${row.id} status=${row.status} attempt=${row.attempt}`)
+  } finally {
+    await after.close()
   }
 }
 
