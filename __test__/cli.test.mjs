@@ -136,4 +136,7 @@ test('demo: the main job runs end to end and exits 0', async () => {
   assert.match(r.stdout, /followupAppointments \(FLW\): apt-flw-1\n/)
   assert.match(r.stdout, /reminder eka-reminder-apt-bk-1-\w+ fired: apt-bk-1 for .+\(\+91-99999-00000\)/)
   assert.match(r.stdout, /reminderSent recorded reminder_sent_at=\d+/)
+  assert.match(r.stdout, /instance 1 stopped before it was due/)
+  assert.match(r.stdout, /instance 2: 'visit-reminder' fired for apt-bk-1 \(.+\), attempt 1, [1-9]\d* ms late/)
+  assert.match(r.stdout, /stored: rem_\w+ status=done attempt=1/)
 })
