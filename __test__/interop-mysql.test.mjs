@@ -200,3 +200,20 @@ test('a table the Python SDK migrated and one we migrated end up the same', asyn
     byUs.drop();
   }
 });
+
+test('durable reminders leave the Python SDK working on the same database', async () => {
+  await withDatabase('py_durable', async (db, sdk) => {
+    // Our two tables and a reminder, before the Python SDK ever runs.
+    await sdk.findAppointmentsBetween({ startTime: 0, endTime: 0 });
+    const scheduled = await sdk.reminders.schedule({ appointmentId: SAMPLE.appointmentId, name: 'n', at: new Date(Date.now() + 3_600_000) });
+    const ddlBefore = db.query(`SHOW CREATE TABLE ${TABLE}`)[0][1];
+    const [created, found] = await python(db, [pyWebhook('appointment.created', SAMPLE.appointmentId), pyFind(WINDOW), { op: 'reminder_sent', id: SAMPLE.appointmentId }]);
+    assert.equal(created.status, 200);
+    assert.deepEqual(found.appointments, [SAMPLE.appointmentId]);
+    assert.equal(db.query(`SHOW CREATE TABLE ${TABLE}`)[0][1], ddlBefore, 'the schedule table is untouched');
+    assert.deepEqual(await ourFind(sdk), found);
+    const [row] = await sdk.reminders.list({ appointmentId: SAMPLE.appointmentId });
+    assert.equal(row.id, scheduled.id);
+    assert.equal(row.status, 'pending', 'the Python SDK ignores the reminder table');
+  });
+});
