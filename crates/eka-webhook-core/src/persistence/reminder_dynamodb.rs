@@ -250,6 +250,9 @@ impl ReminderStore for DynamoDbStore {
             // Instances that read the same due rows try them in different orders, so fewer of
             // their conditional updates collide.
             seen.shuffle(&mut rand::rng());
+            // A row this call just claimed is never claimed again by it (with a lease that has
+            // already run out it would show up among the running ones).
+            seen.retain(|row| !claimed.iter().any(|c: &ReminderRow| c.id == row.id));
             for item in seen {
                 let won = self
                     .update_if(

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, Select, TableDescription,
 };
 use aws_sdk_dynamodb::Client;
-use eka_webhook_core::config::DynamodbConfig;
+use eka_webhook_core::config::{DynamodbConfig, PersistenceConfig};
 use eka_webhook_core::persistence::dynamodb::{DynamoDbStore, STATUS_START_TIME_INDEX};
 use eka_webhook_core::persistence::{ScheduleStore, SCHEDULE_TABLE_NAME};
 use eka_webhook_core::secret::Secret;
@@ -138,6 +138,10 @@ impl Harness for DynamoHarness {
 
     fn another_store(&self) -> Arc<dyn ScheduleStore> {
         Arc::new(store(&self.moto.endpoint))
+    }
+
+    fn persistence_config(&self) -> PersistenceConfig {
+        PersistenceConfig::Dynamodb(dynamo_config(&self.moto.endpoint))
     }
 
     async fn row(&self, id: &str) -> Option<RawRow> {

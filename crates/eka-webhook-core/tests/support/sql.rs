@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eka_webhook_core::config::{MysqlConfig, PostgresConfig, PostgresSslMode, SqliteConfig};
+use eka_webhook_core::config::{
+    MysqlConfig, PersistenceConfig, PostgresConfig, PostgresSslMode, SqliteConfig,
+};
 use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
 use eka_webhook_core::persistence::sql::{with_binds, SqlDialect, SqlStore};
@@ -168,6 +170,8 @@ pub trait Harness: Send + Sync {
     fn store(&self) -> Arc<dyn ScheduleStore>;
     /// Another store on the same place (a second SDK instance).
     fn another_store(&self) -> Arc<dyn ScheduleStore>;
+    /// The place as an SDK's `persistence` config (to open further stores on it).
+    fn persistence_config(&self) -> PersistenceConfig;
     async fn row(&self, id: &str) -> Option<RawRow>;
     async fn count(&self) -> i64;
     async fn set_created_at(&self, id: &str, created_at: i64);
@@ -431,6 +435,16 @@ where
             Place::Sqlite { path } => Arc::new(SqliteStore::new(&SqliteConfig {
                 filename: path.to_string_lossy().into_owned(),
             })),
+        }
+    }
+
+    fn persistence_config(&self) -> PersistenceConfig {
+        match &self.place {
+            Place::Mysql { database, .. } => PersistenceConfig::Mysql(mysql_admin_config(database)),
+            Place::Postgres { schema, .. } => PersistenceConfig::Postgres(postgres_config(schema)),
+            Place::Sqlite { path } => PersistenceConfig::Sqlite(SqliteConfig {
+                filename: path.to_string_lossy().into_owned(),
+            }),
         }
     }
 
