@@ -144,8 +144,13 @@ export interface WebhookSDKConfig {
   apiBaseUrl?: string
   /** Reject deliveries whose `t` is further than this from now (Eka Care advises ~180). */
   signatureToleranceSeconds?: number
-  /** Timeout of each Eka Care API request. Default 10000. */
+  /** Timeout of each Eka Care API request (a login included). Default 10000. */
   requestTimeoutMs?: number
+  /**
+   * A webhook's whole Eka Care API part (logins, retries, the four fetches) past this many ms
+   * answers 504. Default 30000.
+   */
+  webhookTimeoutMs?: number
   /** Limits of the standalone server. */
   server?: {
     /** Larger bodies get 413 without being read whole. Default 1 MiB. */

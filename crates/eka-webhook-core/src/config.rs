@@ -8,6 +8,8 @@ use crate::secret::Secret;
 pub const DEFAULT_API_BASE_URL: &str = "https://api.eka.care";
 pub const API_BASE_URL_ENV: &str = "EKA_API_BASE_URL";
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a webhook may wait on the Eka Care API in all (logins, retries, the four fetches).
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ pub struct SdkConfig {
     pub signature_tolerance_seconds: Option<u64>,
     /// An `onEvent` that has not settled by then answers 500 (default: wait for ever).
     pub on_event_timeout: Option<Duration>,
+    /// The Eka Care API part of a webhook past this answers 504.
+    pub webhook_timeout: Duration,
 }
 
 /// What the Eka Care API client needs to log in and call the API.

@@ -38,6 +38,7 @@ pub struct SdkOptions {
     pub request_timeout_ms: Option<Integer<1, 600_000>>,
     pub server: Option<Object<ServerOptions>>,
     pub on_event_timeout_ms: Option<Integer<1, 3_600_000>>,
+    pub webhook_timeout_ms: Option<Integer<1, 3_600_000>>,
 }
 
 #[derive(Deserialize)]
@@ -333,6 +334,7 @@ impl SdkConfig {
             debug: options.debug.unwrap_or(false),
             signature_tolerance_seconds: options.signature_tolerance_seconds.map(|s| s.0),
             on_event_timeout: millis(options.on_event_timeout_ms),
+            webhook_timeout: millis(options.webhook_timeout_ms).unwrap_or(DEFAULT_WEBHOOK_TIMEOUT),
         })
     }
 }
