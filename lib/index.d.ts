@@ -159,6 +159,10 @@ export interface WebhookSDKConfig {
     headerTimeoutMs?: number
     /** A client must send its whole body within this. Default 30000. */
     bodyTimeoutMs?: number
+    /** Open connections past this are answered 503 with `Retry-After: 1` and closed. Default 4096. */
+    maxConnections?: number
+    /** Webhooks handled at once past this are answered 503 with `Retry-After: 1`. Default 1024. */
+    maxInFlight?: number
   }
 }
 

@@ -69,6 +69,10 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     /// A client must send its whole body within this.
     pub body_timeout: Duration,
+    /// Open connections past this are answered 503 (`Retry-After`) and closed.
+    pub max_connections: usize,
+    /// Webhooks being handled at once past this are answered 503 (`Retry-After`).
+    pub max_in_flight: usize,
 }
 
 impl Default for ServerLimits {
@@ -77,6 +81,8 @@ impl Default for ServerLimits {
             max_body_bytes: 1024 * 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_in_flight: 1024,
         }
     }
 }

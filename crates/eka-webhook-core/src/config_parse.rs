@@ -47,6 +47,8 @@ pub struct ServerOptions {
     pub max_body_bytes: Option<Integer<1, { 1 << 30 }>>,
     pub header_timeout_ms: Option<Integer<1, 3_600_000>>,
     pub body_timeout_ms: Option<Integer<1, 3_600_000>>,
+    pub max_connections: Option<Integer<1, 1_000_000>>,
+    pub max_in_flight: Option<Integer<1, 1_000_000>>,
 }
 
 /// A database's connect timeout, milliseconds.
@@ -348,6 +350,8 @@ impl From<ServerOptions> for ServerLimits {
                 .map_or(defaults.max_body_bytes, |n| n.0 as usize),
             header_timeout: millis(options.header_timeout_ms).unwrap_or(defaults.header_timeout),
             body_timeout: millis(options.body_timeout_ms).unwrap_or(defaults.body_timeout),
+            max_connections: options.max_connections.map_or(defaults.max_connections, |n| n.0 as usize),
+            max_in_flight: options.max_in_flight.map_or(defaults.max_in_flight, |n| n.0 as usize),
         }
     }
 }
@@ -893,8 +897,9 @@ mod tests {
             SdkConfig::from_options(&json!({"clientId": "i", "clientSecret": "s", "apiKey": "k",
             "signingKey": "sk", "allowedEvents": ["a"], "path": "/hook", "debug": true,
             "apiBaseUrl": "http://127.0.0.1:1", "signatureToleranceSeconds": 60,
-            "requestTimeoutMs": 1500, "onEventTimeoutMs": 40,
-            "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30},
+            "requestTimeoutMs": 1500, "onEventTimeoutMs": 40, "webhookTimeoutMs": 45,
+            "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30,
+                "maxConnections": 60, "maxInFlight": 70},
             "persistence": {"type": "mysql", "connectTimeoutMs": 50, "connection": connection}}))
             .unwrap();
         assert_eq!(
@@ -917,10 +922,12 @@ mod tests {
             ServerLimits {
                 max_body_bytes: 10,
                 header_timeout: ms(20),
-                body_timeout: ms(30)
+                body_timeout: ms(30),
+                max_connections: 60,
+                max_in_flight: 70,
             }
         );
-        assert_eq!(c.on_event_timeout, Some(ms(40)));
+        assert_eq!((c.on_event_timeout, c.webhook_timeout), (Some(ms(40)), ms(45)));
         let Some(PersistenceConfig::Mysql(m)) = c.persistence else {
             panic!("not mysql")
         };
