@@ -6,6 +6,21 @@
 
 const DEFAULT_PERSISTENCE_URL = 'sqlite:./eka-webhooks.db'
 
+/**
+ * `text` with the password of its `user:password@` part replaced by `***`, for messages. Works on
+ * text that does not parse as a URL too (up to the last `@`, so a password containing `@` or `/`
+ * is hidden whole).
+ */
+function redactPassword(text) {
+  const at = text.lastIndexOf('@')
+  if (at < 0) return text
+  const slashes = text.indexOf('//')
+  const start = slashes >= 0 && slashes < at ? slashes + 2 : 0
+  const colon = text.indexOf(':', start)
+  if (colon < 0 || colon > at) return text
+  return `${text.slice(0, colon + 1)}***${text.slice(at)}`
+}
+
 function parsePersistenceUrl(text) {
   if (text.startsWith('sqlite:')) {
     const filename = text.slice('sqlite:'.length)
@@ -16,7 +31,7 @@ function parsePersistenceUrl(text) {
   try {
     url = new URL(text)
   } catch {
-    throw new Error(`persistence URL ${JSON.stringify(text)} is not a URL (expected sqlite:FILE, mysql://… or dynamodb://REGION)`)
+    throw new Error(`persistence URL ${JSON.stringify(redactPassword(text))} is not a URL (expected sqlite:FILE, mysql://… or dynamodb://REGION)`)
   }
   if (url.protocol === 'mysql:') {
     const database = decodeURIComponent(url.pathname.replace(/^\//, ''))
@@ -44,4 +59,4 @@ function parsePersistenceUrl(text) {
   throw new Error(`unsupported persistence URL scheme ${JSON.stringify(url.protocol)} (expected sqlite:, mysql: or dynamodb:)`)
 }
 
-module.exports = { parsePersistenceUrl, DEFAULT_PERSISTENCE_URL }
+module.exports = { parsePersistenceUrl, redactPassword, DEFAULT_PERSISTENCE_URL }
