@@ -22,3 +22,4 @@ pub mod secret;
 pub mod sdk;
 pub mod server;
 pub mod signature;
+pub mod supervisor;
