@@ -23,6 +23,12 @@ export declare class NativeWebhookSdk {
   /** True when the reminder was pending (it will now not fire). */
   cancelReminder(id: string): boolean
   handle(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
+  /** The JSON text of every counter (`sdk.stats()`). */
+  stats(): string
+  /** Starts keeping each Eka Care API request for `takeApiCalls` (OpenTelemetry is in use). */
+  keepApiCalls(): void
+  /** The API requests made since the last take (at most 10,000 are kept in between). */
+  takeApiCalls(): Array<NativeApiCall>
   /**
    * The pipeline on the calling thread when it needs no waiting: failures before enrichment,
    * and unenriched events when there is no `onEvent`. `null`: call `handle`. Same results as
@@ -75,7 +81,25 @@ export interface GlueErrorCodes {
   invalidArgument: string
 }
 
+/** One Eka Care API request, for the latency histogram. */
+export interface NativeApiCall {
+  /** `login`, `appointment`, `patient`, `doctor` or `clinic`. */
+  resource: string
+  /** `ok`, `http_4xx`, `http_5xx`, `timeout`, `network` or `invalid_response`. */
+  outcome: string
+  durationMs: number
+}
+
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string
+
+/** One phase of a delivery, for its telemetry span. */
+export interface NativePhase {
+  /** `verify`, `dedupe`, `enrich`, `persist` or `onEvent`. */
+  name: string
+  /** Milliseconds after the core started the delivery. */
+  startMs: number
+  durationMs: number
+}
 
 export interface NativeReminder {
   id: string
@@ -86,6 +110,8 @@ export interface NativeReminder {
 /** A fired reminder as handed to JS: the fresh context, or why it could not be fetched. */
 export interface NativeReminderFire {
   id: string
+  /** When it was due, epoch milliseconds. */
+  scheduledAtMs: number
   /** When the scheduler fired it, epoch milliseconds. */
   firedAtMs: number
   contextJson?: string
@@ -112,6 +138,10 @@ export interface NativeWebhookResult {
   bodyJson: string
   event?: NativeWebhookEvent
   error?: string
+  /** A fixed name for why it got its status (`ok`, `signature_invalid`, …), for telemetry. */
+  reason: string
+  /** The phases that ran, in order. */
+  phases: Array<NativePhase>
 }
 
 /** The schedule table shared with the Python SDK. */

@@ -9,6 +9,8 @@ const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
+const { SdkTelemetry } = require('./telemetry')
+const { createNextApiHandler } = require('./adapters/next-api')
 
 const SUPPORTED_EVENTS = Object.freeze(binding.supportedEvents())
 const APPOINTMENT_EVENTS = Object.freeze(binding.appointmentEvents())
@@ -77,6 +79,7 @@ function requireString(value, what) {
 
 class WebhookSDK {
   #native
+  #telemetry
   #servers = new Set()
   #reminders = new ReminderRegistry()
 
@@ -93,6 +96,12 @@ class WebhookSDK {
     const onEvent = userOnEvent ? bridgeCallback(userOnEvent, toWebhookEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
     this.#native = callSync(() => new binding.NativeWebhookSdk(options, onEvent, onReminder))
+    this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
+  }
+
+  /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */
+  stats() {
+    return JSON.parse(this.#native.stats())
   }
 
   /** Calls a fired reminder's callback with the fresh context (fetch failures were logged). */
@@ -100,8 +109,7 @@ class WebhookSDK {
     const entry = this.#reminders.take(fire.id)
     if (!entry) return undefined
     entry.reminder[MARK_FIRED](new Date(fire.firedAtMs))
-    if (!fire.contextJson) return undefined
-    return entry.callback(JSON.parse(fire.contextJson))
+    return this.#telemetry.traceReminder(fire, () => entry.callback(JSON.parse(fire.contextJson)))
   }
 
   /**
@@ -109,14 +117,28 @@ class WebhookSDK {
    * `headers`: a plain object (string or string[] values, any name case) or a Fetch `Headers`.
    */
   async handleRequest(body, headers) {
+    const delivery = this.#telemetry.startDelivery()
     const shaped = shapeRequestBody(body)
-    if (shaped.failure) return { status: 400, body: { error: shaped.failure }, error: shaped.failure }
+    if (shaped.failure) {
+      const result = { status: 400, body: { error: shaped.failure }, error: shaped.failure }
+      return this.#telemetry.endDelivery(delivery, result)
+    }
     const signature = signatureHeaderOf(headers)
-    // Failures and unenriched events without onEvent finish on this thread (no thread hop).
-    const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.kind, signature))
-    if (immediate !== null) return toImmediateResult(immediate, shaped.payload)
-    const native = await callAsync(this.#native.handle(shaped.body, shaped.kind, signature))
-    return toWebhookResult(native, shaped.payload)
+    // Failures and unenriched events without onEvent finish on this thread (no thread hop); a
+    // traced delivery takes the path that reports the core's phase timings.
+    if (delivery === null) {
+      const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.kind, signature))
+      if (immediate !== null) return toImmediateResult(immediate, shaped.payload)
+    }
+    let native
+    try {
+      native = await callAsync(this.#native.handle(shaped.body, shaped.kind, signature))
+    } catch (error) {
+      this.#telemetry.failDelivery(delivery, error)
+      throw error
+    }
+    const result = toWebhookResult(native, shaped.payload)
+    return this.#telemetry.endDelivery(delivery, result, { phases: native.phases, reason: native.reason, eventType: shaped.payload?.event })
   }
 
   /**
@@ -164,6 +186,11 @@ class WebhookSDK {
   /** `export const POST = sdk.fetchHandler()` (Next.js App Router, Hono, any Fetch runtime). */
   fetchHandler(options) {
     return createFetchHandler(this, options)
+  }
+
+  /** `export default sdk.nextApiHandler()` (Next.js Pages Router API route; any Node `(req, res)`). */
+  nextApiHandler(options) {
+    return createNextApiHandler(this, options)
   }
 
   async findAppointmentsBetween(range) {
@@ -233,6 +260,7 @@ class WebhookSDK {
     await Promise.all([...this.#servers].map((server) => server.close()))
     await callAsync(this.#native.close())
     this.#reminders.clear()
+    this.#telemetry.close()
   }
 }
 

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
-use eka_webhook_core::logger;
-use eka_webhook_core::reminders::ReminderSink;
+use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
 use eka_webhook_core::pipeline::{EventSink, Immediate, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
+use eka_webhook_core::telemetry::{delivery_reason, PhaseTimings};
 use napi::bindgen_prelude::{Buffer, BufferSlice, Either, FromNapiValue, Unknown};
 use napi_derive::napi;
 use serde_json::{json, Value};
@@ -60,6 +60,30 @@ pub struct NativeWebhookResult {
     pub body_json: String,
     pub event: Option<NativeWebhookEvent>,
     pub error: Option<String>,
+    /// A fixed name for why it got its status (`ok`, `signature_invalid`, …), for telemetry.
+    pub reason: String,
+    /// The phases that ran, in order.
+    pub phases: Vec<NativePhase>,
+}
+
+/// One phase of a delivery, for its telemetry span.
+#[napi(object)]
+pub struct NativePhase {
+    /// `verify`, `dedupe`, `enrich`, `persist` or `onEvent`.
+    pub name: String,
+    /// Milliseconds after the core started the delivery.
+    pub start_ms: f64,
+    pub duration_ms: f64,
+}
+
+/// One Eka Care API request, for the latency histogram.
+#[napi(object)]
+pub struct NativeApiCall {
+    /// `login`, `appointment`, `patient`, `doctor` or `clinic`.
+    pub resource: String,
+    /// `ok`, `http_4xx`, `http_5xx`, `timeout`, `network` or `invalid_response`.
+    pub outcome: String,
+    pub duration_ms: f64,
 }
 
 fn to_native_event(event: &WebhookEvent) -> NativeWebhookEvent {
@@ -67,12 +91,24 @@ fn to_native_event(event: &WebhookEvent) -> NativeWebhookEvent {
     NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: event.payload_json.clone(), context_json }
 }
 
-fn to_native_result(result: WebhookResult) -> NativeWebhookResult {
+fn to_native_result(result: WebhookResult, timings: PhaseTimings) -> NativeWebhookResult {
+    let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let phases = timings
+        .phases
+        .iter()
+        .map(|p| NativePhase {
+            name: p.phase.name().to_string(),
+            start_ms: millis(p.start),
+            duration_ms: millis(p.duration),
+        })
+        .collect();
     NativeWebhookResult {
         status: u32::from(result.status),
         body_json: result.body.to_string(),
+        reason: delivery_reason(&result).to_string(),
         event: result.event.as_ref().map(to_native_event),
         error: result.error,
+        phases,
     }
 }
 
@@ -80,6 +116,8 @@ fn to_native_result(result: WebhookResult) -> NativeWebhookResult {
 #[napi(object)]
 pub struct NativeReminderFire {
     pub id: String,
+    /// When it was due, epoch milliseconds.
+    pub scheduled_at_ms: f64,
     /// When the scheduler fired it, epoch milliseconds.
     pub fired_at_ms: f64,
     pub context_json: Option<String>,
@@ -113,15 +151,24 @@ struct JsReminderSink(JsCallback<NativeReminderFire>);
 
 #[async_trait]
 impl ReminderSink for JsReminderSink {
-    async fn fire(&self, reminder_id: &str, fired_at_ms: i64, outcome: Result<AppointmentContext, String>) {
+    async fn fire(
+        &self,
+        reminder: &ScheduledReminder,
+        fired_at_ms: i64,
+        outcome: Result<AppointmentContext, String>,
+    ) -> Result<(), String> {
         let (context_json, error) = match &outcome {
             Ok(ctx) => (Some(context_json(ctx)), None),
             Err(message) => (None, Some(message.clone())),
         };
-        let fire = NativeReminderFire { id: reminder_id.to_string(), fired_at_ms: fired_at_ms as f64, context_json, error };
-        if let Err(message) = self.0.call(fire).await {
-            logger::error(&format!("WebhookSDK: reminder callback {reminder_id} failed: {message}"));
-        }
+        let fire = NativeReminderFire {
+            id: reminder.id.clone(),
+            scheduled_at_ms: reminder.fire_at_ms as f64,
+            fired_at_ms: fired_at_ms as f64,
+            context_json,
+            error,
+        };
+        self.0.call(fire).await
     }
 }
 
@@ -199,7 +246,35 @@ impl NativeWebhookSdk {
             return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
         }
         let request_body = kind.request_body(body.as_ref().map(body_bytes));
-        Ok(to_native_result(self.core.handle(request_body, signature_header.as_deref()).await))
+        let signature_header = signature_header.as_deref();
+        let (result, timings) = self.core.handle_timed(request_body, signature_header).await;
+        Ok(to_native_result(result, timings))
+    }
+
+    /// The JSON text of every counter (`sdk.stats()`).
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> String {
+        self.core.stats().to_string()
+    }
+
+    /// Starts keeping each Eka Care API request for `takeApiCalls` (OpenTelemetry is in use).
+    #[napi(catch_unwind)]
+    pub fn keep_api_calls(&self) {
+        self.core.telemetry().keep_api_samples();
+    }
+
+    /// The API requests made since the last take (at most 10,000 are kept in between).
+    #[napi(catch_unwind)]
+    pub fn take_api_calls(&self) -> Vec<NativeApiCall> {
+        let calls = self.core.telemetry().take_api_samples();
+        calls
+            .into_iter()
+            .map(|c| NativeApiCall {
+                resource: c.resource.into(),
+                outcome: c.outcome.into(),
+                duration_ms: c.duration_ms,
+            })
+            .collect()
     }
 
     /// The pipeline on the calling thread when it needs no waiting: failures before enrichment,

@@ -23,3 +23,4 @@ pub mod sdk;
 pub mod server;
 pub mod signature;
 pub mod supervisor;
+pub mod telemetry;

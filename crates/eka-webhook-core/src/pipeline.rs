@@ -17,6 +17,7 @@ use crate::logger;
 use crate::persistence::schedule::Schedule;
 use crate::secret::Secret;
 use crate::signature::{self, VerifyFailure, VerifyOptions};
+use crate::telemetry::{delivery_reason, Phase, PhaseTimings, OK_REASON};
 
 pub const INVALID_JSON_BODY: &str = "Invalid JSON body";
 pub const BODY_REQUIRED: &str = "Request body is required";
@@ -172,10 +173,22 @@ impl Pipeline {
     }
 
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
-        match self.prepare(body, signature_header) {
-            Ok(accepted) => self.complete(accepted).await,
+        self.handle_timed(body, signature_header).await.0
+    }
+
+    /// [`handle`](Self::handle), with when each phase ran.
+    pub async fn handle_timed(
+        &self,
+        body: RequestBody<'_>,
+        signature_header: Option<&str>,
+    ) -> (WebhookResult, PhaseTimings) {
+        let mut timings = PhaseTimings::default();
+        let result = match self.prepare(body, signature_header, &mut timings) {
+            Ok(accepted) => self.complete(accepted, &mut timings).await,
             Err(rejection) => rejection.into_result(),
-        }
+        };
+        self.api.telemetry().delivery(result.status, delivery_reason(&result));
+        (result, timings)
     }
 
     /// The whole pipeline when it finishes without waiting for anything: any failure up to the
@@ -187,15 +200,26 @@ impl Pipeline {
         if self.on_event.is_some() {
             return None;
         }
-        match self.prepare(body, signature_header) {
-            Err(rejection) => Some(Immediate::Failed(rejection.into_result())),
-            Ok(accepted) if is_appointment_event(&accepted.event_type) => None,
-            Ok(accepted) => Some(Immediate::Accepted { event_type: accepted.event_type }),
-        }
+        let immediate = match self.prepare(body, signature_header, &mut PhaseTimings::default()) {
+            Err(rejection) => Immediate::Failed(rejection.into_result()),
+            Ok(accepted) if is_appointment_event(&accepted.event_type) => return None,
+            Ok(accepted) => Immediate::Accepted { event_type: accepted.event_type },
+        };
+        let reason = match &immediate {
+            Immediate::Failed(result) => delivery_reason(result),
+            Immediate::Accepted { .. } => OK_REASON,
+        };
+        self.api.telemetry().delivery(immediate.status(), reason);
+        Some(immediate)
     }
 
     /// The synchronous steps: parse, verify, event rules. `Err` is the final (failure) result.
-    fn prepare<'a>(&self, body: RequestBody<'a>, signature_header: Option<&str>) -> Result<Accepted<'a>, Rejection> {
+    fn prepare<'a>(
+        &self,
+        body: RequestBody<'a>,
+        signature_header: Option<&str>,
+        timings: &mut PhaseTimings,
+    ) -> Result<Accepted<'a>, Rejection> {
         let (bytes, is_canonical, is_known_json) = match body {
             RequestBody::Raw(b) => (b, false, false),
             RequestBody::Parsed(b) => (b, false, true),
@@ -218,7 +242,10 @@ impl Pipeline {
 
         if !self.config.signing_keys.is_empty() {
             let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
-            let verified = verify_body(bytes, is_canonical, None, signature_header, &self.config.signing_keys, options);
+            let keys = &self.config.signing_keys;
+            let verified = timings.time(Phase::Verify, || {
+                verify_body(bytes, is_canonical, None, signature_header, keys, options)
+            });
             if let Err(failure) = verified {
                 return Err(Rejection::new(403, failure.reason()));
             }
@@ -246,7 +273,7 @@ impl Pipeline {
     }
 
     /// The steps that wait: enrichment, persistence, `onEvent`.
-    async fn complete(&self, accepted: Accepted<'_>) -> WebhookResult {
+    async fn complete(&self, accepted: Accepted<'_>, timings: &mut PhaseTimings) -> WebhookResult {
         let appointment_id = accepted.appointment_id.clone();
         let p_aid = accepted.p_aid.clone();
         let mut event = accepted.into_event();
@@ -255,7 +282,8 @@ impl Pipeline {
             // Logins, retries and the four fetches together: a stalled API answers 504 in time
             // for the sender, never a request that hangs on.
             let limit = self.config.webhook_timeout;
-            match tokio::time::timeout(limit, enrich_appointment(&self.api, appointment_id, None)).await {
+            let enriched = enrich_appointment(&self.api, appointment_id, None);
+            match tokio::time::timeout(limit, timings.time_async(Phase::Enrich, enriched)).await {
                 Ok(Ok(context)) => event.context = Some(Box::new(context)),
                 Ok(Err(err)) => return WebhookResult::failure(502, format!("Failed to fetch appointment details: {err}")),
                 Err(_) => {
@@ -272,16 +300,20 @@ impl Pipeline {
         }
 
         if let Some(schedule) = &self.schedule {
-            schedule.apply_event(&event, p_aid.as_deref()).await;
+            let persisted = schedule.apply_event(&event, p_aid.as_deref());
+            timings.time_async(Phase::Persist, persisted).await;
         }
 
         if let Some(on_event) = &self.on_event {
-            let delivered = match self.config.on_event_timeout {
-                None => on_event.deliver(&event).await,
-                Some(limit) => tokio::time::timeout(limit, on_event.deliver(&event))
-                    .await
-                    .unwrap_or_else(|_| Err(format!("onEvent did not settle within {} ms", limit.as_millis()))),
+            let delivery = async {
+                match self.config.on_event_timeout {
+                    None => on_event.deliver(&event).await,
+                    Some(limit) => tokio::time::timeout(limit, on_event.deliver(&event))
+                        .await
+                        .unwrap_or_else(|_| Err(format!("onEvent did not settle within {} ms", limit.as_millis()))),
+                }
             };
+            let delivered = timings.time_async(Phase::OnEvent, delivery).await;
             if let Err(message) = delivered {
                 logger::error(&format!("WebhookSDK: Error in on_event callback: {message}"));
                 return WebhookResult::failure_with_body(500, message, Some(ON_EVENT_FAILED));

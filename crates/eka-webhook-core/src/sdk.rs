@@ -16,6 +16,7 @@ use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
+use crate::telemetry::{PhaseTimings, Telemetry};
 
 /// How long `close()` lets writes waiting for the database reach it.
 const CLOSE_FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -42,10 +43,7 @@ impl WebhookSdk {
         let config = Arc::new(config);
         let api = EkaApiClient::new(config.credentials.clone())
             .map_err(|e| CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}")))?;
-        let schedule = match &config.persistence {
-            Some(p) => Some(Arc::new(Schedule::new(open_store(p)?))),
-            None => None,
-        };
+        let schedule = config.persistence.as_ref().map(|p| Arc::new(Schedule::new(open_store(p))));
         let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
         Ok(Self {
             config,
@@ -105,6 +103,25 @@ impl WebhookSdk {
 
     pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
         self.pipeline.handle(body, signature_header).await
+    }
+
+    /// [`handle`](Self::handle), with when each phase ran.
+    pub async fn handle_timed(
+        &self,
+        body: RequestBody<'_>,
+        signature_header: Option<&str>,
+    ) -> (WebhookResult, PhaseTimings) {
+        self.pipeline.handle_timed(body, signature_header).await
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        self.api.telemetry()
+    }
+
+    /// Every counter as plain numbers (`sdk.stats()`).
+    pub fn stats(&self) -> Value {
+        let depth = self.schedule.as_ref().map_or(0, |s| s.write_queue_depth());
+        self.api.telemetry().snapshot(depth)
     }
 
     fn schedule_for(&self, method: &str) -> Result<&Arc<Schedule>, CoreError> {

@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::Notify;
 
-use super::schedule::Schedule;
 use super::{PersistenceError, ScheduleRecord};
 use crate::logger;
 use crate::supervisor::{panic_message, spawn_supervised};
@@ -35,6 +35,16 @@ impl ScheduleWrite {
             ScheduleWrite::SetStatus { appointment_id, status } => format!("status {status} for {appointment_id}"),
         }
     }
+}
+
+/// What the queue retries its writes against (the schedule, which owns the queue: it is held
+/// weakly, and named by this trait rather than its type so the two modules do not import each
+/// other).
+pub trait WriteTarget: Send + Sync {
+    fn apply_write<'a>(
+        &'a self,
+        write: &'a ScheduleWrite,
+    ) -> BoxFuture<'a, Result<(), PersistenceError>>;
 }
 
 /// Whether retrying can help: yes for an unreachable database or a failed statement, not for
@@ -72,7 +82,11 @@ impl WriteQueue {
 
     /// Queues writes behind any already waiting (order per appointment is preserved), starting
     /// the worker on first use.
-    pub fn push(self: &Arc<Self>, writes: impl IntoIterator<Item = ScheduleWrite>, schedule: Weak<Schedule>) {
+    pub fn push(
+        self: &Arc<Self>,
+        writes: impl IntoIterator<Item = ScheduleWrite>,
+        target: Weak<dyn WriteTarget>,
+    ) {
         let now = Instant::now();
         {
             let mut pending = self.lock();
@@ -90,7 +104,7 @@ impl WriteQueue {
         }
         if !self.worker_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
             let queue = self.clone();
-            spawn_supervised("schedule write queue", move || run(queue.clone(), schedule.clone()));
+            spawn_supervised("schedule write queue", move || run(queue.clone(), target.clone()));
         }
         self.wake.notify_one();
     }
@@ -113,8 +127,8 @@ impl WriteQueue {
 }
 
 /// The worker: applies the oldest write; on a transient failure waits (exponential backoff) and
-/// tries it again. Holds the schedule weakly so that dropping the SDK ends it.
-async fn run(queue: Arc<WriteQueue>, schedule: Weak<Schedule>) {
+/// tries it again. Holds the target weakly so that dropping the SDK ends it.
+async fn run(queue: Arc<WriteQueue>, target: Weak<dyn WriteTarget>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let front = queue.lock().front().map(|p| (p.write.clone(), p.first_failed));
@@ -124,7 +138,7 @@ async fn run(queue: Arc<WriteQueue>, schedule: Weak<Schedule>) {
             woken.await;
             continue;
         };
-        let Some(current) = schedule.upgrade() else { return };
+        let Some(current) = target.upgrade() else { return };
         // A write that panics (a bug) is dropped, not retried for ever.
         let outcome = std::panic::AssertUnwindSafe(current.apply_write(&write)).catch_unwind().await;
         drop(current);
@@ -155,6 +169,7 @@ mod tests {
 
     use super::*;
     use crate::config::SqliteConfig;
+    use crate::persistence::schedule::Schedule;
     use crate::persistence::sqlite::SqliteStore;
     use crate::persistence::{AppointmentIdsBetween, ScheduleStore};
 
@@ -197,7 +212,7 @@ mod tests {
     async fn a_write_that_panics_is_dropped_and_the_worker_goes_on() {
         let inner = SqliteStore::new(&SqliteConfig { filename: ":memory:".into() });
         let store = Arc::new(FirstUpsertPanics { inner, panicked: AtomicBool::new(false) });
-        let schedule = Arc::new(Schedule::new(store.clone()));
+        let schedule: Arc<dyn WriteTarget> = Arc::new(Schedule::new(store.clone()));
         let upsert = |id: &str| {
             ScheduleWrite::Upsert(ScheduleRecord {
                 appointment_id: id.into(),
