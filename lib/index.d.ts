@@ -53,6 +53,9 @@ export interface PrescriptionWebhookPayload<T extends PrescriptionEvent = Prescr
   event: T
 }
 
+/** MySQL's `--ssl-mode` values, lower-case. */
+export type MySQLSslMode = 'disabled' | 'preferred' | 'required' | 'verify-ca' | 'verify-identity'
+
 export interface MySQLPersistenceConfig {
   type: 'mysql'
   connection: {
@@ -63,6 +66,12 @@ export interface MySQLPersistenceConfig {
     /** Omit for none. */
     password?: string
     database: string
+    ssl?: {
+      /** Default: `'preferred'` for a loopback host, else `'verify-identity'`. */
+      mode?: MySQLSslMode
+      /** PEM of the CA(s) to verify the server with (`verify-ca` / `verify-identity`). */
+      ca?: string
+    }
   }
   /** How long a webhook may wait for a connection when the database is down. Default 5000. */
   connectTimeoutMs?: number

@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use crate::config::ApiCredentials;
+use crate::config::{is_loopback_host, ApiCredentials};
 use crate::secret::Secret;
 use crate::telemetry::Telemetry;
 
@@ -149,7 +149,7 @@ impl EkaApiClient {
             return Err(ApiError::InvalidBaseUrl(format!("{} is not an http(s) URL", credentials.api_base_url)));
         }
         // The client secret and tokens travel in these requests: plain http only on this machine.
-        if base_url.scheme() == "http" && !base_url.host().is_some_and(is_loopback) {
+        if base_url.scheme() == "http" && !base_url.host_str().is_some_and(is_loopback_host) {
             return Err(ApiError::InvalidBaseUrl(format!(
                 "{} uses http; only https is allowed, except for loopback hosts \
                  (127.0.0.0/8, ::1, localhost)",
@@ -385,14 +385,6 @@ impl EkaApiClient {
                 message: "login response has no access_token".to_string(),
             }),
         }
-    }
-}
-
-fn is_loopback(host: url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
     }
 }
 

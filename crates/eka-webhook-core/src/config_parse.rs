@@ -78,6 +78,7 @@ pub struct MysqlConnection {
     pub user: Required,
     pub password: Option<String>,
     pub database: Required,
+    pub ssl: Option<Object<SslOptions>>,
 }
 
 /// `connection` or `connectionString`, exactly one.
@@ -98,12 +99,12 @@ pub struct PostgresConnection {
     pub password: Option<String>,
     pub database: Required,
     pub schema: Option<String>,
-    pub ssl: Option<Object<PostgresSsl>>,
+    pub ssl: Option<Object<SslOptions>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PostgresSsl {
+pub struct SslOptions {
     pub mode: Option<String>,
     pub ca: Option<String>,
 }
@@ -366,14 +367,26 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
             PersistenceOptions::Mysql(MysqlOptions {
                 connection: Object(c),
                 connect_timeout_ms,
-            }) => PersistenceConfig::Mysql(MysqlConfig {
-                host: c.host.0,
-                port: c.port.map_or(3306, |p| p.0 as u16),
-                user: c.user.0,
-                password: Secret::new(c.password.unwrap_or_default()),
-                database: c.database.0,
-                connect_timeout: connect_timeout(connect_timeout_ms),
-            }),
+            }) => {
+                let (ssl_mode, ssl_ca) = ssl_options::<MysqlSslMode>(c.ssl, &c.host.0)?;
+                if ssl_ca.is_some()
+                    && !matches!(ssl_mode, MysqlSslMode::VerifyCa | MysqlSslMode::VerifyIdentity)
+                {
+                    return Err(invalid(
+                        "a mysql CA certificate is only used with ssl mode verify-ca or verify-identity",
+                    ));
+                }
+                PersistenceConfig::Mysql(MysqlConfig {
+                    host: c.host.0,
+                    port: c.port.map_or(3306, |p| p.0 as u16),
+                    user: c.user.0,
+                    password: Secret::new(c.password.unwrap_or_default()),
+                    database: c.database.0,
+                    ssl_mode,
+                    ssl_ca,
+                    connect_timeout: connect_timeout(connect_timeout_ms),
+                })
+            }
             PersistenceOptions::Postgres(p) => {
                 let connect_timeout = connect_timeout(p.connect_timeout_ms);
                 PersistenceConfig::Postgres(match (p.connection, p.connection_string) {
@@ -426,15 +439,7 @@ fn postgres_connection(
     c: PostgresConnection,
     connect_timeout: Duration,
 ) -> Result<PostgresConfig, CoreError> {
-    let (ssl_mode, ssl_root_cert) = match c.ssl {
-        None => (None, None),
-        Some(Object(ssl)) => (
-            ssl.mode
-                .map(|m| parse_ssl_mode(&m, "'persistence.connection.ssl.mode'"))
-                .transpose()?,
-            ssl.ca.map(RootCert::Pem),
-        ),
-    };
+    let (ssl_mode, ssl_root_cert) = ssl_options::<PostgresSslMode>(c.ssl, &c.host.0)?;
     let host = c.host.0;
     postgres_config(PostgresConfig {
         port: c.port.map_or(DEFAULT_POSTGRES_PORT, |p| p.0 as u16),
@@ -444,7 +449,7 @@ fn postgres_connection(
         schema: c
             .schema
             .unwrap_or_else(|| DEFAULT_POSTGRES_SCHEMA.to_string()),
-        ssl_mode: ssl_mode.unwrap_or_else(|| PostgresSslMode::default_for_host(&host)),
+        ssl_mode,
         ssl_root_cert,
         connect_timeout,
         host,
@@ -509,13 +514,24 @@ fn parse_postgres_url(text: &str, connect_timeout: Duration) -> Result<PostgresC
     })
 }
 
-fn parse_ssl_mode(name: &str, field: &str) -> Result<PostgresSslMode, CoreError> {
-    PostgresSslMode::from_name(name).ok_or_else(|| {
-        invalid(format!(
-            "{field} must be one of {}, got {name:?}",
-            PostgresSslMode::NAMES.join(", ")
-        ))
+fn parse_ssl_mode<M: SslMode>(name: &str, field: &str) -> Result<M, CoreError> {
+    M::from_name(name).ok_or_else(|| {
+        invalid(format!("{field} must be one of {}, got {name:?}", M::names().join(", ")))
     })
+}
+
+/// `connection.ssl`: the mode (by default the host's, see `SslMode::default_for_host`) and the
+/// CA given as PEM text.
+fn ssl_options<M: SslMode>(
+    ssl: Option<Object<SslOptions>>,
+    host: &str,
+) -> Result<(M, Option<RootCert>), CoreError> {
+    let Some(Object(ssl)) = ssl else { return Ok((M::default_for_host(host), None)) };
+    let mode = match ssl.mode {
+        Some(name) => parse_ssl_mode(&name, "'persistence.connection.ssl.mode'")?,
+        None => M::default_for_host(host),
+    };
+    Ok((mode, ssl.ca.map(RootCert::Pem)))
 }
 
 /// The checks both forms share. The schema is limited to plain identifiers so that it means
@@ -695,6 +711,45 @@ mod tests {
     }
 
     #[test]
+    fn mysql_ssl_modes_default_by_host_and_are_checked() {
+        let config = |connection: Value| -> Result<MysqlConfig, CoreError> {
+            let options = json!({"clientId": "i", "clientSecret": "s",
+                "persistence": {"type": "mysql", "connection": connection}});
+            match SdkConfig::from_options(&options)?.persistence {
+                Some(PersistenceConfig::Mysql(c)) => Ok(c),
+                other => panic!("not mysql: {other:?}"),
+            }
+        };
+        let mode = |host: &str| {
+            config(json!({"host": host, "user": "u", "database": "d"})).unwrap().ssl_mode
+        };
+        assert_eq!(mode("127.0.0.1"), MysqlSslMode::Preferred);
+        assert_eq!(mode("127.1.2.3"), MysqlSslMode::Preferred);
+        assert_eq!(mode("localhost"), MysqlSslMode::Preferred);
+        assert_eq!(mode("[::1]"), MysqlSslMode::Preferred);
+        assert_eq!(mode("db.example.com"), MysqlSslMode::VerifyIdentity);
+        assert_eq!(mode("10.0.0.5"), MysqlSslMode::VerifyIdentity);
+        let with_ssl = |ssl: Value| {
+            config(json!({"host": "db", "user": "u", "database": "d", "password": "dbpass",
+                "ssl": ssl}))
+        };
+        let c = with_ssl(json!({"mode": "verify-ca", "ca": "PEM"})).unwrap();
+        assert_eq!((c.ssl_mode, c.ssl_ca), (MysqlSslMode::VerifyCa, Some(RootCert::Pem("PEM".into()))));
+        assert_eq!(with_ssl(json!({"mode": "disabled"})).unwrap().ssl_mode, MysqlSslMode::Disabled);
+        assert_eq!(with_ssl(json!({})).unwrap().ssl_mode, MysqlSslMode::VerifyIdentity);
+        for (ssl, message) in [
+            (json!({"mode": "require"}), "'persistence.connection.ssl.mode' must be one of \
+                disabled, preferred, required, verify-ca, verify-identity, got \"require\""),
+            (json!({"mode": "required", "ca": "PEM"}), "verify-ca or verify-identity"),
+            (json!(true), "'persistence.connection.ssl'"),
+            (json!({"rejectUnauthorized": false}), "unknown option 'persistence.connection.ssl.rejectUnauthorized'"),
+        ] {
+            let e = with_ssl(ssl.clone()).unwrap_err().to_string();
+            assert!(e.contains(message) && !e.contains("dbpass"), "{ssl}: {e}");
+        }
+    }
+
+    #[test]
     fn postgres_errors_name_the_field_and_hide_the_password() {
         let e = |p: Value| postgres(p).unwrap_err().to_string();
         let conn = |extra: Value| {
@@ -779,8 +834,8 @@ mod tests {
                 "unknown option 'persistence.file' (expected `filename`)",
             ),
             (
-                mysql(json!({"host": "h", "user": "u", "database": "d", "ssl": true})),
-                "unknown option 'persistence.connection.ssl'",
+                mysql(json!({"host": "h", "user": "u", "database": "d", "sslMode": "x"})),
+                "unknown option 'persistence.connection.sslMode'",
             ),
             (
                 postgres_ssl(json!({"sslmode": "x"})),

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult, MySqlSslMode};
 
 use super::sql::{map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily};
 use super::PersistenceError;
-use crate::config::MysqlConfig;
+use crate::config::{MysqlConfig, MysqlSslMode, RootCert};
 
 /// The schedule store on MySQL or MariaDB.
 pub type MysqlStore = SqlStore<MySql>;
@@ -34,8 +34,24 @@ impl SqlStore<MySql> {
         if !config.password.is_empty() {
             options = options.password(config.password.expose());
         }
+        options = options.ssl_mode(ssl_mode(config.ssl_mode));
+        options = match &config.ssl_ca {
+            Some(RootCert::Pem(pem)) => options.ssl_ca_from_pem(pem.as_bytes().to_vec()),
+            Some(RootCert::File(path)) => options.ssl_ca(path),
+            None => options,
+        };
         let pool = server_pool_options(config.connect_timeout);
         Self::with_options(options, pool, format!("MySQL at {}:{}/{}", config.host, config.port, config.database))
+    }
+}
+
+fn ssl_mode(mode: MysqlSslMode) -> MySqlSslMode {
+    match mode {
+        MysqlSslMode::Disabled => MySqlSslMode::Disabled,
+        MysqlSslMode::Preferred => MySqlSslMode::Preferred,
+        MysqlSslMode::Required => MySqlSslMode::Required,
+        MysqlSslMode::VerifyCa => MySqlSslMode::VerifyCa,
+        MysqlSslMode::VerifyIdentity => MySqlSslMode::VerifyIdentity,
     }
 }
 

@@ -222,6 +222,12 @@ pub fn map_server_error(
             "{target}: no connection within {} ms (is the server running and reachable?)",
             connect_timeout.as_millis()
         )),
+        // tokio-rustls reports a refused certificate as an I/O error of kind InvalidData.
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            PersistenceError::Unreachable(format!(
+                "{target}: TLS handshake failed: {e} (check the ssl mode and CA)"
+            ))
+        }
         sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
         sqlx::Error::Tls(e) => {
             PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}"))
