@@ -11,6 +11,8 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a webhook may wait on the Eka Care API in all (logins, retries, the four fetches).
 pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a database statement may wait (for a lock, say) before it is given up.
+pub const DEFAULT_DB_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct SdkConfig {
@@ -108,6 +110,8 @@ pub struct MysqlConfig {
     pub ssl_ca: Option<RootCert>,
     /// A database that is down delays a webhook by at most this, never the pool's default 30 s.
     pub connect_timeout: Duration,
+    /// A statement waits at most this for a lock (a metadata lock behind an `ALTER`, a row lock).
+    pub query_timeout: Duration,
 }
 
 pub const DEFAULT_POSTGRES_PORT: u16 = 5432;

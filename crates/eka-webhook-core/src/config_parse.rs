@@ -68,6 +68,7 @@ pub enum PersistenceOptions {
 pub struct MysqlOptions {
     pub connection: Object<MysqlConnection>,
     pub connect_timeout_ms: ConnectTimeoutMs,
+    pub query_timeout_ms: Option<Integer<1, 600_000>>,
 }
 
 #[derive(Deserialize)]
@@ -367,6 +368,7 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
             PersistenceOptions::Mysql(MysqlOptions {
                 connection: Object(c),
                 connect_timeout_ms,
+                query_timeout_ms,
             }) => {
                 let (ssl_mode, ssl_ca) = ssl_options::<MysqlSslMode>(c.ssl, &c.host.0)?;
                 if ssl_ca.is_some()
@@ -385,6 +387,7 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
                     ssl_mode,
                     ssl_ca,
                     connect_timeout: connect_timeout(connect_timeout_ms),
+                    query_timeout: millis(query_timeout_ms).unwrap_or(DEFAULT_DB_QUERY_TIMEOUT),
                 })
             }
             PersistenceOptions::Postgres(p) => {
@@ -955,7 +958,8 @@ mod tests {
             "requestTimeoutMs": 1500, "onEventTimeoutMs": 40, "webhookTimeoutMs": 45,
             "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30,
                 "maxConnections": 60, "maxInFlight": 70},
-            "persistence": {"type": "mysql", "connectTimeoutMs": 50, "connection": connection}}))
+            "persistence": {"type": "mysql", "connectTimeoutMs": 50, "queryTimeoutMs": 60,
+                "connection": connection}}))
             .unwrap();
         assert_eq!(
             c.credentials.api_key.as_ref().map(Secret::expose),
@@ -996,7 +1000,7 @@ mod tests {
             ),
             ("h", 3307, "u", "p", "d")
         );
-        assert_eq!(m.connect_timeout, ms(50));
+        assert_eq!((m.connect_timeout, m.query_timeout), (ms(50), ms(60)));
     }
 
     #[test]

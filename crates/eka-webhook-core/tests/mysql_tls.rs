@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use eka_webhook_core::config::{MysqlConfig, MysqlSslMode, RootCert};
+use eka_webhook_core::config::{MysqlConfig, MysqlSslMode, RootCert, DEFAULT_DB_QUERY_TIMEOUT};
 use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::ScheduleStore;
 use eka_webhook_core::secret::Secret;
@@ -118,6 +118,7 @@ impl TlsServer {
                 RootCert::Pem(std::fs::read_to_string(self.dir.join(name)).unwrap())
             }),
             connect_timeout: Duration::from_secs(3),
+            query_timeout: DEFAULT_DB_QUERY_TIMEOUT,
         }
     }
 }

@@ -18,6 +18,7 @@ const ER_ACCESS_DENIED: u16 = 1045;
 const ER_BAD_DB: u16 = 1049;
 const ER_DUP_FIELDNAME: u16 = 1060;
 const ER_TABLEACCESS_DENIED: u16 = 1142;
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
 
 impl SqlStore<MySql> {
@@ -40,8 +41,22 @@ impl SqlStore<MySql> {
             Some(RootCert::File(path)) => options.ssl_ca(path),
             None => options,
         };
-        let pool = server_pool_options(config.connect_timeout);
-        Self::with_options(options, pool, format!("MySQL at {}:{}/{}", config.host, config.port, config.database))
+        // The server ends a statement's wait for a metadata lock (an `ALTER` queued behind a
+        // long transaction) or a row lock at the query timeout, with error 1205; its defaults
+        // are a year and 50 s.
+        let lock_wait_seconds = config.query_timeout.as_secs().max(1);
+        let pool = server_pool_options(config.connect_timeout).after_connect(move |connection, _| {
+            Box::pin(async move {
+                sqlx::query("SET SESSION lock_wait_timeout = ?, innodb_lock_wait_timeout = ?")
+                    .bind(lock_wait_seconds)
+                    .bind(lock_wait_seconds)
+                    .execute(connection)
+                    .await
+                    .map(drop)
+            })
+        });
+        let target = format!("MySQL at {}:{}/{}", config.host, config.port, config.database);
+        Self::with_options(options, pool, target).with_query_timeout(config.query_timeout)
     }
 }
 
@@ -107,6 +122,10 @@ impl SqlDialect for MySql {
                 )),
                 Some(ER_TABLEACCESS_DENIED) => PersistenceError::Database(format!(
                     "{target}: {message} (the user needs SELECT, INSERT, UPDATE, CREATE and ALTER on the database)"
+                )),
+                Some(ER_LOCK_WAIT_TIMEOUT) => PersistenceError::Database(format!(
+                    "{target}: {message} (another session holds a lock on the table, e.g. an ALTER \
+                     waiting behind a long transaction; waits are bounded by 'queryTimeoutMs')"
                 )),
                 Some(n) => PersistenceError::Database(format!("{target}: error {n}: {message}")),
                 None => PersistenceError::Database(format!("{target}: {message}")),

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eka_webhook_core::config::{
-    MysqlConfig, MysqlSslMode, PostgresConfig, PostgresSslMode, SqliteConfig, SslMode,
+    MysqlConfig, DEFAULT_DB_QUERY_TIMEOUT, MysqlSslMode, PostgresConfig, PostgresSslMode, SqliteConfig, SslMode,
 };
 use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
@@ -66,6 +66,7 @@ pub fn mysql_admin_config(database: &str) -> MysqlConfig {
         ssl_mode: MysqlSslMode::default_for_host(&mysql_host()),
         ssl_ca: None,
         connect_timeout: Duration::from_secs(5),
+        query_timeout: DEFAULT_DB_QUERY_TIMEOUT,
     }
 }
 
