@@ -75,6 +75,11 @@ export interface MySQLPersistenceConfig {
   }
   /** How long a webhook may wait for a connection when the database is down. Default 5000. */
   connectTimeoutMs?: number
+  /**
+   * How long a statement may wait for a lock (e.g. behind an `ALTER` waiting for a long
+   * transaction) before it fails and the write is retried later. Default 10000.
+   */
+  queryTimeoutMs?: number
 }
 
 export interface DynamoDBPersistenceConfig {
