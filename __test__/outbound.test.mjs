@@ -77,6 +77,7 @@ test('a failed login is backed off: waiting webhooks get its error until the pau
     assert.equal(first.status, 502)
     assert.match(first.body.error, /HTTP 503 for \/connect-auth\/v1\/account\/login/)
     const logins = t.simulator.stats().requests.login
+    assert.equal(logins, 1, "a failed login is not retried by the GET's own retries")
     const again = await Promise.all(Array.from({ length: 10 }, () => deliver(t)))
     assert.deepEqual(again.map((r) => r.body.error), Array(10).fill(first.body.error))
     assert.equal(t.simulator.stats().requests.login, logins, 'no login during the backoff')

@@ -68,6 +68,19 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// A failed login: retried only after the login backoff, never by a GET's own retries.
+    fn is_login_failure(&self) -> bool {
+        match self {
+            ApiError::Status { endpoint, .. }
+            | ApiError::Timeout { endpoint, .. }
+            | ApiError::Network { endpoint, .. }
+            | ApiError::InvalidResponse { endpoint, .. }
+            | ApiError::Redirect { endpoint, .. }
+            | ApiError::TooLarge { endpoint, .. } => endpoint == LOGIN_PATH,
+            ApiError::InvalidBaseUrl(_) | ApiError::InvalidId { .. } => false,
+        }
+    }
 }
 
 /// A login shared by every caller that needs a token while it runs.
@@ -212,14 +225,15 @@ impl EkaApiClient {
         let mut attempt = 1;
         loop {
             match self.get_once(&url, &endpoint, query).await {
-                Err(err) if attempt < MAX_GET_ATTEMPTS => match retry_delay(&err, attempt) {
-                    Some(delay) => {
-                        crate::logger::warn(&format!("WebhookSDK: retrying {endpoint} in {} ms after: {err}", delay.as_millis()));
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    None => return Err(err),
-                },
+                Err(err) if attempt < MAX_GET_ATTEMPTS && !err.is_login_failure() => {
+                    let Some(delay) = retry_delay(&err, attempt) else { return Err(err) };
+                    crate::logger::warn(&format!(
+                        "WebhookSDK: retrying {endpoint} in {} ms after: {err}",
+                        delay.as_millis()
+                    ));
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
                 result => return result,
             }
         }
