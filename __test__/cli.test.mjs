@@ -140,25 +140,21 @@ for (const persistence of ['none', 'postgres']) test(`serve (persistence ${persi
       }
       check()
     })
-    const payload = { event: 'appointment.created', data: { appointment_id: SAMPLE.appointmentId } }
-    const response = await fetch(`http://127.0.0.1:${port}/hook`, {
-      method: 'POST',
-      body: JSON.stringify(payload),
-      headers: { 'eka-webhook-signature': generateSignatureHeader(payload, SIGNING_KEY) },
-    })
-    assert.equal(response.status, 200)
-    await new Promise((r) => setTimeout(r, 100))
-    const lines = output.trim().split('\n')
-    assert.match(lines.at(-1), /^\d{4}-\d\d-\d\dT[\d:.]+Z appointment\.created apt-bk-1 status=BK visit_type=NEW patient="pat-1" doctor="doc-1" clinic="cln-1"$/)
+    /** Delivers a signed event; resolves with the log line it printed. */
+    const deliver = async (payload) => {
+      const response = await fetch(`http://127.0.0.1:${port}/hook`, {
+        method: 'POST',
+        body: JSON.stringify(payload),
+        headers: { 'eka-webhook-signature': generateSignatureHeader(payload, SIGNING_KEY) },
+      })
+      assert.equal(response.status, 200)
+      await new Promise((r) => setTimeout(r, 100))
+      return output.trim().split('\n').at(-1)
+    }
+    const appointment = { event: 'appointment.created', data: { appointment_id: SAMPLE.appointmentId } }
+    assert.match(await deliver(appointment), /^\d{4}-\d\d-\d\dT[\d:.]+Z appointment\.created apt-bk-1 status=BK visit_type=NEW patient="pat-1" doctor="doc-1" clinic="cln-1"$/)
     const other = { event: 'prescription.created', transaction_id: 'txn-9', data: { prescription_id: 'rx-1', patient_name: 'Ananya Sharma' } }
-    const otherResponse = await fetch(`http://127.0.0.1:${port}/hook`, {
-      method: 'POST',
-      body: JSON.stringify(other),
-      headers: { 'eka-webhook-signature': generateSignatureHeader(other, SIGNING_KEY) },
-    })
-    assert.equal(otherResponse.status, 200)
-    await new Promise((r) => setTimeout(r, 100))
-    assert.match(output.trim().split('\n').at(-1), /Z prescription\.created transaction_id="txn-9" prescription_id="rx-1"$/)
+    assert.match(await deliver(other), /Z prescription\.created transaction_id="txn-9" prescription_id="rx-1"$/)
     assert.doesNotMatch(output, /Ananya|Sharma|Kavya|Iyer|99999/, 'ids only, no patient or doctor names')
     assert.doesNotMatch(output, /demo-secret|whsec_test_signing_key|cli-db-pass/)
     if (schema) assert.equal(postgresRows(schema.name).get(SAMPLE.appointmentId).status, 'BK')
