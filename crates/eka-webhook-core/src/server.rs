@@ -104,6 +104,7 @@ async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, options: Arc<Serv
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(options.limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(options.limits.max_in_flight));
+    let lingering_refusals = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -115,7 +116,17 @@ async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, options: Arc<Serv
                 };
                 let _ = stream.set_nodelay(true);
                 let Ok(connection_permit) = connections.clone().try_acquire_owned() else {
-                    tokio::spawn(refuse_connection(stream));
+                    match lingering_refusals.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            tokio::spawn(async move {
+                                refuse_connection(stream).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            let _ = stream.try_write(BUSY_CONNECTION_RESPONSE);
+                        }
+                    }
                     continue;
                 };
                 let pipeline = pipeline.clone();
@@ -141,16 +152,19 @@ async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, options: Arc<Serv
     graceful.shutdown().await;
 }
 
-/// A connection past `maxConnections`: a 503 written straight to the socket (no HTTP parsing
-/// spent on it), then a short linger so the client reads it rather than a reset.
+/// The answer to a connection past `maxConnections`, written straight to the socket (no HTTP
+/// parsing spent on it). `retry-after` is `RETRY_AFTER_SECONDS`.
+const BUSY_CONNECTION_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+    content-type: application/json\r\nretry-after: 1\r\nconnection: close\r\n\
+    content-length: 45\r\n\r\n{\"error\":\"Server busy: too many connections\"}";
+
+/// Refused connections lingering at once; past this a refusal is written and closed at once, so
+/// a flood cannot hold more sockets than the cap plus this.
+const MAX_LINGERING_REFUSALS: usize = 64;
+
+/// Answers 503 and lingers briefly, so the client reads it rather than a reset.
 async fn refuse_connection(mut stream: TcpStream) {
-    let body = r#"{"error":"Server busy: too many connections"}"#;
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         retry-after: {RETRY_AFTER_SECONDS}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
-    if stream.write_all(format!("{head}{body}").as_bytes()).await.is_err() {
+    if stream.write_all(BUSY_CONNECTION_RESPONSE).await.is_err() {
         return;
     }
     let _ = stream.shutdown().await;
@@ -286,6 +300,15 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_busy_answer_is_well_formed() {
+        let text = std::str::from_utf8(BUSY_CONNECTION_RESPONSE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("\r\nretry-after: {RETRY_AFTER_SECONDS}\r\n")));
+        assert!(head.ends_with(&format!("content-length: {}", body.len())));
+        assert_eq!(serde_json::from_str::<Value>(body).unwrap()["error"], "Server busy: too many connections");
+    }
 
     #[test]
     fn paths_ignore_trailing_slashes() {
