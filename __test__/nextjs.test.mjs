@@ -39,7 +39,7 @@ function baseEnv() {
  */
 async function installExample() {
   const builtAddon = join(ROOT, ADDON)
-  assert.ok(existsSync(builtAddon), `${builtAddon} is missing: run \`npx napi build --platform\` first`)
+  assert.ok(existsSync(builtAddon), `${builtAddon} is missing: run \`npm run build:debug\` first`)
   // What `napi artifacts` does for this target: the platform package carries the built addon.
   copyFileSync(builtAddon, join(ROOT, 'npm', 'linux-x64-gnu', ADDON))
   rmSync(join(APP, 'node_modules', '@eka-care'), { recursive: true, force: true })

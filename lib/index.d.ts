@@ -1,4 +1,4 @@
-// Public types of @eka-care/webhook-sdk. (The top-level index.d.ts is napi's generated
+// Public types of @eka-care/webhook-sdk. (The top-level binding.d.ts is napi's generated
 // description of the native binding, which this package wraps.)
 
 /// <reference types="node" />

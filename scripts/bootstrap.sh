@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs before `npm test` or `npm run demo`: npm packages, the Python
 # venv (reference SDK + moto), a running MariaDB and PostgreSQL (each with a database `test`), and
-# the native addon (release build).
+# the native addon (release build, linked against glibc 2.17 with napi-rs's cross toolchain, which
+# scripts/build-native.mjs sets up once in ~/.napi-rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# `npm install`, not `npm ci`: the optional platform package (@eka-care/webhook-sdk-linux-x64-gnu)
-# is published with each release, so a checkout cannot have it in its lock file; npm skips it.
-npm install --no-audit --no-fund
+# The platform packages join optionalDependencies only at publish time (`napi pre-publish`), so the
+# lock file matches package.json and `npm ci` installs exactly it.
+npm ci --no-audit --no-fund
 bash scripts/setup-venv.sh
+# shellcheck: actionlint (in .ci/run) checks the workflows' `run:` scripts with it.
+if ! command -v shellcheck >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
+fi
 
 # MariaDB is started before the session on this kind of machine; start it if it is down.
 if ! mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
@@ -36,4 +42,4 @@ if [ "$(psql -X -A -t -h 127.0.0.1 -U postgres -d postgres -c "SELECT 1 FROM pg_
   createdb -h 127.0.0.1 -U postgres test
 fi
 
-npx napi build --platform --release
+npm run build
