@@ -341,9 +341,23 @@ impl EkaApiClient {
             if let Some(failure) = slot.failure.as_ref().filter(|f| Instant::now() < f.retry_at) {
                 return Err(failure.error.clone());
             }
-            slot.login.get_or_insert_with(|| self.clone().login_and_store().boxed().shared()).clone()
+            slot.login.get_or_insert_with(|| self.start_login()).clone()
         };
         login.await
+    }
+
+    /// The login as a task of its own, so that it finishes (and records its outcome) even when
+    /// every caller waiting for it has gone, e.g. cut off by `webhookTimeoutMs`.
+    fn start_login(&self) -> LoginFuture {
+        let task = tokio::spawn(self.clone().login_and_store());
+        async move {
+            task.await.unwrap_or_else(|e| {
+                let message = format!("login task failed: {e}");
+                Err(ApiError::Network { endpoint: LOGIN_PATH.to_string(), message })
+            })
+        }
+        .boxed()
+        .shared()
     }
 
     /// Logs in (bounded by the request timeout) and records the outcome for every caller.
