@@ -297,7 +297,8 @@ impl EkaApiClient {
                 .and_then(|v| v.to_str().ok())
                 .map(|l| format!(" to {}", truncate(l, 200)))
                 .unwrap_or_default();
-            return Err(ApiError::Redirect { status: status.as_u16(), endpoint: endpoint.to_string(), location });
+            let status = status.as_u16();
+            return Err(ApiError::Redirect { status, endpoint: endpoint.to_string(), location });
         }
         let retry_after = response
             .headers()
@@ -305,7 +306,8 @@ impl EkaApiClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let too_large = || ApiError::TooLarge { endpoint: endpoint.to_string(), limit: MAX_RESPONSE_BYTES };
+        let too_large =
+            || ApiError::TooLarge { endpoint: endpoint.to_string(), limit: MAX_RESPONSE_BYTES };
         if response.content_length().is_some_and(|len| len > MAX_RESPONSE_BYTES as u64) {
             return Err(too_large());
         }
@@ -549,12 +551,16 @@ mod tests {
 
     #[test]
     fn plain_http_only_on_loopback() {
-        for good in ["https://api.eka.care", "http://127.0.0.1:9", "http://127.8.0.1", "http://[::1]:9", "http://LocalHost:1"] {
-            let creds = ApiCredentials { api_base_url: good.into(), ..ApiCredentials::new("id", "s") };
-            assert!(EkaApiClient::new(creds).is_ok(), "{good}");
+        let client = |url: &str| {
+            let credentials = ApiCredentials::new("id", "s");
+            EkaApiClient::new(ApiCredentials { api_base_url: url.into(), ..credentials })
+        };
+        let loopback =
+            ["http://127.0.0.1:9", "http://127.8.0.1", "http://[::1]:9", "http://LocalHost:1"];
+        for good in loopback.into_iter().chain(["https://api.eka.care"]) {
+            assert!(client(good).is_ok(), "{good}");
         }
-        let creds = ApiCredentials { api_base_url: "http://example.com".into(), ..ApiCredentials::new("id", "s") };
-        let err = EkaApiClient::new(creds).unwrap_err().to_string();
+        let err = client("http://example.com").unwrap_err().to_string();
         assert!(err.contains("only https is allowed, except for loopback hosts"), "{err}");
     }
 

@@ -208,7 +208,10 @@ impl SslMode for MysqlSslMode {
 /// `localhost`, or an IP address in 127.0.0.0/8 or `::1` (with or without brackets).
 pub fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
-        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A CA certificate bundle: PEM text (`ssl.ca`) or a file (`sslrootcert=` in a URL).

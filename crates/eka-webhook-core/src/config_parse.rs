@@ -352,8 +352,12 @@ impl From<ServerOptions> for ServerLimits {
                 .map_or(defaults.max_body_bytes, |n| n.0 as usize),
             header_timeout: millis(options.header_timeout_ms).unwrap_or(defaults.header_timeout),
             body_timeout: millis(options.body_timeout_ms).unwrap_or(defaults.body_timeout),
-            max_connections: options.max_connections.map_or(defaults.max_connections, |n| n.0 as usize),
-            max_in_flight: options.max_in_flight.map_or(defaults.max_in_flight, |n| n.0 as usize),
+            max_connections: options
+                .max_connections
+                .map_or(defaults.max_connections, |n| n.0 as usize),
+            max_in_flight: options
+                .max_in_flight
+                .map_or(defaults.max_in_flight, |n| n.0 as usize),
         }
     }
 }
@@ -375,7 +379,8 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
                     && !matches!(ssl_mode, MysqlSslMode::VerifyCa | MysqlSslMode::VerifyIdentity)
                 {
                     return Err(invalid(
-                        "a mysql CA certificate is only used with ssl mode verify-ca or verify-identity",
+                        "a mysql CA certificate is only used with ssl mode verify-ca or \
+                         verify-identity",
                     ));
                 }
                 PersistenceConfig::Mysql(MysqlConfig {
@@ -737,7 +742,10 @@ mod tests {
                 "ssl": ssl}))
         };
         let c = with_ssl(json!({"mode": "verify-ca", "ca": "PEM"})).unwrap();
-        assert_eq!((c.ssl_mode, c.ssl_ca), (MysqlSslMode::VerifyCa, Some(RootCert::Pem("PEM".into()))));
+        assert_eq!(
+            (c.ssl_mode, c.ssl_ca),
+            (MysqlSslMode::VerifyCa, Some(RootCert::Pem("PEM".into())))
+        );
         assert_eq!(with_ssl(json!({"mode": "disabled"})).unwrap().ssl_mode, MysqlSslMode::Disabled);
         assert_eq!(with_ssl(json!({})).unwrap().ssl_mode, MysqlSslMode::VerifyIdentity);
         for (ssl, message) in [
@@ -745,7 +753,10 @@ mod tests {
                 disabled, preferred, required, verify-ca, verify-identity, got \"require\""),
             (json!({"mode": "required", "ca": "PEM"}), "verify-ca or verify-identity"),
             (json!(true), "'persistence.connection.ssl'"),
-            (json!({"rejectUnauthorized": false}), "unknown option 'persistence.connection.ssl.rejectUnauthorized'"),
+            (
+                json!({"rejectUnauthorized": false}),
+                "unknown option 'persistence.connection.ssl.rejectUnauthorized'",
+            ),
         ] {
             let e = with_ssl(ssl.clone()).unwrap_err().to_string();
             assert!(e.contains(message) && !e.contains("dbpass"), "{ssl}: {e}");

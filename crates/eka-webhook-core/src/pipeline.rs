@@ -285,7 +285,10 @@ impl Pipeline {
             let enriched = enrich_appointment(&self.api, appointment_id, None);
             match tokio::time::timeout(limit, timings.time_async(Phase::Enrich, enriched)).await {
                 Ok(Ok(context)) => event.context = Some(Box::new(context)),
-                Ok(Err(err)) => return WebhookResult::failure(502, format!("Failed to fetch appointment details: {err}")),
+                Ok(Err(err)) => {
+                    let message = format!("Failed to fetch appointment details: {err}");
+                    return WebhookResult::failure(502, message);
+                }
                 Err(_) => {
                     return WebhookResult::failure(
                         504,

@@ -187,8 +187,10 @@ async fn route(
             Ok(_permit) => handle_webhook(request, &pipeline, &options).await,
             Err(_) => {
                 linger(request.into_body());
-                let mut busy = error_response(StatusCode::SERVICE_UNAVAILABLE, "Server busy: too many requests in flight");
-                busy.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+                let message = "Server busy: too many requests in flight";
+                let mut busy = error_response(StatusCode::SERVICE_UNAVAILABLE, message);
+                let retry_after = HeaderValue::from_static(RETRY_AFTER_SECONDS);
+                busy.headers_mut().insert(RETRY_AFTER, retry_after);
                 busy
             }
         },
@@ -253,7 +255,9 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
         linger(body);
         return too_large();
     }
-    let read = tokio::time::timeout(options.limits.body_timeout, read_body(&mut body, options.limits.max_body_bytes));
+    let limits = &options.limits;
+    let read =
+        tokio::time::timeout(limits.body_timeout, read_body(&mut body, limits.max_body_bytes));
     let bytes = match read.await {
         Err(_) => {
             return error_response(StatusCode::REQUEST_TIMEOUT, "Timed out reading the request body")
@@ -262,7 +266,9 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
             linger(body);
             return too_large();
         }
-        Ok(Err(BodyRefusal::Broken)) => return error_response(StatusCode::BAD_REQUEST, "Failed to read request body"),
+        Ok(Err(BodyRefusal::Broken)) => {
+            return error_response(StatusCode::BAD_REQUEST, "Failed to read request body")
+        }
         Ok(Ok(bytes)) => bytes,
     };
     let body = if bytes.is_empty() { RequestBody::Missing } else { RequestBody::Raw(&bytes) };
@@ -307,7 +313,8 @@ mod tests {
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(head.contains(&format!("\r\nretry-after: {RETRY_AFTER_SECONDS}\r\n")));
         assert!(head.ends_with(&format!("content-length: {}", body.len())));
-        assert_eq!(serde_json::from_str::<Value>(body).unwrap()["error"], "Server busy: too many connections");
+        let error = serde_json::from_str::<Value>(body).unwrap()["error"].clone();
+        assert_eq!(error, "Server busy: too many connections");
     }
 
     #[test]

@@ -32,7 +32,10 @@ async fn an_alter_stuck_on_a_metadata_lock_stalls_writes_only_up_to_the_query_ti
     // A transaction that read the table holds a shared metadata lock until it ends...
     let mut reader = h.pool.acquire().await.unwrap();
     sqlx::raw_sql("BEGIN").execute(&mut *reader).await.unwrap();
-    sqlx::raw_sql("SELECT * FROM eka_webhook_schedule_appointment").execute(&mut *reader).await.unwrap();
+    sqlx::raw_sql("SELECT * FROM eka_webhook_schedule_appointment")
+        .execute(&mut *reader)
+        .await
+        .unwrap();
     // ...so an ALTER waits for its exclusive lock, and every later statement waits behind it.
     let mut alterer = h.pool.acquire().await.unwrap();
     let alter = tokio::spawn(async move {

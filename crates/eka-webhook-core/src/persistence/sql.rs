@@ -334,7 +334,15 @@ impl<D: SqlDialect> SqlStore<D> {
         let statements = Statements::new::<D>();
         let pool = OnceLock::new();
         let query_timeout = DEFAULT_DB_QUERY_TIMEOUT;
-        Self { connect_options, pool_options, query_timeout, pool, statements, target, connect_timeout }
+        Self {
+            connect_options,
+            pool_options,
+            query_timeout,
+            pool,
+            statements,
+            target,
+            connect_timeout,
+        }
     }
 
     /// Gives up each statement after `timeout` (+ `QUERY_TIMEOUT_GRACE`) instead of the default.
@@ -422,7 +430,8 @@ where
             .map_err(|e| self.error(e))?;
         for column in plan_migration::<D>(&existing)? {
             let alter = format!("ALTER TABLE {SCHEDULE_TABLE_NAME} ADD COLUMN {}", column_definition::<D>(&column));
-            match self.bounded(sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool())).await {
+            let added = sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool());
+            match self.bounded(added).await {
                 Ok(_) => logger::log(&format!(
                     "WebhookSDK: added missing {} column {} on {SCHEDULE_TABLE_NAME}",
                     <D as Database>::NAME,
@@ -490,7 +499,9 @@ where
     ) -> Result<AppointmentIdsBetween, PersistenceError> {
         let find_between = statement(&self.statements.find_between);
         let rows: Vec<(String, String, String)> = self
-            .bounded(sqlx::query_as(find_between).bind(start_time).bind(end_time).fetch_all(self.pool()))
+            .bounded(
+                sqlx::query_as(find_between).bind(start_time).bind(end_time).fetch_all(self.pool()),
+            )
             .await
             .map_err(|e| self.error(e))?;
         Ok(split_ids(rows))

@@ -140,7 +140,8 @@ async fn run(queue: Arc<WriteQueue>, target: Weak<dyn WriteTarget>) {
         };
         let Some(current) = target.upgrade() else { return };
         // A write that panics (a bug) is dropped, not retried for ever.
-        let outcome = std::panic::AssertUnwindSafe(current.apply_write(&write)).catch_unwind().await;
+        let outcome =
+            std::panic::AssertUnwindSafe(current.apply_write(&write)).catch_unwind().await;
         drop(current);
         match outcome {
             Err(panic) => logger::error(&format!(
@@ -153,7 +154,10 @@ async fn run(queue: Arc<WriteQueue>, target: Weak<dyn WriteTarget>) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            Ok(Err(err)) => logger::error(&format!("WebhookSDK: giving up the {} after retries: {err}", write.describe())),
+            Ok(Err(err)) => logger::error(&format!(
+                "WebhookSDK: giving up the {} after retries: {err}",
+                write.describe()
+            )),
             Ok(Ok(())) => {}
         }
         backoff = FIRST_BACKOFF;

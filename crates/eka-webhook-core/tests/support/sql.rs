@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eka_webhook_core::config::{
-    MysqlConfig, DEFAULT_DB_QUERY_TIMEOUT, MysqlSslMode, PostgresConfig, PostgresSslMode, SqliteConfig, SslMode,
+    MysqlConfig, MysqlSslMode, PostgresConfig, PostgresSslMode, SqliteConfig, SslMode,
+    DEFAULT_DB_QUERY_TIMEOUT,
 };
 use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
