@@ -2045,7 +2045,7 @@ mod tests {
     /// fixed point of `canonicalize`.
     #[test]
     fn random_round_trips_are_stable() {
-        use rand::{Rng, SeedableRng};
+        use rand::{RngExt, SeedableRng};
         fn random_value(rng: &mut rand::rngs::StdRng, depth: usize) -> JsonValue {
             match rng.random_range(0..if depth > 4 { 5 } else { 7 }) {
                 0 => JsonValue::Null,

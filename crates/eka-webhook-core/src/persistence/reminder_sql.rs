@@ -127,9 +127,8 @@ where
             .await
             .map_err(|e| self.error(e))?;
         let select = format!("{SELECT_COLUMNS} WHERE id = ?");
-        let row: RowTuple = sqlx::query_as(sql::<D>(&select))
-            .bind(r.id.as_str())
-            .fetch_one(self.pool())
+        let row: RowTuple = self
+            .bounded(sqlx::query_as(sql::<D>(&select)).bind(r.id.as_str()).fetch_one(self.pool()))
             .await
             .map_err(|e| self.error(e))?;
         Ok(row_of(row))
@@ -255,7 +254,7 @@ where
         for (_, value) in &filters {
             query = query.bind(*value);
         }
-        let rows = query.fetch_all(self.pool()).await.map_err(|e| self.error(e))?;
+        let rows = self.bounded(query.fetch_all(self.pool())).await.map_err(|e| self.error(e))?;
         Ok(rows.into_iter().map(row_of).collect())
     }
 
@@ -263,8 +262,8 @@ where
         // ORDER BY + LIMIT rather than MIN(): MIN's type differs between the databases.
         let select = "SELECT run_at FROM eka_webhook_reminder \
              WHERE status IN ('pending', 'running') ORDER BY run_at LIMIT 1";
-        let next: Option<i64> = sqlx::query_scalar(sql::<D>(select))
-            .fetch_optional(self.pool())
+        let next: Option<i64> = self
+            .bounded(sqlx::query_scalar(sql::<D>(select)).fetch_optional(self.pool()))
             .await
             .map_err(|e| self.error(e))?;
         Ok(next)

@@ -19,6 +19,7 @@ use sqlx::error::DatabaseError;
 use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
+use crate::config::DEFAULT_DB_QUERY_TIMEOUT;
 use crate::logger;
 use crate::signature::unix_now;
 
@@ -96,6 +97,10 @@ pub const NON_KEY_COLUMNS: [Column; 7] = [
 ];
 
 pub const INDEX_NAME: &str = "idx_start_time";
+
+/// How much longer than its query timeout the SDK waits for a statement, so that a server that
+/// ends a lock wait at the timeout itself (MySQL) answers with its own error first.
+pub const QUERY_TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// The upsert of SQLite and PostgreSQL (which share this syntax); MySQL has its own.
 pub const ON_CONFLICT_UPSERT_SQL: &str = "INSERT INTO eka_webhook_schedule_appointment \
@@ -246,6 +251,12 @@ pub fn map_server_error(
             "{target}: no connection within {} ms (is the server running and reachable?)",
             connect_timeout.as_millis()
         )),
+        // tokio-rustls reports a refused certificate as an I/O error of kind InvalidData.
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            PersistenceError::Unreachable(format!(
+                "{target}: TLS handshake failed: {e} (check the ssl mode and CA)"
+            ))
+        }
         sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
         sqlx::Error::Tls(e) => {
             PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}"))
@@ -329,6 +340,8 @@ pub fn split_ids(rows: impl IntoIterator<Item = (String, String, String)>) -> Ap
 pub struct SqlStore<D: SqlDialect> {
     connect_options: <D::Connection as Connection>::Options,
     pool_options: PoolOptions<D>,
+    /// Every statement is given up this long after it started (plus `QUERY_TIMEOUT_GRACE`).
+    query_timeout: Duration,
     /// Made on first use, inside the caller's runtime: sqlx spawns the pool's maintenance tasks
     /// when it builds one, and the SDK's constructor runs on the JS thread, outside any runtime.
     pool: OnceLock<Pool<D>>,
@@ -348,7 +361,37 @@ impl<D: SqlDialect> SqlStore<D> {
         let connect_timeout = pool_options.get_acquire_timeout();
         let statements = Statements::new::<D>();
         let pool = OnceLock::new();
-        Self { connect_options, pool_options, pool, statements, target, connect_timeout }
+        let query_timeout = DEFAULT_DB_QUERY_TIMEOUT;
+        Self {
+            connect_options,
+            pool_options,
+            query_timeout,
+            pool,
+            statements,
+            target,
+            connect_timeout,
+        }
+    }
+
+    /// Gives up each statement after `timeout` (+ `QUERY_TIMEOUT_GRACE`) instead of the default.
+    pub(crate) fn with_query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
+    /// Runs one statement; one still running `query_timeout` + `QUERY_TIMEOUT_GRACE` after it
+    /// started is given up (a server that bounds its own lock waits answers first).
+    pub(crate) async fn bounded<T>(
+        &self,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let limit = self.query_timeout + QUERY_TIMEOUT_GRACE;
+        tokio::time::timeout(limit, statement).await.unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the statement did not finish within {} ms", limit.as_millis()),
+            )))
+        })
     }
 
     /// The pool, built (without connecting) on first call. Call it from within a Tokio runtime.
@@ -383,7 +426,7 @@ impl<D: SqlDialect> SqlStore<D> {
         let deadline = tokio::time::Instant::now() + D::BUSY_RETRY;
         let mut pause = Duration::from_millis(1);
         loop {
-            match run().await {
+            match self.bounded(run()).await {
                 Err(e) if D::is_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(50));
@@ -405,15 +448,15 @@ where
     /// Checks an existing table's columns and adds the ones it lacks.
     pub(crate) async fn add_missing_columns(&self, table: &TableSpec) -> Result<(), PersistenceError> {
         let list_columns = statement(&self.statements.list_columns);
-        let existing: Vec<(String, String)> = sqlx::query_as(list_columns)
-            .bind(table.name)
-            .fetch_all(self.pool())
+        let existing: Vec<(String, String)> = self
+            .bounded(sqlx::query_as(list_columns).bind(table.name).fetch_all(self.pool()))
             .await
             .map_err(|e| self.error(e))?;
         let name = table.name;
         for column in plan_migration::<D>(table, &existing)? {
             let alter = format!("ALTER TABLE {name} ADD COLUMN {}", column_definition::<D>(&column));
-            match sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool()).await {
+            let added = sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool());
+            match self.bounded(added).await {
                 Ok(_) => logger::log(&format!(
                     "WebhookSDK: added missing {} column {} on {name}",
                     <D as Database>::NAME,
@@ -499,10 +542,10 @@ where
         end_time: i64,
     ) -> Result<AppointmentIdsBetween, PersistenceError> {
         let find_between = statement(&self.statements.find_between);
-        let rows: Vec<(String, String, String)> = sqlx::query_as(find_between)
-            .bind(start_time)
-            .bind(end_time)
-            .fetch_all(self.pool())
+        let rows: Vec<(String, String, String)> = self
+            .bounded(
+                sqlx::query_as(find_between).bind(start_time).bind(end_time).fetch_all(self.pool()),
+            )
             .await
             .map_err(|e| self.error(e))?;
         Ok(split_ids(rows))

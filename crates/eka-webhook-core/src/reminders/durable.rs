@@ -23,6 +23,7 @@ use crate::persistence::reminder_store::{status, FireOutcome, NewReminder, Remin
 use crate::persistence::schedule::Schedule;
 use crate::persistence::PersistenceError;
 use crate::signature::unix_now;
+use crate::supervisor::spawn_supervised;
 
 /// Fires in flight at once per instance; also the most one claim takes.
 const FIRE_CONCURRENCY: usize = 64;
@@ -248,7 +249,7 @@ impl DurableReminders {
         let mut poller = self.poller.lock().unwrap_or_else(|e| e.into_inner());
         if poller.is_none() {
             let this = Arc::downgrade(self);
-            *poller = Some(tokio::spawn(poll_loop(this)));
+            *poller = Some(spawn_supervised("durable reminder poller", move || poll_loop(this.clone())));
         }
     }
 
