@@ -348,8 +348,9 @@ impl NativeWebhookSdk {
         use std::sync::atomic::Ordering::Relaxed;
         let reminders = self.core.durable_reminders("stats").map_err(to_js_error)?;
         let stats = &reminders.stats;
-        let (fired, store_calls, claims) =
-            (stats.fired.load(Relaxed), stats.store_calls.load(Relaxed), stats.claims.load(Relaxed));
+        let fired = stats.fired.load(Relaxed);
+        let store_calls = stats.store_calls.load(Relaxed);
+        let claims = stats.claims.load(Relaxed);
         Ok(json!({ "fired": fired, "storeCalls": store_calls, "claims": claims }).to_string())
     }
 

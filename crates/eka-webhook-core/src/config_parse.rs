@@ -64,7 +64,9 @@ impl From<ReminderOptions> for ReminderConfig {
     fn from(options: ReminderOptions) -> Self {
         let defaults = ReminderConfig::default();
         ReminderConfig {
-            lease: options.lease_seconds.map_or(defaults.lease, |Integer(s)| Duration::from_secs(s)),
+            lease: options
+                .lease_seconds
+                .map_or(defaults.lease, |Integer(s)| Duration::from_secs(s)),
             poll_interval: millis(options.poll_interval_ms).unwrap_or(defaults.poll_interval),
             max_attempts: options.max_attempts.map_or(defaults.max_attempts, |Integer(n)| n as u32),
             missed_grace: options

@@ -150,7 +150,10 @@ impl WebhookSdk {
         self.durable_reminders("schedule")?.schedule(appointment_id, name, due).await
     }
 
-    pub async fn run_due_reminders(&self, max: std::time::Duration) -> Result<RunSummary, CoreError> {
+    pub async fn run_due_reminders(
+        &self,
+        max: std::time::Duration,
+    ) -> Result<RunSummary, CoreError> {
         self.durable_reminders("runDue")?.run_due(max).await
     }
 

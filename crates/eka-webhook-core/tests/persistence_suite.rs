@@ -301,7 +301,12 @@ fn two_reminder_stores(h: &dyn Harness) -> [Arc<dyn ReminderStore>; 2] {
     [open_stores(&config).reminders, open_stores(&config).reminders]
 }
 
-fn new_reminder(id: &str, appointment_id: &str, due_at: i64, before_start: Option<i64>) -> NewReminder {
+fn new_reminder(
+    id: &str,
+    appointment_id: &str,
+    due_at: i64,
+    before_start: Option<i64>,
+) -> NewReminder {
     NewReminder {
         id: id.into(),
         appointment_id: appointment_id.into(),
@@ -359,14 +364,16 @@ async fn expired_leases_are_claimed_again(h: &dyn Harness) {
     // Claimed with a lease that has already run out (the instance died).
     let [first] = <[_; 1]>::try_from(a.claim_due(now, now - 1, 10).await.unwrap()).unwrap();
     assert_eq!(first.attempt, 1);
-    let [again] = <[_; 1]>::try_from(b.claim_due(now_ms(), now_ms() + 60_000, 10).await.unwrap()).unwrap();
+    let claimed = b.claim_due(now_ms(), now_ms() + 60_000, 10).await.unwrap();
+    let [again] = <[_; 1]>::try_from(claimed).unwrap();
     assert_eq!((again.id.as_str(), again.attempt), ("r", 2));
     // The first holder's late result is refused; the current holder's is recorded.
     let done = FireOutcome::Finished { status: "done", error: None };
     assert!(!a.finish_fire("r", 1, now, &done).await.unwrap());
     let retry = FireOutcome::Retry { run_at: now - 5, error: "gateway down".into() };
     assert!(b.finish_fire("r", 2, now, &retry).await.unwrap());
-    let [third] = <[_; 1]>::try_from(a.claim_due(now_ms(), now_ms() + 60_000, 10).await.unwrap()).unwrap();
+    let claimed = a.claim_due(now_ms(), now_ms() + 60_000, 10).await.unwrap();
+    let [third] = <[_; 1]>::try_from(claimed).unwrap();
     assert_eq!(third.attempt, 3);
     assert_eq!(third.last_error.as_deref(), Some("gateway down"));
     assert!(a.finish_fire("r", 3, now, &done).await.unwrap());
@@ -386,7 +393,8 @@ async fn reminders_follow_and_cancel(h: &dyn Harness) {
     let start_ms = now + 7_200_000;
     assert_eq!(b.rearm_reminders("old", "new", start_ms).await.unwrap(), 1);
     let [moved] = <[_; 1]>::try_from(a.list_reminders(Some("new"), None).await.unwrap()).unwrap();
-    assert_eq!((moved.id.as_str(), moved.due_at, moved.run_at), ("f", start_ms - 600_000, start_ms - 600_000));
+    let due = start_ms - 600_000;
+    assert_eq!((moved.id.as_str(), moved.due_at, moved.run_at), ("f", due, due));
     assert_eq!(a.list_reminders(Some("old"), None).await.unwrap().len(), 1);
     assert_eq!(b.cancel_reminders("new").await.unwrap(), 1);
     assert_eq!(b.cancel_reminders("new").await.unwrap(), 0, "only pending ones are cancelled");

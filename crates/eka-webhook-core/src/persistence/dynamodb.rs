@@ -509,7 +509,10 @@ pub(super) fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-pub(super) fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, PersistenceError> {
+pub(super) fn attribute(
+    name: &str,
+    kind: ScalarAttributeType,
+) -> Result<AttributeDefinition, PersistenceError> {
     AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().map_err(build_error)
 }
 

@@ -6,14 +6,16 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use rand::seq::SliceRandom;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType, ReturnValue,
-    ScalarAttributeType, TableStatus,
+    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType,
+    ReturnValue, ScalarAttributeType, TableStatus,
 };
+use rand::seq::SliceRandom;
 
-use super::dynamodb::{attribute, build_error, key, number, DynamoDbStore, ACTIVE_POLLS, ACTIVE_POLL_INTERVAL};
+use super::dynamodb::{
+    attribute, build_error, key, number, DynamoDbStore, ACTIVE_POLLS, ACTIVE_POLL_INTERVAL,
+};
 use super::reminder_store::{
     clip_error, status, FireOutcome, NewReminder, ReminderRow, ReminderStore, REMINDER_TABLE_NAME,
 };
@@ -30,7 +32,11 @@ fn s(value: &str) -> AttributeValue {
 
 fn row_of(item: &Item) -> Option<ReminderRow> {
     let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-    let int = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+    let int = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+    };
     Some(ReminderRow {
         id: text("id")?,
         appointment_id: text("appointment_id")?,
@@ -48,7 +54,13 @@ fn row_of(item: &Item) -> Option<ReminderRow> {
 
 impl DynamoDbStore {
     async fn reminder_table_status(&self) -> Result<Option<TableStatus>, PersistenceError> {
-        let result = self.client().await.describe_table().table_name(REMINDER_TABLE_NAME).send().await;
+        let result = self
+            .client()
+            .await
+            .describe_table()
+            .table_name(REMINDER_TABLE_NAME)
+            .send()
+            .await;
         match result {
             Ok(out) => Ok(out.table.and_then(|t| t.table_status)),
             Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
@@ -79,7 +91,10 @@ impl DynamoDbStore {
             for (placeholder, value) in values {
                 request = request.expression_attribute_values(*placeholder, value.clone());
             }
-            let page = request.send().await.map_err(|e| self.map_error("Scan (reminders)", e))?;
+            let page = request
+                .send()
+                .await
+                .map_err(|e| self.map_error("Scan (reminders)", e))?;
             items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
@@ -89,7 +104,12 @@ impl DynamoDbStore {
     }
 
     /// Due items of one status, earliest first.
-    async fn query_due(&self, of_status: &str, now: i64, limit: i32) -> Result<Vec<Item>, PersistenceError> {
+    async fn query_due(
+        &self,
+        of_status: &str,
+        now: i64,
+        limit: i32,
+    ) -> Result<Vec<Item>, PersistenceError> {
         let page = self
             .client()
             .await
@@ -147,7 +167,11 @@ impl ReminderStore for DynamoDbStore {
                 .index_name(STATUS_RUN_AT_INDEX)
                 .key_schema(key("status", KeyType::Hash)?)
                 .key_schema(key("run_at", KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(build_error)?;
             let created = self
@@ -177,10 +201,16 @@ impl ReminderStore for DynamoDbStore {
                 return Ok(());
             }
         }
-        Err(PersistenceError::IndexNotReady(format!("DynamoDB table {REMINDER_TABLE_NAME} is not ACTIVE yet")))
+        Err(PersistenceError::IndexNotReady(format!(
+            "DynamoDB table {REMINDER_TABLE_NAME} is not ACTIVE yet"
+        )))
     }
 
-    async fn insert_reminder(&self, r: &NewReminder, now: i64) -> Result<ReminderRow, PersistenceError> {
+    async fn insert_reminder(
+        &self,
+        r: &NewReminder,
+        now: i64,
+    ) -> Result<ReminderRow, PersistenceError> {
         let mut put = self
             .client()
             .await
@@ -232,21 +262,29 @@ impl ReminderStore for DynamoDbStore {
             .send()
             .await
             .map_err(|e| self.map_error("GetItem (reminder)", e))?;
-        got.item
-            .as_ref()
-            .and_then(row_of)
-            .ok_or_else(|| PersistenceError::Database(format!("reminder {} vanished after its insert", r.id)))
+        got.item.as_ref().and_then(row_of).ok_or_else(|| {
+            PersistenceError::Database(format!("reminder {} vanished after its insert", r.id))
+        })
     }
 
-    async fn claim_due(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<ReminderRow>, PersistenceError> {
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ReminderRow>, PersistenceError> {
         let mut claimed = Vec::new();
         for of_status in [status::PENDING, status::RUNNING] {
             let wanted = limit as usize - claimed.len();
             if wanted == 0 {
                 break;
             }
-            let mut seen: Vec<ReminderRow> =
-                self.query_due(of_status, now, wanted as i32).await?.iter().filter_map(row_of).collect();
+            let mut seen: Vec<ReminderRow> = self
+                .query_due(of_status, now, wanted as i32)
+                .await?
+                .iter()
+                .filter_map(row_of)
+                .collect();
             // Instances that read the same due rows try them in different orders, so fewer of
             // their conditional updates collide.
             seen.shuffle(&mut rand::rng());
@@ -309,35 +347,59 @@ impl ReminderStore for DynamoDbStore {
             }
         };
         let condition = "#s = :running AND attempt = :attempt";
-        Ok(self.update_if(id, update, condition, &[("#s", "status")], values).await?.is_some())
+        Ok(self
+            .update_if(id, update, condition, &[("#s", "status")], values)
+            .await?
+            .is_some())
     }
 
     async fn cancel_reminders(&self, appointment_id: &str) -> Result<u64, PersistenceError> {
         let names = [("#s", "status")];
         let values = [(":a", s(appointment_id)), (":p", s(status::PENDING))];
-        let items = self.scan_reminders(Some("appointment_id = :a AND #s = :p"), &names, &values).await?;
+        let items = self
+            .scan_reminders(Some("appointment_id = :a AND #s = :p"), &names, &values)
+            .await?;
         let mut cancelled = 0;
         for row in items.iter().filter_map(row_of) {
             let values = vec![(":p", s(status::PENDING)), (":c", s(status::CANCELLED))];
-            if self.update_if(&row.id, "SET #s = :c", "#s = :p", &names, values).await?.is_some() {
+            if self
+                .update_if(&row.id, "SET #s = :c", "#s = :p", &names, values)
+                .await?
+                .is_some()
+            {
                 cancelled += 1;
             }
         }
         Ok(cancelled)
     }
 
-    async fn rearm_reminders(&self, from: &str, to: &str, start_ms: i64) -> Result<u64, PersistenceError> {
+    async fn rearm_reminders(
+        &self,
+        from: &str,
+        to: &str,
+        start_ms: i64,
+    ) -> Result<u64, PersistenceError> {
         let names = [("#s", "status")];
         let values = [(":a", s(from)), (":p", s(status::PENDING))];
         let filter = "appointment_id = :a AND #s = :p AND attribute_exists(before_start)";
         let items = self.scan_reminders(Some(filter), &names, &values).await?;
         let mut moved = 0;
         for row in items.iter().filter_map(row_of) {
-            let Some(before) = row.before_start else { continue };
+            let Some(before) = row.before_start else {
+                continue;
+            };
             let due = start_ms - before * 1000;
-            let values = vec![(":p", s(status::PENDING)), (":to", s(to)), (":due", number(due))];
+            let values = vec![
+                (":p", s(status::PENDING)),
+                (":to", s(to)),
+                (":due", number(due)),
+            ];
             let update = "SET appointment_id = :to, due_at = :due, run_at = :due";
-            if self.update_if(&row.id, update, "#s = :p", &names, values).await?.is_some() {
+            if self
+                .update_if(&row.id, update, "#s = :p", &names, values)
+                .await?
+                .is_some()
+            {
                 moved += 1;
             }
         }
@@ -360,8 +422,14 @@ impl ReminderStore for DynamoDbStore {
             values.push((":s", s(st)));
         }
         let filter = (!clauses.is_empty()).then(|| clauses.join(" AND "));
-        let names: &[(&str, &str)] = if of_status.is_some() { &[("#s", "status")] } else { &[] };
-        let items = self.scan_reminders(filter.as_deref(), names, &values).await?;
+        let names: &[(&str, &str)] = if of_status.is_some() {
+            &[("#s", "status")]
+        } else {
+            &[]
+        };
+        let items = self
+            .scan_reminders(filter.as_deref(), names, &values)
+            .await?;
         let mut rows: Vec<ReminderRow> = items.iter().filter_map(row_of).collect();
         rows.sort_by(|a, b| (a.due_at, &a.id).cmp(&(b.due_at, &b.id)));
         Ok(rows)

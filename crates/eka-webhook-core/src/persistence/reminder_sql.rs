@@ -10,7 +10,9 @@ use super::reminder_store::{
     clip_error, status, FireOutcome, NewReminder, ReminderRow, ReminderStore, LAST_ERROR_MAX_CHARS,
     REMINDER_TABLE_NAME,
 };
-use super::sql::{column_definition, number_binds, Column, ColumnType, SqlDialect, SqlStore, TableSpec};
+use super::sql::{
+    column_definition, number_binds, Column, ColumnType, SqlDialect, SqlStore, TableSpec,
+};
 use super::PersistenceError;
 
 const ID: Column = Column::new("id", ColumnType::VarChar(64), false);
@@ -24,21 +26,43 @@ const COLUMNS: [Column; 10] = [
     Column::new("status", ColumnType::VarChar(16), false),
     Column::new("attempt", ColumnType::BigInt, false),
     Column::new("fired_at", ColumnType::BigInt, true),
-    Column::new("last_error", ColumnType::VarChar(LAST_ERROR_MAX_CHARS as u16), true),
+    Column::new(
+        "last_error",
+        ColumnType::VarChar(LAST_ERROR_MAX_CHARS as u16),
+        true,
+    ),
     Column::new("created_at", ColumnType::BigInt, false),
 ];
 
-const TABLE: TableSpec = TableSpec { name: REMINDER_TABLE_NAME, key: ID, columns: &COLUMNS };
+const TABLE: TableSpec = TableSpec {
+    name: REMINDER_TABLE_NAME,
+    key: ID,
+    columns: &COLUMNS,
+};
 
 /// (name, columns): the claim reads by (status, run_at); cancel and re-arm by appointment.
-const INDEXES: [(&str, &str); 2] =
-    [("idx_reminder_status_run_at", "status, run_at"), ("idx_reminder_appointment", "appointment_id")];
+const INDEXES: [(&str, &str); 2] = [
+    ("idx_reminder_status_run_at", "status, run_at"),
+    ("idx_reminder_appointment", "appointment_id"),
+];
 
-const SELECT_COLUMNS: &str = "SELECT id, appointment_id, name, due_at, run_at, before_start, status, \
+const SELECT_COLUMNS: &str =
+    "SELECT id, appointment_id, name, due_at, run_at, before_start, status, \
      attempt, fired_at, last_error, created_at FROM eka_webhook_reminder";
 
-type RowTuple =
-    (String, String, String, i64, i64, Option<i64>, String, i64, Option<i64>, Option<String>, i64);
+type RowTuple = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
 
 fn row_of(t: RowTuple) -> ReminderRow {
     ReminderRow {
@@ -61,14 +85,25 @@ fn create_table_sql<D: SqlDialect>() -> String {
     lines.extend(COLUMNS.iter().map(column_definition::<D>));
     lines.push(format!("PRIMARY KEY ({})", ID.name));
     if D::INLINE_INDEX {
-        lines.extend(INDEXES.iter().map(|(name, columns)| format!("INDEX {name} ({columns})")));
+        lines.extend(
+            INDEXES
+                .iter()
+                .map(|(name, columns)| format!("INDEX {name} ({columns})")),
+        );
     }
-    format!("CREATE TABLE IF NOT EXISTS {REMINDER_TABLE_NAME} (\n  {}\n)", lines.join(",\n  "))
+    format!(
+        "CREATE TABLE IF NOT EXISTS {REMINDER_TABLE_NAME} (\n  {}\n)",
+        lines.join(",\n  ")
+    )
 }
 
 /// A statement's text with the dialect's binds; built from the constants here only.
 fn sql<D: SqlDialect>(text: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(if D::NUMBERED_BINDS { number_binds(text) } else { text.to_string() })
+    sqlx::AssertSqlSafe(if D::NUMBERED_BINDS {
+        number_binds(text)
+    } else {
+        text.to_string()
+    })
 }
 
 fn placeholders(n: usize) -> String {
@@ -94,18 +129,25 @@ where
         self.add_missing_columns(&TABLE).await?;
         if !D::INLINE_INDEX {
             for (name, columns) in INDEXES {
-                let ddl = format!("CREATE INDEX IF NOT EXISTS {name} ON {REMINDER_TABLE_NAME} ({columns})");
+                let ddl = format!(
+                    "CREATE INDEX IF NOT EXISTS {name} ON {REMINDER_TABLE_NAME} ({columns})"
+                );
                 self.create(ddl).await?;
             }
         }
         Ok(())
     }
 
-    async fn insert_reminder(&self, r: &NewReminder, now: i64) -> Result<ReminderRow, PersistenceError> {
+    async fn insert_reminder(
+        &self,
+        r: &NewReminder,
+        now: i64,
+    ) -> Result<ReminderRow, PersistenceError> {
         let (prefix, suffix) = D::INSERT_IGNORE;
         let insert = format!(
-            "{prefix} INTO eka_webhook_reminder (id, appointment_id, name, due_at, run_at, before_start, \
-             status, attempt, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?){suffix}"
+            "{prefix} INTO eka_webhook_reminder (id, appointment_id, name, due_at, run_at, \
+             before_start, status, attempt, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?){suffix}"
         );
         self.write(|| {
             sqlx::query(sql::<D>(&insert))
@@ -120,21 +162,35 @@ where
         })
         .await
         .map_err(|e| self.error(e))?;
-        let rearm = "UPDATE eka_webhook_reminder SET status = 'pending', attempt = 0, run_at = due_at, \
+        let rearm =
+            "UPDATE eka_webhook_reminder SET status = 'pending', attempt = 0, run_at = due_at, \
              fired_at = NULL, last_error = NULL \
              WHERE id = ? AND status IN ('failed', 'missed', 'cancelled')";
-        self.write(|| sqlx::query(sql::<D>(rearm)).bind(r.id.as_str()).execute(self.pool()))
-            .await
-            .map_err(|e| self.error(e))?;
+        self.write(|| {
+            sqlx::query(sql::<D>(rearm))
+                .bind(r.id.as_str())
+                .execute(self.pool())
+        })
+        .await
+        .map_err(|e| self.error(e))?;
         let select = format!("{SELECT_COLUMNS} WHERE id = ?");
         let row: RowTuple = self
-            .bounded(sqlx::query_as(sql::<D>(&select)).bind(r.id.as_str()).fetch_one(self.pool()))
+            .bounded(
+                sqlx::query_as(sql::<D>(&select))
+                    .bind(r.id.as_str())
+                    .fetch_one(self.pool()),
+            )
             .await
             .map_err(|e| self.error(e))?;
         Ok(row_of(row))
     }
 
-    async fn claim_due(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<ReminderRow>, PersistenceError> {
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ReminderRow>, PersistenceError> {
         let select = format!(
             "{SELECT_COLUMNS} WHERE status IN ('pending', 'running') AND run_at <= ? \
              ORDER BY run_at LIMIT ?{}",
@@ -152,8 +208,8 @@ where
                 return Ok(Vec::new());
             }
             let update = format!(
-                "UPDATE eka_webhook_reminder SET status = 'running', attempt = attempt + 1, run_at = ? \
-                 WHERE id IN ({})",
+                "UPDATE eka_webhook_reminder \
+                 SET status = 'running', attempt = attempt + 1, run_at = ? WHERE id IN ({})",
                 placeholders(rows.len())
             );
             let mut query = sqlx::query(sql::<D>(&update)).bind(lease_until);
@@ -184,8 +240,12 @@ where
         outcome: &FireOutcome,
     ) -> Result<bool, PersistenceError> {
         let (new_status, run_at, error) = match outcome {
-            FireOutcome::Finished { status, error } => (*status, None, error.as_deref().map(clip_error)),
-            FireOutcome::Retry { run_at, error } => (status::PENDING, Some(*run_at), Some(clip_error(error))),
+            FireOutcome::Finished { status, error } => {
+                (*status, None, error.as_deref().map(clip_error))
+            }
+            FireOutcome::Retry { run_at, error } => {
+                (status::PENDING, Some(*run_at), Some(clip_error(error)))
+            }
         };
         let update = "UPDATE eka_webhook_reminder SET status = ?, run_at = COALESCE(?, run_at), \
              fired_at = ?, last_error = ? WHERE id = ? AND attempt = ? AND status = 'running'";
@@ -209,13 +269,22 @@ where
         let update = "UPDATE eka_webhook_reminder SET status = 'cancelled' \
              WHERE appointment_id = ? AND status = 'pending'";
         let result = self
-            .write(|| sqlx::query(sql::<D>(update)).bind(appointment_id).execute(self.pool()))
+            .write(|| {
+                sqlx::query(sql::<D>(update))
+                    .bind(appointment_id)
+                    .execute(self.pool())
+            })
             .await
             .map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result))
     }
 
-    async fn rearm_reminders(&self, from: &str, to: &str, start_ms: i64) -> Result<u64, PersistenceError> {
+    async fn rearm_reminders(
+        &self,
+        from: &str,
+        to: &str,
+        start_ms: i64,
+    ) -> Result<u64, PersistenceError> {
         let update = "UPDATE eka_webhook_reminder SET appointment_id = ?, \
              due_at = ? - before_start * 1000, run_at = ? - before_start * 1000 \
              WHERE appointment_id = ? AND status = 'pending' AND before_start IS NOT NULL";
@@ -239,11 +308,10 @@ where
         status: Option<&str>,
     ) -> Result<Vec<ReminderRow>, PersistenceError> {
         let mut select = SELECT_COLUMNS.to_string();
-        let filters: Vec<(&str, &str)> =
-            [("appointment_id", appointment_id), ("status", status)]
-                .into_iter()
-                .filter_map(|(column, value)| value.map(|v| (column, v)))
-                .collect();
+        let filters: Vec<(&str, &str)> = [("appointment_id", appointment_id), ("status", status)]
+            .into_iter()
+            .filter_map(|(column, value)| value.map(|v| (column, v)))
+            .collect();
         for (i, (column, _)) in filters.iter().enumerate() {
             select.push_str(if i == 0 { " WHERE " } else { " AND " });
             select.push_str(column);
@@ -254,7 +322,10 @@ where
         for (_, value) in &filters {
             query = query.bind(*value);
         }
-        let rows = self.bounded(query.fetch_all(self.pool())).await.map_err(|e| self.error(e))?;
+        let rows = self
+            .bounded(query.fetch_all(self.pool()))
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(rows.into_iter().map(row_of).collect())
     }
 

@@ -56,8 +56,14 @@ pub struct NewReminder {
 /// How a fire ended: the row's final status, or a retry at `run_at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FireOutcome {
-    Finished { status: &'static str, error: Option<String> },
-    Retry { run_at: i64, error: String },
+    Finished {
+        status: &'static str,
+        error: Option<String>,
+    },
+    Retry {
+        run_at: i64,
+        error: String,
+    },
 }
 
 #[async_trait]
@@ -66,11 +72,20 @@ pub trait ReminderStore: Send + Sync {
     async fn ensure_reminder_table(&self) -> Result<(), PersistenceError>;
     /// Inserts the row unless one with its id exists; an existing row that ended `failed`,
     /// `missed` or `cancelled` is armed again. Returns the row as stored.
-    async fn insert_reminder(&self, reminder: &NewReminder, now: i64) -> Result<ReminderRow, PersistenceError>;
+    async fn insert_reminder(
+        &self,
+        reminder: &NewReminder,
+        now: i64,
+    ) -> Result<ReminderRow, PersistenceError>;
     /// Claims at most `limit` rows that are pending and due, or running with an expired
     /// lease: each becomes `running` with `attempt + 1` and `run_at = lease_until`. A row is
     /// claimed by one caller only, whatever runs concurrently.
-    async fn claim_due(&self, now: i64, lease_until: i64, limit: u32) -> Result<Vec<ReminderRow>, PersistenceError>;
+    async fn claim_due(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ReminderRow>, PersistenceError>;
     /// Records how the fire `attempt` of a running row ended. `Ok(false)`: the lease was lost
     /// (another instance claimed the row again), so nothing was written.
     async fn finish_fire(

@@ -301,8 +301,8 @@ pub fn plan_migration<D: SqlDialect>(
             Some(ty) if D::type_family(ty) == column.ty.family() => {}
             Some(ty) => {
                 return Err(PersistenceError::IncompatibleSchema(format!(
-                    "{} column {table_name}.{} has type {ty}, expected {} (as this SDK creates it); \
-                     alter or drop the column",
+                    "{} column {table_name}.{} has type {ty}, expected {} \
+                     (as this SDK creates it); alter or drop the column",
                     <D as Database>::NAME,
                     column.name,
                     D::column_type(column.ty),
@@ -446,7 +446,10 @@ where
     usize: ColumnIndex<D::Row>,
 {
     /// Checks an existing table's columns and adds the ones it lacks.
-    pub(crate) async fn add_missing_columns(&self, table: &TableSpec) -> Result<(), PersistenceError> {
+    pub(crate) async fn add_missing_columns(
+        &self,
+        table: &TableSpec,
+    ) -> Result<(), PersistenceError> {
         let list_columns = statement(&self.statements.list_columns);
         let existing: Vec<(String, String)> = self
             .bounded(sqlx::query_as(list_columns).bind(table.name).fetch_all(self.pool()))
@@ -454,7 +457,8 @@ where
             .map_err(|e| self.error(e))?;
         let name = table.name;
         for column in plan_migration::<D>(table, &existing)? {
-            let alter = format!("ALTER TABLE {name} ADD COLUMN {}", column_definition::<D>(&column));
+            let definition = column_definition::<D>(&column);
+            let alter = format!("ALTER TABLE {name} ADD COLUMN {definition}");
             let added = sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool());
             match self.bounded(added).await {
                 Ok(_) => logger::log(&format!(

@@ -19,7 +19,9 @@ use crate::enrichment::enrich_appointment;
 use crate::error::CoreError;
 use crate::events::{AppointmentContext, WebhookEvent, APPOINTMENT_UPDATED};
 use crate::logger;
-use crate::persistence::reminder_store::{status, FireOutcome, NewReminder, ReminderRow, ReminderStore};
+use crate::persistence::reminder_store::{
+    status, FireOutcome, NewReminder, ReminderRow, ReminderStore,
+};
 use crate::persistence::schedule::Schedule;
 use crate::persistence::PersistenceError;
 use crate::signature::unix_now;
@@ -163,20 +165,30 @@ impl DurableReminders {
 
     /// The store, its table created (once; a failure is retried by the next call).
     async fn store(&self) -> Result<&dyn ReminderStore, PersistenceError> {
-        self.ready.get_or_try_init(|| self.store.ensure_reminder_table()).await?;
+        self.ready
+            .get_or_try_init(|| self.store.ensure_reminder_table())
+            .await?;
         self.stats.store_calls.fetch_add(1, Ordering::Relaxed);
         Ok(self.store.as_ref())
     }
 
-    pub async fn schedule(&self, appointment_id: &str, name: &str, due: DueAt) -> Result<ReminderRow, CoreError> {
+    pub async fn schedule(
+        &self,
+        appointment_id: &str,
+        name: &str,
+        due: DueAt,
+    ) -> Result<ReminderRow, CoreError> {
         let (due_at, before_start) = match due {
             DueAt::At(at) => (at, None),
             DueAt::BeforeStart(seconds) => {
-                let details = self.api.get_appointment_details(appointment_id, None).await?;
+                let details = self
+                    .api
+                    .get_appointment_details(appointment_id, None)
+                    .await?;
                 let start = details.get("start_time").and_then(Value::as_i64).ok_or_else(|| {
                     CoreError::InvalidArgument(format!(
-                        "reminders.schedule: appointment {appointment_id} has no integer start_time, \
-                         so beforeStart cannot be used"
+                        "reminders.schedule: appointment {appointment_id} has no integer \
+                         start_time, so beforeStart cannot be used"
                     ))
                 })?;
                 (start * 1000 - seconds * 1000, Some(seconds))
@@ -189,7 +201,11 @@ impl DurableReminders {
             due_at,
             before_start,
         };
-        let row = self.store().await?.insert_reminder(&reminder, now_ms()).await?;
+        let row = self
+            .store()
+            .await?
+            .insert_reminder(&reminder, now_ms())
+            .await?;
         self.wake.notify_one();
         Ok(row)
     }
@@ -198,38 +214,63 @@ impl DurableReminders {
         Ok(self.store().await?.cancel_reminders(appointment_id).await?)
     }
 
-    pub async fn list(&self, appointment_id: Option<&str>, of_status: Option<&str>) -> Result<Vec<ReminderRow>, CoreError> {
+    pub async fn list(
+        &self,
+        appointment_id: Option<&str>,
+        of_status: Option<&str>,
+    ) -> Result<Vec<ReminderRow>, CoreError> {
         if let Some(s) = of_status.filter(|s| !status::ALL.contains(s)) {
             return Err(CoreError::InvalidArgument(format!(
                 "reminders.list: status must be one of {}, got {s:?}",
                 status::ALL.join(", ")
             )));
         }
-        Ok(self.store().await?.list_reminders(appointment_id, of_status).await?)
+        Ok(self
+            .store()
+            .await?
+            .list_reminders(appointment_id, of_status)
+            .await?)
     }
 
     /// Keeps reminders following their appointment: a cancelled or rescheduled-away
     /// appointment cancels them, a moved one re-arms them, and a reschedule (`p_aid`) moves
     /// them to the new appointment. Failures are logged; fire time checks the status again.
     pub async fn follow_event(&self, event: &WebhookEvent, p_aid: Option<&str>) {
-        let Some(context) = &event.context else { return };
+        let Some(context) = &event.context else {
+            return;
+        };
         let details = &context.appointment_details;
-        let text = |field: &str| details.get(field).and_then(Value::as_str).filter(|s| !s.is_empty());
-        let Some(appointment_id) = text("appointment_id") else { return };
+        let text = |field: &str| {
+            details
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
+        let Some(appointment_id) = text("appointment_id") else {
+            return;
+        };
         let result = async {
             let store = self.store().await?;
             if text("status").is_some_and(|s| CANCELLING_STATUSES.contains(&s)) {
                 store.cancel_reminders(appointment_id).await?;
                 return Ok(());
             }
-            let Some(start_ms) = details.get("start_time").and_then(Value::as_i64).map(|s| s * 1000) else {
+            let Some(start_ms) = details
+                .get("start_time")
+                .and_then(Value::as_i64)
+                .map(|s| s * 1000)
+            else {
                 return Ok(());
             };
             if let Some(previous) = p_aid.filter(|p| !p.is_empty() && *p != appointment_id) {
-                store.rearm_reminders(previous, appointment_id, start_ms).await?;
+                store
+                    .rearm_reminders(previous, appointment_id, start_ms)
+                    .await?;
             }
             if event.event_type == APPOINTMENT_UPDATED {
-                store.rearm_reminders(appointment_id, appointment_id, start_ms).await?;
+                store
+                    .rearm_reminders(appointment_id, appointment_id, start_ms)
+                    .await?;
             }
             self.wake.notify_one();
             Ok::<(), PersistenceError>(())
@@ -249,7 +290,9 @@ impl DurableReminders {
         let mut poller = self.poller.lock().unwrap_or_else(|e| e.into_inner());
         if poller.is_none() {
             let this = Arc::downgrade(self);
-            *poller = Some(spawn_supervised("durable reminder poller", move || poll_loop(this.clone())));
+            *poller = Some(spawn_supervised("durable reminder poller", move || {
+                poll_loop(this.clone())
+            }));
         }
     }
 
@@ -272,7 +315,10 @@ impl DurableReminders {
             for ended in futures::future::join_all(fires).await {
                 summary.add(ended);
             }
-            if summary.claimed % u64::from(limit) != 0 || summary.claimed == 0 || started.elapsed() >= max {
+            if summary.claimed % u64::from(limit) != 0
+                || summary.claimed == 0
+                || started.elapsed() >= max
+            {
                 return Ok(summary);
             }
         }
@@ -281,7 +327,11 @@ impl DurableReminders {
     async fn claim(&self, limit: u32) -> Result<Vec<ReminderRow>, PersistenceError> {
         let now = now_ms();
         let lease_until = now + duration_ms(self.config.lease);
-        let rows = self.store().await?.claim_due(now, lease_until, limit).await?;
+        let rows = self
+            .store()
+            .await?
+            .claim_due(now, lease_until, limit)
+            .await?;
         self.stats.claims.fetch_add(1, Ordering::Relaxed);
         Ok(rows)
     }
@@ -292,7 +342,8 @@ impl DurableReminders {
         let late_by_ms = (fired_at - row.due_at).max(0);
         let Some(outcome) = self.outcome_of(&row, fired_at, late_by_ms).await else {
             logger::warn(&format!(
-                "WebhookSDK: reminder {} was not fired: its lease ran out first (raise reminders.leaseSeconds)",
+                "WebhookSDK: reminder {} was not fired: its lease ran out first \
+                 (raise reminders.leaseSeconds)",
                 row.id
             ));
             return Ended::LeaseLost;
@@ -307,7 +358,11 @@ impl DurableReminders {
             },
         };
         let recorded = match self.store().await {
-            Ok(store) => store.finish_fire(&row.id, row.attempt, fired_at, &outcome).await,
+            Ok(store) => {
+                store
+                    .finish_fire(&row.id, row.attempt, fired_at, &outcome)
+                    .await
+            }
             Err(err) => Err(err),
         };
         match recorded {
@@ -320,10 +375,17 @@ impl DurableReminders {
                 return Ended::LeaseLost;
             }
             // The lease will expire and the reminder be fired again (attempt + 1).
-            Err(err) => logger::error(&format!("WebhookSDK: could not record reminder {}: {err}", row.id)),
+            Err(err) => logger::error(&format!(
+                "WebhookSDK: could not record reminder {}: {err}",
+                row.id
+            )),
         }
         if ended == Ended::Done {
-            if let Err(err) = self.schedule.reminder_sent(&row.appointment_id, unix_now()).await {
+            if let Err(err) = self
+                .schedule
+                .reminder_sent(&row.appointment_id, unix_now())
+                .await
+            {
                 logger::error(&format!(
                     "WebhookSDK: reminder {} fired but reminder_sent_at was not recorded: {err}",
                     row.id
@@ -335,14 +397,22 @@ impl DurableReminders {
 
     /// `None`: the lease ran out before the handler could be called (another instance may
     /// already hold the row), so this instance leaves it alone.
-    async fn outcome_of(&self, row: &ReminderRow, fired_at: i64, late_by_ms: i64) -> Option<FireOutcome> {
+    async fn outcome_of(
+        &self,
+        row: &ReminderRow,
+        fired_at: i64,
+        late_by_ms: i64,
+    ) -> Option<FireOutcome> {
         let first_claim = row.attempt == 1;
         if first_claim
             && late_by_ms > duration_ms(self.config.missed_grace)
             && self.config.on_missed == OnMissed::Skip
         {
             let error = format!("{late_by_ms} ms past due, beyond missedGraceSeconds");
-            return Some(FireOutcome::Finished { status: status::MISSED, error: Some(error) });
+            return Some(FireOutcome::Finished {
+                status: status::MISSED,
+                error: Some(error),
+            });
         }
         let context = match enrich_appointment(&self.api, &row.appointment_id, None).await {
             Ok(context) => context,
@@ -351,10 +421,16 @@ impl DurableReminders {
                 return Some(self.failure(row, fired_at, error));
             }
         };
-        let fresh_status = context.appointment_details.get("status").and_then(Value::as_str);
+        let fresh_status = context
+            .appointment_details
+            .get("status")
+            .and_then(Value::as_str);
         if let Some(s) = fresh_status.filter(|s| CANCELLING_STATUSES.contains(s)) {
             let error = format!("appointment status is {s}");
-            return Some(FireOutcome::Finished { status: status::CANCELLED, error: Some(error) });
+            return Some(FireOutcome::Finished {
+                status: status::CANCELLED,
+                error: Some(error),
+            });
         }
         // `run_at` of a claimed row is its lease's end.
         if now_ms() >= row.run_at {
@@ -372,17 +448,29 @@ impl DurableReminders {
         };
         self.stats.fired.fetch_add(1, Ordering::Relaxed);
         Some(match self.sink.fire_durable(&fire).await {
-            Ok(()) => FireOutcome::Finished { status: status::DONE, error: None },
+            Ok(()) => FireOutcome::Finished {
+                status: status::DONE,
+                error: None,
+            },
             Err(message) => self.failure(row, fired_at, message),
         })
     }
 
     fn failure(&self, row: &ReminderRow, now: i64, error: String) -> FireOutcome {
-        logger::error(&format!("WebhookSDK: reminder {} attempt {} failed: {error}", row.id, row.attempt));
+        logger::error(&format!(
+            "WebhookSDK: reminder {} attempt {} failed: {error}",
+            row.id, row.attempt
+        ));
         if row.attempt >= i64::from(self.config.max_attempts) {
-            FireOutcome::Finished { status: status::FAILED, error: Some(error) }
+            FireOutcome::Finished {
+                status: status::FAILED,
+                error: Some(error),
+            }
         } else {
-            FireOutcome::Retry { run_at: now + backoff_ms(row.attempt), error }
+            FireOutcome::Retry {
+                run_at: now + backoff_ms(row.attempt),
+                error,
+            }
         }
     }
 }
@@ -391,7 +479,9 @@ impl DurableReminders {
 /// instances do not poll in step), or until the next reminder is due if that is sooner.
 async fn poll_loop(this: std::sync::Weak<DurableReminders>) {
     loop {
-        let Some(reminders) = this.upgrade() else { return };
+        let Some(reminders) = this.upgrade() else {
+            return;
+        };
         let free = reminders.permits.available_permits() as u32;
         let claimed = if free == 0 {
             Ok(Vec::new())
@@ -402,7 +492,9 @@ async fn poll_loop(this: std::sync::Weak<DurableReminders>) {
             Ok(rows) => {
                 let full = free > 0 && rows.len() as u32 == free;
                 for row in rows {
-                    let Ok(permit) = reminders.permits.clone().try_acquire_owned() else { break };
+                    let Ok(permit) = reminders.permits.clone().try_acquire_owned() else {
+                        break;
+                    };
                     let fire = reminders.clone();
                     tokio::spawn(async move {
                         fire.fire(row).await;
@@ -412,7 +504,9 @@ async fn poll_loop(this: std::sync::Weak<DurableReminders>) {
                 full
             }
             Err(err) => {
-                logger::error(&format!("WebhookSDK: polling for due reminders failed: {err}"));
+                logger::error(&format!(
+                    "WebhookSDK: polling for due reminders failed: {err}"
+                ));
                 false
             }
         };
@@ -452,7 +546,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_a_cap() {
-        assert_eq!([backoff_ms(1), backoff_ms(2), backoff_ms(3)], [1000, 2000, 4000]);
+        assert_eq!(
+            [backoff_ms(1), backoff_ms(2), backoff_ms(3)],
+            [1000, 2000, 4000]
+        );
         assert_eq!(backoff_ms(40), MAX_BACKOFF_MS);
     }
 }
