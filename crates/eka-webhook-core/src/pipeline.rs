@@ -311,11 +311,15 @@ impl Pipeline {
         }
 
         if let Some(schedule) = &self.schedule {
-            let persisted = schedule.apply_event(&event, p_aid.as_deref());
+            // The durable reminders follow the appointment alongside (their own table).
+            let follow = async {
+                if let Some(reminders) = &self.reminders {
+                    reminders.follow_event(&event, p_aid.as_deref()).await;
+                }
+            };
+            let applied = schedule.apply_event(&event, p_aid.as_deref());
+            let persisted = futures::future::join(applied, follow);
             timings.time_async(Phase::Persist, persisted).await;
-        }
-        if let Some(reminders) = &self.reminders {
-            reminders.follow_event(&event, p_aid.as_deref()).await;
         }
 
         if let Some(on_event) = &self.on_event {

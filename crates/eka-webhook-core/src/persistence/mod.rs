@@ -65,6 +65,7 @@ pub trait ScheduleStore: Send + Sync {
 pub mod dynamodb;
 pub mod mysql;
 pub mod postgres;
+pub mod readiness;
 pub mod reminder_dynamodb;
 pub mod reminder_sql;
 pub mod reminder_store;

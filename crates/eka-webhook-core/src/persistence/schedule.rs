@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use futures::future::{BoxFuture, FutureExt, Shared};
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
+use super::readiness::Readiness;
 use super::write_queue::{is_transient, ScheduleWrite, WriteQueue, WriteTarget};
 use super::{PersistenceError, ScheduleRecord, ScheduleStore};
 use crate::api_client::EkaApiClient;
@@ -20,19 +21,8 @@ pub const FIND_CONCURRENCY: usize = 16;
 /// calls; a failure is not cached, so the next call retries.
 pub struct Schedule {
     store: Arc<dyn ScheduleStore>,
-    ready: std::sync::Mutex<Readiness>,
+    ready: Readiness,
     write_queue: Arc<WriteQueue>,
-}
-
-/// One `ensure_table` attempt, awaited by every caller that arrives while it runs.
-type Attempt = Shared<BoxFuture<'static, Result<(), PersistenceError>>>;
-
-enum Readiness {
-    NotReady,
-    /// Callers join the attempt in flight rather than queue behind it and each retry in turn:
-    /// with the database down, N concurrent webhooks then wait one connect timeout, not N.
-    InFlight(Attempt),
-    Ready,
 }
 
 /// The result of the range query: full appointment details, split like the Python SDK.
@@ -44,7 +34,7 @@ pub struct AppointmentsBetween {
 
 impl Schedule {
     pub fn new(store: Arc<dyn ScheduleStore>) -> Self {
-        Self { store, ready: std::sync::Mutex::new(Readiness::NotReady), write_queue: Arc::default() }
+        Self { store, ready: Readiness::default(), write_queue: Arc::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn ScheduleStore> {
@@ -57,26 +47,8 @@ impl Schedule {
     }
 
     pub async fn ensure_ready(&self) -> Result<(), PersistenceError> {
-        let attempt = {
-            let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            match &*state {
-                Readiness::Ready => return Ok(()),
-                Readiness::InFlight(attempt) => attempt.clone(),
-                Readiness::NotReady => {
-                    let store = self.store.clone();
-                    let attempt = async move { store.ensure_table().await }.boxed().shared();
-                    *state = Readiness::InFlight(attempt.clone());
-                    attempt
-                }
-            }
-        };
-        let result = attempt.clone().await;
-        let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Only the attempt still on record decides: a later one may already be running.
-        if matches!(&*state, Readiness::InFlight(current) if current.ptr_eq(&attempt)) {
-            *state = if result.is_ok() { Readiness::Ready } else { Readiness::NotReady };
-        }
-        result
+        let store = self.store.clone();
+        self.ready.ensure(move || async move { store.ensure_table().await }.boxed()).await
     }
 
     /// Applies the schedule rules for an enriched event. Never fails: persistence is auxiliary,

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Notify, OnceCell, Semaphore};
+use futures::FutureExt;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::ReminderSink;
@@ -22,6 +23,7 @@ use crate::logger;
 use crate::persistence::reminder_store::{
     status, FireOutcome, NewReminder, ReminderRow, ReminderStore,
 };
+use crate::persistence::readiness::Readiness;
 use crate::persistence::schedule::Schedule;
 use crate::persistence::PersistenceError;
 use crate::signature::unix_now;
@@ -108,7 +110,7 @@ pub struct DurableReminders {
     api: EkaApiClient,
     sink: Arc<dyn ReminderSink>,
     config: ReminderConfig,
-    ready: OnceCell<()>,
+    ready: Readiness,
     wake: Notify,
     permits: Arc<Semaphore>,
     poller: Mutex<Option<JoinHandle<()>>>,
@@ -155,7 +157,7 @@ impl DurableReminders {
             api,
             sink,
             config,
-            ready: OnceCell::new(),
+            ready: Readiness::default(),
             wake: Notify::new(),
             permits: Arc::new(Semaphore::new(FIRE_CONCURRENCY)),
             poller: Mutex::new(None),
@@ -165,9 +167,9 @@ impl DurableReminders {
 
     /// The store, its table created (once; a failure is retried by the next call).
     async fn store(&self) -> Result<&dyn ReminderStore, PersistenceError> {
-        self.ready
-            .get_or_try_init(|| self.store.ensure_reminder_table())
-            .await?;
+        let store = self.store.clone();
+        let create = move || async move { store.ensure_reminder_table().await }.boxed();
+        self.ready.ensure(create).await?;
         self.stats.store_calls.fetch_add(1, Ordering::Relaxed);
         Ok(self.store.as_ref())
     }
