@@ -1,8 +1,7 @@
-//! `NativeWebhookSdk`: the class behind the JS `WebhookSDK`. Bodies and JSON results cross the
-//! boundary as strings: V8's `JSON.parse` on the JS side builds objects far faster than setting
-//! properties one napi call at a time.
+//! `NativeWebhookSdk`: the class behind the JS `WebhookSDK`. JSON crosses the boundary as text:
+//! V8's `JSON.parse` on the JS side builds objects far faster than setting properties one napi
+//! call at a time.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,19 +9,20 @@ use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::logger;
 use eka_webhook_core::reminders::{FireTime, ReminderSink};
-use eka_webhook_core::pipeline::{EventSink, Immediate, RequestBody, WebhookResult};
+use eka_webhook_core::envelope::Envelope;
+use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
-use napi::bindgen_prelude::{Buffer, BufferSlice, Either};
+use napi::bindgen_prelude::{BufferSlice, Either, PromiseRaw};
+use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
 use crate::callback::{JsCallback, JsCallbackFn};
 use crate::errors::{invalid_argument, to_js_error};
 use crate::js_text::JsText;
-use crate::signature::body_bytes;
 
-/// An event as handed to JS; the glue turns it into a `WebhookEvent`.
+/// An event the standalone server hands to `onEvent`; the glue turns it into a `WebhookEvent`.
 #[napi(object)]
 pub struct NativeWebhookEvent {
     #[napi(js_name = "type")]
@@ -32,48 +32,23 @@ pub struct NativeWebhookEvent {
     pub context_json: Option<String>,
 }
 
-/// What the JS glue knows of a body it hands over (see [`RequestBody`]).
-#[napi(string_enum = "lowercase")]
-pub enum BodyKind {
-    /// A string or Buffer as received, not (successfully) parsed by the glue.
-    Raw,
-    /// A string or Buffer whose text the glue's `JSON.parse` accepted.
-    Parsed,
-    /// `JSON.stringify` output of an object.
-    Canonical,
-}
-
-impl BodyKind {
-    fn request_body(self, bytes: Option<&[u8]>) -> RequestBody<'_> {
-        match (self, bytes) {
-            (_, None) => RequestBody::Missing,
-            (BodyKind::Raw, Some(b)) => RequestBody::Raw(b),
-            (BodyKind::Parsed, Some(b)) => RequestBody::Parsed(b),
-            (BodyKind::Canonical, Some(b)) => RequestBody::Canonical(b),
-        }
-    }
-}
-
+/// The result of `handle` on every path. Failures have `error` (the body is `{error}`);
+/// successes `eventType` and, for enriched events, `contextJson` (the body is
+/// `{success: true, event: eventType, ...context}`).
 #[napi(object)]
 pub struct NativeWebhookResult {
     pub status: u32,
-    pub body_json: String,
-    pub event: Option<NativeWebhookEvent>,
     pub error: Option<String>,
-}
-
-fn to_native_event(event: &WebhookEvent) -> NativeWebhookEvent {
-    let context_json = event.context.as_deref().map(context_json);
-    NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: event.payload_json.clone(), context_json }
+    pub event_type: Option<String>,
+    pub context_json: Option<String>,
 }
 
 fn to_native_result(result: WebhookResult) -> NativeWebhookResult {
-    NativeWebhookResult {
-        status: u32::from(result.status),
-        body_json: result.body.to_string(),
-        event: result.event.as_ref().map(to_native_event),
-        error: result.error,
-    }
+    let (event_type, context_json) = match result.event {
+        Some(event) => (Some(event.event_type), event.context.as_deref().map(context_json)),
+        None => (None, None),
+    };
+    NativeWebhookResult { status: u32::from(result.status), error: result.error, event_type, context_json }
 }
 
 /// A fired reminder as handed to JS: the fresh context, or why it could not be fetched.
@@ -125,13 +100,15 @@ impl ReminderSink for JsReminderSink {
     }
 }
 
-/// `onEvent` as the pipeline sees it.
+/// `onEvent` as the standalone server calls it (the JS doors call it from the glue).
 struct JsEventSink(JsCallback<NativeWebhookEvent>);
 
 #[async_trait]
 impl EventSink for JsEventSink {
-    async fn deliver(&self, event: &WebhookEvent) -> Result<(), String> {
-        self.0.call(to_native_event(event)).await
+    async fn deliver(&self, event: &WebhookEvent, payload_json: &str) -> Result<(), String> {
+        let context_json = event.context.as_deref().map(context_json);
+        let event = NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: payload_json.to_string(), context_json };
+        self.0.call(event).await
     }
 }
 
@@ -144,11 +121,12 @@ pub struct NativeWebhookSdk {
 
 #[napi]
 impl NativeWebhookSdk {
-    /// `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper.
+    /// `options` is the user's config without its callbacks; `onServerEvent` wraps `onEvent` for the
+    /// standalone server (the JS doors call `onEvent` from the glue).
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
+        ts_args_type = "options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
     )]
     pub fn new(
         options: Value,
@@ -182,56 +160,46 @@ impl NativeWebhookSdk {
         self.core.cancel_reminder(&id)
     }
 
-    #[napi]
-    pub async fn handle(
+    /// A request from a JS door, which parsed the body with `JSON.parse` and read the
+    /// envelope fields from the parsed payload. `body` is the text to verify, as received (a
+    /// Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
+    /// once, or as a promise when the event is enriched from the Eka Care API.
+    #[napi(catch_unwind, ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>")]
+    pub fn handle<'env>(
         &self,
-        #[napi(ts_arg_type = "string | Buffer | undefined | null")] body: Option<Either<JsText, Buffer>>,
-        kind: BodyKind,
-        signature_header: Option<String>,
-    ) -> napi::Result<NativeWebhookResult> {
-        if self.core.is_closed() {
-            return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
-        }
-        let request_body = kind.request_body(body.as_ref().map(body_bytes));
-        Ok(to_native_result(self.core.handle(request_body, signature_header.as_deref()).await))
-    }
-
-    /// The pipeline on the calling thread when it needs no waiting: failures before enrichment,
-    /// and unenriched events when there is no `onEvent`. `null`: call `handle`. Same results as
-    /// `handle`, without its two thread hops; a Buffer body is borrowed, not copied.
-    ///
-    /// One string, not an object (building a JS object property by property costs more than the
-    /// rest of the call): the three-digit status, then the JSON body. On success the body is
-    /// `{"success":true,"event":type}` and the event's payload is the request body itself; on
-    /// failure the result's `error` is the body's `error`.
-    #[napi(catch_unwind)]
-    pub fn handle_now(
-        &self,
-        #[napi(ts_arg_type = "string | Buffer | undefined | null")] body: Option<Either<JsText, BufferSlice>>,
-        kind: BodyKind,
+        env: &'env Env,
+        #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, BufferSlice>,
+        event: Option<String>,
+        appointment_id: Option<String>,
+        p_aid: Option<String>,
         #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
-    ) -> napi::Result<Option<String>> {
+    ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
         if self.core.is_closed() {
             return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
         }
-        let bytes = body.as_ref().map(|b| match b {
+        let bytes = match &body {
             Either::A(text) => text.as_bytes(),
             Either::B(buffer) => &buffer[..],
-        });
-        let Some(immediate) = self.core.pipeline().handle_now(kind.request_body(bytes), signature_header.as_ref().map(JsText::as_str)) else {
-            return Ok(None);
         };
-        if let Immediate::Failed(result) = &immediate {
-            // The compact form carries the error only as the body's `error`.
-            if result.error.as_deref() != result.body.get("error").and_then(Value::as_str) {
-                return Ok(None);
-            }
+        // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
+        if std::str::from_utf8(bytes).is_err() {
+            return Ok(Either::A(to_native_result(WebhookResult::failure(400, INVALID_JSON_BODY))));
         }
-        // Sized for an accepted event's answer, so it is allocated once.
-        let mut answer = String::with_capacity(64);
-        let _ = write!(answer, "{:03}", immediate.status());
-        immediate.write_body_json(&mut answer);
-        Ok(Some(answer))
+        let envelope = Envelope { event, appointment_id, p_aid };
+        let pipeline = self.core.pipeline();
+        let header = signature_header.as_ref().map(JsText::as_str);
+        // The canonical form is the glue's to compute (JSON.stringify), on an invalid signature.
+        let accepted = match pipeline.accept(bytes, || None, envelope, header) {
+            Ok(accepted) => accepted,
+            Err(rejection) => return Ok(Either::A(to_native_result(rejection))),
+        };
+        if !accepted.is_enriched() {
+            let event = WebhookEvent { event_type: accepted.event_type, context: None };
+            return Ok(Either::A(to_native_result(WebhookResult::success(event))));
+        }
+        let pipeline = pipeline.clone();
+        let promise = env.spawn_future(async move { Ok(to_native_result(pipeline.complete(accepted).await)) })?;
+        Ok(Either::B(promise))
     }
 
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.

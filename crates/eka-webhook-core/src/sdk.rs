@@ -12,7 +12,7 @@ use crate::error::CoreError;
 use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::persistence::open_store;
-use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
+use crate::pipeline::{EventSink, Pipeline};
 use crate::reminders::{FireTime, ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
@@ -96,10 +96,6 @@ impl WebhookSdk {
     /// True when the reminder was pending.
     pub fn cancel_reminder(&self, reminder_id: &str) -> bool {
         self.reminders.get().is_some_and(|r| r.cancel(reminder_id))
-    }
-
-    pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
-        self.pipeline.handle(body, signature_header).await
     }
 
     fn schedule_for(&self, method: &str) -> Result<&Arc<Schedule>, CoreError> {

@@ -245,7 +245,6 @@ async fn reupsert_keeps_created_at_reminder_and_an_existing_p_aid() {
 fn created_event(details: serde_json::Value) -> WebhookEvent {
     WebhookEvent {
         event_type: "appointment.created".into(),
-        payload_json: "{}".into(),
         context: Some(Box::new(AppointmentContext {
             appointment_details: details,
             patient_details: None,
