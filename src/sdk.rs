@@ -191,7 +191,7 @@ impl NativeWebhookSdk {
         // The canonical form is the glue's to compute (JSON.stringify), on an invalid signature.
         let accepted = match pipeline.accept(bytes, || None, envelope, header) {
             Ok(accepted) => accepted,
-            Err(rejection) => return Ok(Either::A(to_native_result(rejection))),
+            Err(rejection) => return Ok(Either::A(to_native_result(rejection.into()))),
         };
         if !accepted.is_enriched() {
             let event = WebhookEvent { event_type: accepted.event_type, context: None };

@@ -52,6 +52,26 @@ impl WebhookResult {
     }
 }
 
+/// A request refused by the synchronous checks: its status and error text (the body is
+/// `{"error": message}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Rejection {
+    fn new(status: u16, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+}
+
+impl From<Rejection> for WebhookResult {
+    fn from(rejection: Rejection) -> Self {
+        WebhookResult::failure(rejection.status, rejection.message)
+    }
+}
+
 /// A request that passed the synchronous checks: nesting, signature, event rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -98,7 +118,7 @@ impl Pipeline {
     pub async fn handle_bytes(&self, body: &[u8], signature_header: Option<&str>) -> WebhookResult {
         let accepted = match self.accept_bytes(body, signature_header) {
             Ok(accepted) => accepted,
-            Err(rejection) => return rejection,
+            Err(rejection) => return rejection.into(),
         };
         let result = self.complete(accepted).await;
         match (&self.on_event, &result.event) {
@@ -111,14 +131,14 @@ impl Pipeline {
         }
     }
 
-    fn accept_bytes(&self, body: &[u8], signature_header: Option<&str>) -> Result<Accepted, WebhookResult> {
+    fn accept_bytes(&self, body: &[u8], signature_header: Option<&str>) -> Result<Accepted, Rejection> {
         if body.is_empty() {
-            return Err(WebhookResult::failure(400, BODY_REQUIRED));
+            return Err(Rejection::new(400, BODY_REQUIRED));
         }
-        let text = std::str::from_utf8(body).map_err(|_| WebhookResult::failure(400, INVALID_JSON_BODY))?;
+        let text = std::str::from_utf8(body).map_err(|_| Rejection::new(400, INVALID_JSON_BODY))?;
         let envelope = envelope::read_envelope(text).map_err(|e| match e {
-            EnvelopeError::Invalid => WebhookResult::failure(400, INVALID_JSON_BODY),
-            EnvelopeError::NotAnObject => WebhookResult::failure(400, BODY_REQUIRED),
+            EnvelopeError::Invalid => Rejection::new(400, INVALID_JSON_BODY),
+            EnvelopeError::NotAnObject => Rejection::new(400, BODY_REQUIRED),
         })?;
         self.accept(body, || canonical_json::canonicalize(text), envelope, signature_header)
     }
@@ -133,24 +153,24 @@ impl Pipeline {
         canonical: impl FnOnce() -> Option<Vec<u8>>,
         envelope: Envelope,
         signature_header: Option<&str>,
-    ) -> Result<Accepted, WebhookResult> {
+    ) -> Result<Accepted, Rejection> {
         if envelope::is_too_deep(body) {
-            return Err(WebhookResult::failure(400, BODY_TOO_DEEP));
+            return Err(Rejection::new(400, BODY_TOO_DEEP));
         }
         if !self.config.signing_keys.is_empty() {
             let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
             let canonical = std::iter::once_with(|| canonical().filter(|c| c.as_slice() != body).map(Cow::Owned));
             let candidates = std::iter::once(Cow::Borrowed(body)).chain(canonical.flatten());
             signature::verify(signature_header, &self.config.signing_keys, options, candidates)
-                .map_err(|failure| WebhookResult::failure(403, failure.reason()))?;
+                .map_err(|failure| Rejection::new(403, failure.reason()))?;
         }
 
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let Some(event_type) = non_empty(envelope.event) else {
-            return Err(WebhookResult::failure(400, MISSING_EVENT));
+            return Err(Rejection::new(400, MISSING_EVENT));
         };
         if !self.is_allowed(&event_type) {
-            return Err(WebhookResult::failure(
+            return Err(Rejection::new(
                 400,
                 format!(
                     "Event type '{event_type}' is not in the allowed events list. Allowed: {}",
@@ -160,7 +180,7 @@ impl Pipeline {
         }
         let appointment_id = non_empty(envelope.appointment_id);
         if is_appointment_event(&event_type) && appointment_id.is_none() {
-            return Err(WebhookResult::failure(400, MISSING_APPOINTMENT_ID));
+            return Err(Rejection::new(400, MISSING_APPOINTMENT_ID));
         }
         Ok(Accepted { event_type, appointment_id, p_aid: non_empty(envelope.p_aid) })
     }
