@@ -69,7 +69,10 @@ fn header_model(header: Option<&str>) -> HeaderModel {
     let header = match header {
         Some(h) if !h.is_empty() => h,
         _ => {
-            return HeaderModel { python: Err(VerifyFailure::MissingHeader), ours: Err(VerifyFailure::MissingHeader) }
+            return HeaderModel {
+                python: Err(VerifyFailure::MissingHeader),
+                ours: Err(VerifyFailure::MissingHeader),
+            }
         }
     };
     let mut timestamp: Option<&str> = None;
@@ -77,7 +80,10 @@ fn header_model(header: Option<&str>) -> HeaderModel {
     let mut all_signatures = Vec::new();
     for item in header.split(',') {
         let Some(eq_index) = item.find('=') else {
-            return HeaderModel { python: Err(VerifyFailure::InvalidFormat), ours: Err(VerifyFailure::InvalidFormat) };
+            return HeaderModel {
+                python: Err(VerifyFailure::InvalidFormat),
+                ours: Err(VerifyFailure::InvalidFormat),
+            };
         };
         let (key, value) = (&item[..eq_index], &item[eq_index + 1..]);
         if key == "t" {
@@ -102,7 +108,11 @@ fn header_model(header: Option<&str>) -> HeaderModel {
 }
 
 fn hmac_hex(timestamp: &str, body: &[u8]) -> String {
-    hex::encode(signature::compute_signature(FUZZ_KEY.as_bytes(), timestamp, body))
+    hex::encode(signature::compute_signature(
+        FUZZ_KEY.as_bytes(),
+        timestamp,
+        body,
+    ))
 }
 
 fn le_i64(bytes: &[u8]) -> i64 {
@@ -137,7 +147,10 @@ pub fn check_signature_header(data: &[u8]) {
     let header: &str = &header;
 
     // parse_header against the model.
-    assert_eq!(signature::parse_header(None), Err(VerifyFailure::MissingHeader));
+    assert_eq!(
+        signature::parse_header(None),
+        Err(VerifyFailure::MissingHeader)
+    );
     let parsed = signature::parse_header(Some(header));
     let model = header_model(Some(header));
     match (&parsed, &model.ours) {
@@ -150,23 +163,39 @@ pub fn check_signature_header(data: &[u8]) {
         (a, b) => panic!("parse_header({header:?}) = {a:?}, model says {b:?}"),
     }
     if let Ok((t, last)) = &model.python {
-        let p = parsed.as_ref().expect("Python accepts this header, so must we");
+        let p = parsed
+            .as_ref()
+            .expect("Python accepts this header, so must we");
         assert_eq!(p.timestamp, t);
-        assert_eq!(p.signatures.last(), Some(&python_fromhex(last)), "last v1 of {header:?}");
+        assert_eq!(
+            p.signatures.last(),
+            Some(&python_fromhex(last)),
+            "last v1 of {header:?}"
+        );
     }
 
     // verify against the model and against Python's verdict.
     let keys = [Secret::new(FUZZ_KEY)];
-    let no_tolerance = VerifyOptions { tolerance_seconds: None, now: 0 };
+    let no_tolerance = VerifyOptions {
+        tolerance_seconds: None,
+        now: 0,
+    };
     let verdict = signature::verify(Some(header), &keys, no_tolerance, [Cow::Borrowed(body)]);
     let expected = model.ours.as_ref().map_err(|e| *e).and_then(|(t, sigs)| {
         let good = signature::compute_signature(FUZZ_KEY.as_bytes(), t, body);
-        let any = sigs.iter().any(|s| python_fromhex(s).as_deref() == Some(&good[..]));
-        if any { Ok(()) } else { Err(VerifyFailure::InvalidSignature) }
+        let any = sigs
+            .iter()
+            .any(|s| python_fromhex(s).as_deref() == Some(&good[..]));
+        if any {
+            Ok(())
+        } else {
+            Err(VerifyFailure::InvalidSignature)
+        }
     });
     assert_eq!(verdict, expected, "verify({header:?})");
     let python_valid = model.python.as_ref().is_ok_and(|(t, s)| {
-        python_fromhex(s).as_deref() == Some(&signature::compute_signature(FUZZ_KEY.as_bytes(), t, body)[..])
+        python_fromhex(s).as_deref()
+            == Some(&signature::compute_signature(FUZZ_KEY.as_bytes(), t, body)[..])
     });
     if python_valid {
         assert_eq!(verdict, Ok(()), "the Python SDK accepts {header:?}");
@@ -180,14 +209,22 @@ pub fn check_signature_header(data: &[u8]) {
     let t = le_i64(body);
     let good = signature::generate_header(body, FUZZ_KEY, t);
     let rotation = [Secret::new("old key"), Secret::new(FUZZ_KEY)];
-    assert_eq!(signature::verify(Some(&good), &rotation, no_tolerance, [Cow::Borrowed(body)]), Ok(()));
+    assert_eq!(
+        signature::verify(Some(&good), &rotation, no_tolerance, [Cow::Borrowed(body)]),
+        Ok(())
+    );
     let combined = format!("{header},{good}");
     let well_formed = header.split(',').all(|item| item.contains('='));
-    let combined_verdict = signature::verify(Some(&combined), &keys, no_tolerance, [Cow::Borrowed(body)]);
+    let combined_verdict =
+        signature::verify(Some(&combined), &keys, no_tolerance, [Cow::Borrowed(body)]);
     if well_formed {
         assert_eq!(combined_verdict, Ok(()), "{combined:?}");
     } else {
-        assert_eq!(combined_verdict, Err(VerifyFailure::InvalidFormat), "{combined:?}");
+        assert_eq!(
+            combined_verdict,
+            Err(VerifyFailure::InvalidFormat),
+            "{combined:?}"
+        );
     }
 
     // Tolerance arithmetic on extreme values.
@@ -270,7 +307,9 @@ fn same_json(a: &Value, b: &Value, ordered: bool) -> bool {
 fn index_keys_first(value: &Value) -> bool {
     let index = |k: &str| {
         let canonical = !k.is_empty() && k.len() <= 10 && (k == "0" || !k.starts_with('0'));
-        canonical && k.bytes().all(|b| b.is_ascii_digit()) && k.parse::<u32>().is_ok_and(|n| n != u32::MAX)
+        canonical
+            && k.bytes().all(|b| b.is_ascii_digit())
+            && k.parse::<u32>().is_ok_and(|n| n != u32::MAX)
     };
     let mut pending = vec![value];
     while let Some(value) = pending.pop() {
@@ -282,7 +321,10 @@ fn index_keys_first(value: &Value) -> bool {
                 if keys[indexed..].iter().any(|k| index(k)) {
                     return false;
                 }
-                let numbers: Vec<u32> = keys[..indexed].iter().map(|k| k.parse().unwrap_or_default()).collect();
+                let numbers: Vec<u32> = keys[..indexed]
+                    .iter()
+                    .map(|k| k.parse().unwrap_or_default())
+                    .collect();
                 if numbers.windows(2).any(|w| w[0] >= w[1]) {
                     return false;
                 }
@@ -306,14 +348,23 @@ fn index_keys_first(value: &Value) -> bool {
 /// * a text serde_json builds a tree of (at most 128 levels) is never too deep.
 pub fn check_canonical_json(data: &[u8]) {
     let too_deep = envelope::is_too_deep(data);
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let envelope = envelope::read_envelope(text);
     let grammar_accepts = serde_json::from_str::<IgnoredAny>(text).is_ok();
-    assert_eq!(envelope != Err(EnvelopeError::Invalid), grammar_accepts, "read_envelope {envelope:?}");
+    assert_eq!(
+        envelope != Err(EnvelopeError::Invalid),
+        grammar_accepts,
+        "read_envelope {envelope:?}"
+    );
     let tree = serde_json::from_str::<Value>(text);
     let canonical = canonical_json::canonicalize(text);
     let Ok(value) = tree else {
-        assert!(canonical.is_none(), "a canonical form of a text serde_json does not parse");
+        assert!(
+            canonical.is_none(),
+            "a canonical form of a text serde_json does not parse"
+        );
         return;
     };
     assert!(!too_deep, "a text serde_json parses is too deep");
@@ -326,15 +377,29 @@ pub fn check_canonical_json(data: &[u8]) {
         }),
         _ => Err(EnvelopeError::NotAnObject),
     };
-    assert_eq!(envelope, expected, "read_envelope disagrees with serde_json's tree");
+    assert_eq!(
+        envelope, expected,
+        "read_envelope disagrees with serde_json's tree"
+    );
 
     let canonical = canonical.expect("a canonical form of every text serde_json parses");
     let canonical_text = std::str::from_utf8(&canonical).expect("the canonical text is UTF-8");
     let reparsed: Value = serde_json::from_str(canonical_text).expect("the canonical text parses");
-    assert!(same_json(&value, &reparsed, false), "{canonical_text} is not the value of the input");
-    assert!(index_keys_first(&reparsed), "{canonical_text}: array-index keys are not first");
-    let again = canonical_json::canonicalize(canonical_text).expect("the canonical text has a canonical form");
-    assert_eq!(String::from_utf8_lossy(&again), canonical_text, "canonicalize is not idempotent");
+    assert!(
+        same_json(&value, &reparsed, false),
+        "{canonical_text} is not the value of the input"
+    );
+    assert!(
+        index_keys_first(&reparsed),
+        "{canonical_text}: array-index keys are not first"
+    );
+    let again = canonical_json::canonicalize(canonical_text)
+        .expect("the canonical text has a canonical form");
+    assert_eq!(
+        String::from_utf8_lossy(&again),
+        canonical_text,
+        "canonicalize is not idempotent"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -358,14 +423,18 @@ const STUB_DOCTOR: &str = r#"{"name":"Dr Fuzz"}"#;
 fn stub_api() -> &'static StubApi {
     static STUB: std::sync::OnceLock<StubApi> = std::sync::OnceLock::new();
     STUB.get_or_init(|| {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the stub API on loopback");
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("binding the stub API on loopback");
         let base_url = format!("http://{}", listener.local_addr().expect("stub address"));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 std::thread::spawn(move || stub_connection(stream));
             }
         });
-        StubApi { base_url, unexpected: std::sync::Mutex::new(Vec::new()) }
+        StubApi {
+            base_url,
+            unexpected: std::sync::Mutex::new(Vec::new()),
+        }
     })
 }
 
@@ -399,29 +468,46 @@ fn stub_connection(mut stream: std::net::TcpStream) {
         }
         buf.drain(..head_end + content_length);
         let mut request_line = head.lines().next().unwrap_or_default().split(' ');
-        let (method, target) = (request_line.next().unwrap_or_default(), request_line.next().unwrap_or_default());
+        let (method, target) = (
+            request_line.next().unwrap_or_default(),
+            request_line.next().unwrap_or_default(),
+        );
         let path = target.split('?').next().unwrap_or_default();
-        let one_segment = |prefix: &str| path.strip_prefix(prefix).filter(|id| !id.is_empty() && !id.contains('/'));
-        let (status, body): (&str, Cow<'_, str>) = if method == "POST" && path == "/connect-auth/v1/account/login" {
-            ("200 OK", r#"{"access_token":"fuzz-token","refresh_token":"fuzz-refresh"}"#.into())
-        } else if method != "GET" {
-            ("405 Method Not Allowed", "{}".into())
-        } else if let Some(id) = one_segment("/dr/v1/appointment/") {
-            if id.contains("missing") {
-                ("404 Not Found", r#"{"message":"Appointment not found"}"#.into())
-            } else {
-                ("200 OK", format!(r#"{{"data":{STUB_APPOINTMENT}}}"#).into())
-            }
-        } else if one_segment("/dr/v1/patient/").is_some() {
-            ("200 OK", STUB_PATIENT.into())
-        } else if one_segment("/dr/v1/doctor/").is_some() {
-            ("200 OK", format!(r#"{{"doctor":{STUB_DOCTOR}}}"#).into())
-        } else if one_segment("/dr/v1/business/clinic/").is_some() {
-            ("404 Not Found", r#"{"message":"Clinic not found"}"#.into())
-        } else {
-            stub_api().unexpected.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{method} {target}"));
-            ("404 Not Found", r#"{"message":"no such endpoint"}"#.into())
+        let one_segment = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .filter(|id| !id.is_empty() && !id.contains('/'))
         };
+        let (status, body): (&str, Cow<'_, str>) =
+            if method == "POST" && path == "/connect-auth/v1/account/login" {
+                (
+                    "200 OK",
+                    r#"{"access_token":"fuzz-token","refresh_token":"fuzz-refresh"}"#.into(),
+                )
+            } else if method != "GET" {
+                ("405 Method Not Allowed", "{}".into())
+            } else if let Some(id) = one_segment("/dr/v1/appointment/") {
+                if id.contains("missing") {
+                    (
+                        "404 Not Found",
+                        r#"{"message":"Appointment not found"}"#.into(),
+                    )
+                } else {
+                    ("200 OK", format!(r#"{{"data":{STUB_APPOINTMENT}}}"#).into())
+                }
+            } else if one_segment("/dr/v1/patient/").is_some() {
+                ("200 OK", STUB_PATIENT.into())
+            } else if one_segment("/dr/v1/doctor/").is_some() {
+                ("200 OK", format!(r#"{{"doctor":{STUB_DOCTOR}}}"#).into())
+            } else if one_segment("/dr/v1/business/clinic/").is_some() {
+                ("404 Not Found", r#"{"message":"Clinic not found"}"#.into())
+            } else {
+                stub_api()
+                    .unexpected
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{method} {target}"));
+                ("404 Not Found", r#"{"message":"no such endpoint"}"#.into())
+            };
         let response = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
@@ -477,7 +563,8 @@ fn pipeline_for(flags: u8) -> Arc<Pipeline> {
                     options["signingKey"] = json!(["old key", FUZZ_KEY]);
                 }
                 if flags & RESTRICTED_EVENTS != 0 {
-                    options["allowedEvents"] = json!(["prescription.created", "appointment.updated"]);
+                    options["allowedEvents"] =
+                        json!(["prescription.created", "appointment.updated"]);
                 }
                 if flags & TOLERANCE != 0 {
                     options["signatureToleranceSeconds"] = json!(180);
@@ -504,7 +591,9 @@ fn pipeline_for(flags: u8) -> Arc<Pipeline> {
 /// (with exactly the stub's details for appointment events), 502 only for an appointment
 /// event, 500 only from `onEvent`, and no request to the API outside its documented endpoints.
 pub fn check_pipeline(data: &[u8]) {
-    let Some((&flags, rest)) = data.split_first() else { return };
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
     let (header_bytes, body) = split_input(rest);
     let fuzzed_header = String::from_utf8_lossy(header_bytes);
     let now = signature::unix_now();
@@ -514,8 +603,13 @@ pub fn check_pipeline(data: &[u8]) {
     let envelope = text.map(envelope::read_envelope);
     let valid_header = match header_mode {
         1 => Some(signature::generate_header(body, FUZZ_KEY, now)),
-        2 => canonical.as_ref().map(|c| signature::generate_header(c, FUZZ_KEY, now)),
-        3 => Some(format!("{fuzzed_header},{}", signature::generate_header(body, FUZZ_KEY, now))),
+        2 => canonical
+            .as_ref()
+            .map(|c| signature::generate_header(c, FUZZ_KEY, now)),
+        3 => Some(format!(
+            "{fuzzed_header},{}",
+            signature::generate_header(body, FUZZ_KEY, now)
+        )),
         _ => None,
     };
     let header: Option<&str> = if flags & (1 << 6) != 0 {
@@ -533,39 +627,81 @@ pub fn check_pipeline(data: &[u8]) {
     let result = RUNTIME.with(|rt| rt.block_on(pipeline.handle_bytes(body, header)));
 
     let status = result.status;
-    assert!([200, 400, 403, 500, 502].contains(&status), "status {status}");
-    let body_object = result.body.as_object().expect("the result body is a JSON object");
+    assert!(
+        [200, 400, 403, 500, 502].contains(&status),
+        "status {status}"
+    );
+    let body_object = result
+        .body
+        .as_object()
+        .expect("the result body is a JSON object");
     if status == 200 {
         let event = result.event.as_ref().expect("a 200 carries the event");
         assert!(result.error.is_none());
         assert_eq!(body_object.get("success"), Some(&Value::Bool(true)));
-        assert_eq!(body_object.get("event"), Some(&Value::String(event.event_type.clone())));
+        assert_eq!(
+            body_object.get("event"),
+            Some(&Value::String(event.event_type.clone()))
+        );
         let expected_keys = if is_appointment_event(&event.event_type) {
             let details = |text: &str| serde_json::from_str::<Value>(text).expect("stub JSON");
-            assert_eq!(body_object.get("appointmentDetails"), Some(&details(STUB_APPOINTMENT)));
-            assert_eq!(body_object.get("patientDetails"), Some(&details(STUB_PATIENT)));
-            assert_eq!(body_object.get("doctorDetails"), Some(&details(STUB_DOCTOR)));
-            let id = envelope.clone().and_then(Result::ok).and_then(|e| e.appointment_id);
-            assert!(!id.as_deref().unwrap_or_default().contains("missing"), "the stub has no appointment {id:?}, yet 200");
+            assert_eq!(
+                body_object.get("appointmentDetails"),
+                Some(&details(STUB_APPOINTMENT))
+            );
+            assert_eq!(
+                body_object.get("patientDetails"),
+                Some(&details(STUB_PATIENT))
+            );
+            assert_eq!(
+                body_object.get("doctorDetails"),
+                Some(&details(STUB_DOCTOR))
+            );
+            let id = envelope
+                .clone()
+                .and_then(Result::ok)
+                .and_then(|e| e.appointment_id);
+            assert!(
+                !id.as_deref().unwrap_or_default().contains("missing"),
+                "the stub has no appointment {id:?}, yet 200"
+            );
             5
         } else {
             2
         };
-        assert_eq!(body_object.len(), expected_keys, "success body {}", result.body);
+        assert_eq!(
+            body_object.len(),
+            expected_keys,
+            "success body {}",
+            result.body
+        );
         let allowed: &[&str] = if flags & RESTRICTED_EVENTS != 0 {
             &["prescription.created", "appointment.updated"]
         } else {
             &SUPPORTED_EVENTS
         };
-        assert!(allowed.contains(&event.event_type.as_str()), "{} is not allowed", event.event_type);
+        assert!(
+            allowed.contains(&event.event_type.as_str()),
+            "{} is not allowed",
+            event.event_type
+        );
         if flags & ON_EVENT != 0 {
-            assert!(!text.unwrap_or_default().contains("\"fail\""), "onEvent threw, yet 200");
+            assert!(
+                !text.unwrap_or_default().contains("\"fail\""),
+                "onEvent threw, yet 200"
+            );
         }
     } else {
         assert!(result.event.is_none());
-        let error = result.error.as_deref().expect("a failure carries its error");
+        let error = result
+            .error
+            .as_deref()
+            .expect("a failure carries its error");
         assert_eq!(body_object.len(), 1, "failure body {}", result.body);
-        let public = body_object.get("error").and_then(Value::as_str).expect("failure body has an error string");
+        let public = body_object
+            .get("error")
+            .and_then(Value::as_str)
+            .expect("failure body has an error string");
         if status == 500 {
             assert_eq!(public, pipeline::ON_EVENT_FAILED);
             assert_eq!(error, "callback failed");
@@ -575,12 +711,21 @@ pub fn check_pipeline(data: &[u8]) {
         }
         if status == 403 {
             assert!(flags & SIGNED != 0, "403 without a signing key");
-            assert!(!correctly_signed, "a correctly signed request was refused: {error}");
+            assert!(
+                !correctly_signed,
+                "a correctly signed request was refused: {error}"
+            );
         }
         if status == 502 {
-            assert!(error.starts_with("Failed to fetch appointment details: "), "{error}");
+            assert!(
+                error.starts_with("Failed to fetch appointment details: "),
+                "{error}"
+            );
             let event = envelope.clone().and_then(Result::ok).and_then(|e| e.event);
-            assert!(event.as_deref().is_some_and(is_appointment_event), "502 for event {event:?}");
+            assert!(
+                event.as_deref().is_some_and(is_appointment_event),
+                "502 for event {event:?}"
+            );
         }
         if status == 400 {
             let known = [
@@ -590,17 +735,32 @@ pub fn check_pipeline(data: &[u8]) {
                 pipeline::MISSING_EVENT,
                 pipeline::MISSING_APPOINTMENT_ID,
             ];
-            assert!(known.contains(&error) || error.starts_with("Event type '"), "unexpected 400: {error}");
+            assert!(
+                known.contains(&error) || error.starts_with("Event type '"),
+                "unexpected 400: {error}"
+            );
         }
     }
 
-    let unexpected = std::mem::take(&mut *stub_api().unexpected.lock().unwrap_or_else(|e| e.into_inner()));
-    assert!(unexpected.is_empty(), "requests outside the documented endpoints: {unexpected:?}");
+    let unexpected = std::mem::take(
+        &mut *stub_api()
+            .unexpected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    assert!(
+        unexpected.is_empty(),
+        "requests outside the documented endpoints: {unexpected:?}"
+    );
 
     // The body's fate, judged independently by serde_json's grammar.
     let serde_accepts = serde_json::from_slice::<IgnoredAny>(body).is_ok();
     if serde_accepts {
-        assert_ne!(result.error.as_deref(), Some(pipeline::INVALID_JSON_BODY), "serde_json parses this body");
+        assert_ne!(
+            result.error.as_deref(),
+            Some(pipeline::INVALID_JSON_BODY),
+            "serde_json parses this body"
+        );
     } else {
         assert_eq!(status, 400, "a body serde_json refuses answered {status}");
     }

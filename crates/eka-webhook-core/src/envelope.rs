@@ -77,11 +77,18 @@ pub fn read_envelope(text: &str) -> Result<Envelope, EnvelopeError> {
         }
         _ => [None, None],
     };
-    Ok(Envelope { event: string_of(event), appointment_id: string_of(appointment_id), p_aid: string_of(p_aid) })
+    Ok(Envelope {
+        event: string_of(event),
+        appointment_id: string_of(appointment_id),
+        p_aid: string_of(p_aid),
+    })
 }
 
 /// The named members of the object `text`, as raw JSON.
-fn members<'a, const N: usize>(text: &'a str, names: [&'static str; N]) -> Option<[Option<&'a RawValue>; N]> {
+fn members<'a, const N: usize>(
+    text: &'a str,
+    names: [&'static str; N],
+) -> Option<[Option<&'a RawValue>; N]> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let found = Members(names).deserialize(&mut deserializer).ok()?;
     deserializer.end().ok()?;
@@ -156,34 +163,76 @@ impl<'de> Visitor<'de> for TextVisitor {
 mod tests {
     use super::*;
 
-    fn envelope(event: Option<&str>, appointment_id: Option<&str>, p_aid: Option<&str>) -> Envelope {
+    fn envelope(
+        event: Option<&str>,
+        appointment_id: Option<&str>,
+        p_aid: Option<&str>,
+    ) -> Envelope {
         let owned = |s: Option<&str>| s.map(str::to_string);
-        Envelope { event: owned(event), appointment_id: owned(appointment_id), p_aid: owned(p_aid) }
+        Envelope {
+            event: owned(event),
+            appointment_id: owned(appointment_id),
+            p_aid: owned(p_aid),
+        }
     }
 
     #[test]
     fn reads_the_fields_like_json_parse() {
         let cases = [
-            (r#"{"event":"a.b","data":{"appointment_id":"apt","p_aid":"p"}}"#, envelope(Some("a.b"), Some("apt"), Some("p"))),
-            (r#" {"event":"x","event":"y","ev\u0065nt2":1} "#, envelope(Some("y"), None, None)),
-            (r#"{"event":7,"data":{"appointment_id":1,"p_aid":null}}"#, envelope(None, None, None)),
-            (r#"{"data":[1],"x":{"\ud800":[[[["\udc00"]]]]},"event":"\u0041\ud800"}"#, envelope(Some("A\u{fffd}\u{fffd}\u{fffd}"), None, None)),
-            (r#"{"data":{"data":{"appointment_id":"deep"}},"n":1e400}"#, envelope(None, None, None)),
+            (
+                r#"{"event":"a.b","data":{"appointment_id":"apt","p_aid":"p"}}"#,
+                envelope(Some("a.b"), Some("apt"), Some("p")),
+            ),
+            (
+                r#" {"event":"x","event":"y","ev\u0065nt2":1} "#,
+                envelope(Some("y"), None, None),
+            ),
+            (
+                r#"{"event":7,"data":{"appointment_id":1,"p_aid":null}}"#,
+                envelope(None, None, None),
+            ),
+            (
+                r#"{"data":[1],"x":{"\ud800":[[[["\udc00"]]]]},"event":"\u0041\ud800"}"#,
+                envelope(Some("A\u{fffd}\u{fffd}\u{fffd}"), None, None),
+            ),
+            (
+                r#"{"data":{"data":{"appointment_id":"deep"}},"n":1e400}"#,
+                envelope(None, None, None),
+            ),
         ];
         for (text, expected) in cases {
             assert_eq!(read_envelope(text), Ok(expected), "{text}");
         }
-        let deep = format!(r#"{{"event":"e","d":{}{}}}"#, "[".repeat(5000), "]".repeat(5000));
-        assert_eq!(read_envelope(&deep).map(|e| e.event), Ok(Some("e".to_string())));
+        let deep = format!(
+            r#"{{"event":"e","d":{}{}}}"#,
+            "[".repeat(5000),
+            "]".repeat(5000)
+        );
+        assert_eq!(
+            read_envelope(&deep).map(|e| e.event),
+            Ok(Some("e".to_string()))
+        );
     }
 
     #[test]
     fn refuses_what_json_parse_refuses() {
-        for text in ["", "{", r#"{"event":"x"} x"#, r#"{"event":"x",}"#, "{\"a\":\"\u{1}\"}", r#"{"a":01}"#, "\u{feff}{}"] {
+        for text in [
+            "",
+            "{",
+            r#"{"event":"x"} x"#,
+            r#"{"event":"x",}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":01}"#,
+            "\u{feff}{}",
+        ] {
             assert_eq!(read_envelope(text), Err(EnvelopeError::Invalid), "{text:?}");
         }
         for text in ["[]", " 1 ", r#""\ud800""#, "null"] {
-            assert_eq!(read_envelope(text), Err(EnvelopeError::NotAnObject), "{text:?}");
+            assert_eq!(
+                read_envelope(text),
+                Err(EnvelopeError::NotAnObject),
+                "{text:?}"
+            );
         }
     }
 
@@ -194,7 +243,11 @@ mod tests {
         assert!(is_too_deep(nest(MAX_DEPTH + 1).as_bytes()));
         let brackets_in_strings = format!(r#"["{}\"{}"]"#, "[".repeat(2000), "{".repeat(2000));
         assert!(!is_too_deep(brackets_in_strings.as_bytes()));
-        let object_levels = format!("{}1{}", r#"{"a":"#.repeat(MAX_DEPTH + 1), "}".repeat(MAX_DEPTH + 1));
+        let object_levels = format!(
+            "{}1{}",
+            r#"{"a":"#.repeat(MAX_DEPTH + 1),
+            "}".repeat(MAX_DEPTH + 1)
+        );
         assert!(is_too_deep(object_levels.as_bytes()));
     }
 }

@@ -32,17 +32,25 @@ fn replay(target: &str, check: fn(&[u8])) {
         .iter()
         .filter_map(|path| {
             let data = std::fs::read(path).expect("readable corpus file");
-            catch_unwind(AssertUnwindSafe(|| check(&data))).err().map(|panic| {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("(non-string panic)");
-                format!("{}: {message}", path.display())
-            })
+            catch_unwind(AssertUnwindSafe(|| check(&data)))
+                .err()
+                .map(|panic| {
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("(non-string panic)");
+                    format!("{}: {message}", path.display())
+                })
         })
         .collect();
-    assert!(failures.is_empty(), "{} of {} {target} inputs fail:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} {target} inputs fail:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
