@@ -16,7 +16,10 @@ export declare class NativeServer {
 }
 
 export declare class NativeWebhookSdk {
-  /** `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper. */
+  /**
+   * `options` is the user's config without its callbacks; `onServerEvent` wraps `onEvent` for the
+   * standalone server (the JS doors call `onEvent` from the glue).
+   */
   constructor(options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
   /** Exactly one of `atEpochMs` (a Date's time) and `cron` is given. */
   scheduleReminder(atEpochMs: number | undefined | null, cron: string | undefined | null, appointmentId: string): NativeReminder
