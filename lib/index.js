@@ -5,7 +5,7 @@
 
 const { binding, callSync, callAsync } = require('./native')
 const { shapeBody, shapeRequestBody, canonicalText, signatureHeaderOf } = require('./body')
-const { bridgeCallback } = require('./callbacks')
+const { bridgeCallback, messageOf } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
@@ -54,12 +54,11 @@ function toWebhookResult(native, payload) {
   return { status: native.status, body, event }
 }
 
-/** `promise` (of null or a failure message), or the timeout's message if it settles first. */
+/** Rejects with the timeout's message if `promise` has not settled within `timeoutMs`. */
 function withTimeout(promise, timeoutMs) {
-  if (timeoutMs === undefined || timeoutMs === null) return promise
   let timer
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(resolve, timeoutMs, `onEvent did not settle within ${timeoutMs} ms`)
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`onEvent did not settle within ${timeoutMs} ms`)), timeoutMs)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
@@ -101,8 +100,8 @@ class WebhookSDK {
       plainConfig(config),
     )
     // Read once the native side has validated the config.
-    this.#onEvent = config.onEvent ? bridgeCallback(config.onEvent, (event) => event) : undefined
-    this.#onEventTimeoutMs = config.onEventTimeoutMs
+    this.#onEvent = config.onEvent
+    this.#onEventTimeoutMs = config.onEventTimeoutMs ?? null
     debugLogging = config.debug === true
   }
 
@@ -148,10 +147,15 @@ class WebhookSDK {
 
   /** Awaits `onEvent` with the result's own event; a throw, rejection or timeout answers 500. */
   async #deliver(result) {
-    const message = await withTimeout(this.#onEvent(result.event), this.#onEventTimeoutMs)
-    if (message === null) return result
-    if (debugLogging) console.log(`[ERROR] WebhookSDK: Error in on_event callback: ${message}`)
-    return { status: 500, body: { error: ON_EVENT_FAILED }, error: message }
+    try {
+      const delivered = this.#onEvent(result.event)
+      await (this.#onEventTimeoutMs === null ? delivered : withTimeout(delivered, this.#onEventTimeoutMs))
+      return result
+    } catch (error) {
+      const message = messageOf(error)
+      if (debugLogging) console.log(`[ERROR] WebhookSDK: Error in on_event callback: ${message}`)
+      return { status: 500, body: { error: ON_EVENT_FAILED }, error: message }
+    }
   }
 
   /**
