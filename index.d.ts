@@ -21,8 +21,8 @@ export declare class NativeWebhookSdk {
    * standalone server (the JS doors call `onEvent` from the glue).
    */
   constructor(options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
-  /** Exactly one of `atEpochMs` (a Date's time) and `cron` is given. */
-  scheduleReminder(atEpochMs: number | undefined | null, cron: string | undefined | null, appointmentId: string): NativeReminder
+  /** `atEpochMs`: the instant the glue made of the Date or cron string, and checked. */
+  scheduleReminder(atEpochMs: number, appointmentId: string): NativeReminder
   /** True when the reminder was pending (it will now not fire). */
   cancelReminder(id: string): boolean
   /**
@@ -34,7 +34,10 @@ export declare class NativeWebhookSdk {
   handle(body: string | Buffer, event?: string | undefined | null, appointmentId?: string | undefined | null, pAid?: string | undefined | null, signatureHeader?: string | undefined | null): NativeWebhookResult | Promise<NativeWebhookResult>
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
-  /** Resolves to the JSON text of `{appointments, followupAppointments}`. */
+  /**
+   * Resolves to the JSON text of `{appointments, followupAppointments}`.
+   * `startTime`, `endTime`: epoch seconds, checked as safe integers by the glue.
+   */
   findAppointmentsBetween(startTime: number, endTime: number): Promise<string>
   reminderSent(appointmentId: string): Promise<void>
   /** Resolves to the JSON text of the appointment. */
@@ -48,6 +51,17 @@ export declare class NativeWebhookSdk {
 
 /** The events enriched from the Eka Care API. */
 export declare function appointmentEvents(): Array<string>
+
+export declare function glueErrorCodes(): GlueErrorCodes
+
+/**
+ * The codes of the errors the JS glue raises itself, taken from the core's error enum so that
+ * the codes have one source.
+ */
+export interface GlueErrorCodes {
+  invalidConfig: string
+  invalidArgument: string
+}
 
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string
 

@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeWebhookSdk = nativeBinding.NativeWebhookSdk
 module.exports.appointmentEvents = nativeBinding.appointmentEvents
+module.exports.glueErrorCodes = nativeBinding.glueErrorCodes
 module.exports.nativeGenerateSignatureHeader = nativeBinding.nativeGenerateSignatureHeader
 module.exports.nativeVerifySignature = nativeBinding.nativeVerifySignature
 module.exports.scheduleTableName = nativeBinding.scheduleTableName

@@ -415,7 +415,7 @@ describe('configuration and lifecycle', () => {
       [{ clientSecret: 's' }, /'clientId' is required/],
       [{ clientId: 'i' }, /'clientSecret' is required/],
       [{ ...CLIENT, onEvent: 'nope' }, /'onEvent' must be a function/],
-      [{ ...CLIENT, persistence: { type: 'postgres' } }, /unknown persistence type 'postgres'/],
+      [{ ...CLIENT, persistence: { type: 'redis' } }, /unknown persistence type 'redis'/],
       [{ ...CLIENT, signingKey: 5 }, /'signingKey' must be a string or an array of strings/],
       [{ ...CLIENT, allowedEvents: 'appointment.created' }, /'allowedEvents' must be an array of strings/],
       [{ ...CLIENT, debug: 'yes' }, /'debug' must be a boolean/],
@@ -425,6 +425,28 @@ describe('configuration and lifecycle', () => {
     for (const [config, message] of cases) {
       assert.throws(() => new WebhookSDK(config), (e) => e.code === 'ERR_INVALID_CONFIG' && message.test(e.message), String(message))
     }
+  })
+
+  test('the config crosses as it is: nested fields are named by path, non-data values are config errors', () => {
+    const circular = { maxBodyBytes: 10 }
+    circular.self = circular
+    const cases = [
+      [{ ...CLIENT, server: { maxBodyBytes: 0 } }, /'server\.maxBodyBytes' must be an integer from 1 to/],
+      [{ ...CLIENT, server: [1024, 10, 30] }, /'server' must be an object/],
+      [{ ...CLIENT, persistence: { type: 'mysql', connection: { host: 'h', user: 'u', database: 'd', sslmode: 'x' } } }, /unknown option 'persistence\.connection\.sslmode'/],
+      [{ ...CLIENT, persistence: { type: 'sqlite' } }, /'persistence\.filename' is required/],
+      [{ ...CLIENT, server: { onRequest() {} } }, /the config must hold only plain data/],
+      [{ ...CLIENT, server: circular }, /the config must hold only plain data/],
+      [{ ...CLIENT, debug: Number.NaN }, /the config must hold only plain data/],
+    ]
+    for (const [config, message] of cases) {
+      assert.throws(() => new WebhookSDK(config), (e) => e.code === 'ERR_INVALID_CONFIG' && message.test(e.message), String(message))
+    }
+  })
+
+  test('undefined and null options are absent', async () => {
+    const sdk = new WebhookSDK({ ...CLIENT, signingKey: undefined, persistence: null, server: undefined, debug: null })
+    await sdk.close()
   })
 
   test('signingKey arrays accept any key (rotation)', async () => {

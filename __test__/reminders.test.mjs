@@ -1,7 +1,7 @@
 // scheduleReminder: one-shot firing with fresh data, cancellation, errors, process lifetime.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { setup, SAMPLE } from './support/sdk.mjs'
 import { ROOT } from './support/python.mjs'
@@ -132,9 +132,10 @@ test('bad input throws a clear error and schedules nothing', async () => {
   try {
     const cases = [
       [{ cronTime: '* * * *', appointmentId: 'a', callback() {} }, /5 or 6 fields/],
-      [{ cronTime: '60 * * * *', appointmentId: 'a', callback() {} }, /out of range/],
+      [{ cronTime: '60 * * * *', appointmentId: 'a', callback() {} }, /got value 60 expected range 0-59/],
       [{ cronTime: '* * * * * * *', appointmentId: 'a', callback() {} }, /5 or 6 fields/],
-      [{ cronTime: 'banana', appointmentId: 'a', callback() {} }, /cron/],
+      [{ cronTime: 'banana', appointmentId: 'a', callback() {} }, /invalid cron expression "banana"/],
+      [{ cronTime: '0 0 30 2 *', appointmentId: 'a', callback() {} }, /invalid cron expression "0 0 30 2 \*"/],
       [{ cronTime: new Date(Date.now() - 1000), appointmentId: 'a', callback() {} }, /in the past/],
       [{ cronTime: new Date('nope'), appointmentId: 'a', callback() {} }, /invalid Date/],
       [{ cronTime: 12345, appointmentId: 'a', callback() {} }, /Date or a cron string/],
@@ -149,6 +150,58 @@ test('bad input throws a clear error and schedules nothing', async () => {
   } finally {
     await t.close()
   }
+})
+
+// A cron string's first instant is computed as node-schedule computes it (both hand it to
+// cron-parser), in the process's local time zone: compared in a child process per zone.
+const NODE_SCHEDULE_CHILD = `
+const schedule = require('node-schedule')
+const { WebhookSDK } = require(${JSON.stringify(path.join(ROOT, 'lib', 'index.js'))})
+const sdk = new WebhookSDK({ clientId: 'c', clientSecret: 's', apiBaseUrl: 'http://127.0.0.1:9' })
+const compared = []
+for (const expr of JSON.parse(process.env.EXPRESSIONS)) {
+  for (;;) {
+    const second = Math.floor(Date.now() / 1000)
+    const ours = sdk.scheduleReminder({ cronTime: expr, appointmentId: 'a', callback() {} })
+    const job = schedule.scheduleJob(expr, () => {})
+    const theirs = job.nextInvocation().getTime()
+    ours.cancel()
+    job.cancel()
+    // Both from the same second, or measure again.
+    if (Math.floor(Date.now() / 1000) !== second) continue
+    compared.push({ expr, ours: ours.nextRun.toISOString(), theirs: new Date(theirs).toISOString() })
+    break
+  }
+}
+sdk.close().then(() => console.log(JSON.stringify(compared)))
+`
+
+for (const tz of ['UTC', 'Asia/Kolkata', 'America/New_York']) {
+  test(`a cron string's first run is node-schedule's next invocation (TZ=${tz})`, () => {
+    const expressions = ['*/5 * * * *', '*/7 * * * * *', '30 2 * * *', '0 9 * * MON', '0 0 L * *', '15 10 1-7 * 5', '0 0 1 jan,jul *', '@daily']
+    const run = spawnSync(process.execPath, ['-e', NODE_SCHEDULE_CHILD], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, TZ: tz, EXPRESSIONS: JSON.stringify(expressions) },
+    })
+    assert.equal(run.status, 0, run.stderr)
+    const compared = JSON.parse(run.stdout.trim().split('\n').at(-1))
+    assert.equal(compared.length, expressions.length)
+    for (const { expr, ours, theirs } of compared) assert.equal(ours, theirs, expr)
+  })
+}
+
+test('a cron string is read in the local time zone', () => {
+  const script = `
+    const { WebhookSDK } = require(${JSON.stringify(path.join(ROOT, 'lib', 'index.js'))})
+    const sdk = new WebhookSDK({ clientId: 'c', clientSecret: 's', apiBaseUrl: 'http://127.0.0.1:9' })
+    const reminder = sdk.scheduleReminder({ cronTime: '0 30 9 * * *', appointmentId: 'a', callback() {} })
+    console.log(reminder.nextRun.toISOString())
+    sdk.close()
+  `
+  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, TZ: 'Asia/Kolkata' } })
+  assert.equal(run.status, 0, run.stderr)
+  assert.match(run.stdout, /T04:00:00\.000Z/, '09:30 IST is 04:00 UTC')
 })
 
 function runChild(script, env) {

@@ -1,5 +1,10 @@
 'use strict'
-// Errors thrown by the JS glue itself, with the same stable codes as the Rust core's.
+// Errors thrown by the JS glue itself. Their codes come from the Rust core's error enum, the
+// one list of codes.
+
+const { binding } = require('./native')
+
+const CODES = binding.glueErrorCodes()
 
 function codedError(code, message) {
   const error = new TypeError(message)
@@ -7,7 +12,7 @@ function codedError(code, message) {
   return error
 }
 
-const configError = (message) => codedError('ERR_INVALID_CONFIG', `WebhookSDK: ${message}`)
-const argumentError = (message) => codedError('ERR_INVALID_ARGUMENT', message)
+const configError = (message) => codedError(CODES.invalidConfig, `WebhookSDK: ${message}`)
+const argumentError = (message) => codedError(CODES.invalidArgument, message)
 
 module.exports = { configError, argumentError }

@@ -43,7 +43,15 @@ export interface WebhookPayload extends JsonObject {
 
 export interface MySQLPersistenceConfig {
   type: 'mysql'
-  connection: { host: string; port?: number; user: string; password: string; database: string }
+  connection: {
+    host: string
+    /** Default 3306. */
+    port?: number
+    user: string
+    /** Omit for none. */
+    password?: string
+    database: string
+  }
   /** How long a webhook may wait for a connection when the database is down. Default 5000. */
   connectTimeoutMs?: number
 }
@@ -65,7 +73,45 @@ export interface SQLitePersistenceConfig {
   filename: string
 }
 
-export type PersistenceConfig = MySQLPersistenceConfig | DynamoDBPersistenceConfig | SQLitePersistenceConfig
+/** libpq's `sslmode` values. */
+export type PostgresSslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full'
+
+export interface PostgresConnection {
+  host: string
+  /** Default 5432. */
+  port?: number
+  user: string
+  /** Omit for trust authentication. */
+  password?: string
+  database: string
+  /** An existing schema for the table (lower-case letters, digits, `_`). Default `'public'`. */
+  schema?: string
+  ssl?: {
+    /** Default: `'prefer'` for a loopback host, else `'verify-full'`. */
+    mode?: PostgresSslMode
+    /** PEM of the CA(s) to verify the server with (`verify-ca` / `verify-full`). */
+    ca?: string
+  }
+}
+
+export type PostgresPersistenceConfig = {
+  type: 'postgres'
+  /** How long a webhook may wait for a connection when the database is down. Default 5000. */
+  connectTimeoutMs?: number
+} & (
+  | { connection: PostgresConnection; connectionString?: never }
+  | {
+      /** `postgres://user:password@host:5432/database?sslmode=…&sslrootcert=FILE&schema=…` */
+      connectionString: string
+      connection?: never
+    }
+)
+
+export type PersistenceConfig =
+  | MySQLPersistenceConfig
+  | PostgresPersistenceConfig
+  | DynamoDBPersistenceConfig
+  | SQLitePersistenceConfig
 
 export interface WebhookEvent {
   type: string
@@ -142,7 +188,10 @@ export interface Reminder {
 }
 
 export interface ScheduleReminderOptions {
-  /** A Date, or a 5-field (minute first) or 6-field (second first) cron string, in local time. */
+  /**
+   * A Date, or a cron string in local time: 5 fields (minute first), 6 fields (second first) or
+   * an alias such as `@daily`; its first run is the one node-schedule's `scheduleJob` computes.
+   */
   cronTime: Date | string
   appointmentId: string
   callback: (context: AppointmentReminderContext) => void | Promise<void>

@@ -7,7 +7,7 @@ const { binding, callSync, callAsync } = require('./native')
 const { shapeBody, shapeRequestBody, canonicalText, signatureHeaderOf } = require('./body')
 const { bridgeCallback, messageOf } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
-const { Reminder, ReminderRegistry, MARK_FIRED } = require('./reminders')
+const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
 
@@ -63,16 +63,6 @@ function withTimeout(promise, timeoutMs) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** A JSON copy of the config without its callbacks (the Rust side validates every field). */
-function plainConfig(config) {
-  const { onEvent, ...rest } = config
-  try {
-    return JSON.parse(JSON.stringify(rest))
-  } catch (error) {
-    throw configError(`the config must be JSON-serialisable (${error.message})`)
-  }
-}
-
 function requireString(value, what) {
   if (typeof value !== 'string' || value.length === 0) throw argumentError(`${what} must be a non-empty string`)
   return value
@@ -93,14 +83,13 @@ class WebhookSDK {
     if (config.onEvent !== undefined && typeof config.onEvent !== 'function') {
       throw configError("'onEvent' must be a function")
     }
-    const onServerEvent = config.onEvent ? bridgeCallback(config.onEvent, toServerEvent) : undefined
+    // The rest crosses as it is; the Rust core checks every field.
+    const { onEvent, ...options } = config
+    const onServerEvent = onEvent ? bridgeCallback(onEvent, toServerEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
-    this.#native = callSync(
-      (options) => new binding.NativeWebhookSdk(options, onServerEvent, onReminder),
-      plainConfig(config),
-    )
+    this.#native = callSync(() => new binding.NativeWebhookSdk(options, onServerEvent, onReminder))
     // Read once the native side has validated the config.
-    this.#onEvent = config.onEvent
+    this.#onEvent = onEvent
     this.#onEventTimeoutMs = config.onEventTimeoutMs ?? null
     debugLogging = config.debug === true
   }
@@ -211,8 +200,8 @@ class WebhookSDK {
     }
     const { startTime, endTime } = range
     for (const [name, value] of [['startTime', startTime], ['endTime', endTime]]) {
-      if (typeof value !== 'number') {
-        throw argumentError(`findAppointmentsBetween: ${name} must be an integer (epoch seconds), got ${typeof value}`)
+      if (!Number.isSafeInteger(value)) {
+        throw argumentError(`findAppointmentsBetween: ${name} must be an integer (epoch seconds), got ${String(value)}`)
       }
     }
     return JSON.parse(await callAsync(this.#native.findAppointmentsBetween(startTime, endTime)))
@@ -229,17 +218,8 @@ class WebhookSDK {
     const { cronTime, appointmentId, callback } = options
     requireString(appointmentId, 'scheduleReminder: appointmentId')
     if (typeof callback !== 'function') throw argumentError('scheduleReminder: callback must be a function')
-    let atEpochMs = null
-    let cron = null
-    if (cronTime instanceof Date) {
-      atEpochMs = cronTime.getTime()
-      if (Number.isNaN(atEpochMs)) throw argumentError('scheduleReminder: cronTime is an invalid Date')
-    } else if (typeof cronTime === 'string') {
-      cron = cronTime
-    } else {
-      throw argumentError('scheduleReminder: cronTime must be a Date or a cron string')
-    }
-    const native = callSync(() => this.#native.scheduleReminder(atEpochMs, cron, appointmentId))
+    const atEpochMs = fireTimeOf(cronTime)
+    const native = callSync(() => this.#native.scheduleReminder(atEpochMs, appointmentId))
     const reminder = new Reminder(native.id, new Date(native.nextRunMs), (id) => {
       const wasPending = this.#native.cancelReminder(id)
       if (wasPending) this.#reminders.take(id)

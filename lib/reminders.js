@@ -1,7 +1,11 @@
 'use strict'
 // The JS side of reminders: each pending reminder's callback, found by id when the Rust scheduler
 // fires it, and a timer handle that keeps the process alive while any reminder is pending (the
-// scheduler itself runs on Rust threads the event loop cannot see).
+// scheduler itself runs on Rust threads the event loop cannot see), and the instant a `cronTime`
+// means.
+
+const cronParser = require('cron-parser')
+const { argumentError } = require('./errors')
 
 /** Lets the SDK record the firing without a public setter. */
 const MARK_FIRED = Symbol('markFired')
@@ -37,6 +41,32 @@ class Reminder {
   }
 }
 
+/**
+ * When a one-shot reminder fires, in epoch ms: a Date's time, or the first match after now of a
+ * cron string in local time, computed as node-schedule's `scheduleJob(expr)` does (it hands the
+ * string to the same `cron-parser`). Only 5- and 6-field expressions (and `@daily`-style
+ * aliases) are accepted: cron-parser would right-align fewer fields.
+ */
+function fireTimeOf(cronTime) {
+  if (cronTime instanceof Date) {
+    const at = cronTime.getTime()
+    if (Number.isNaN(at)) throw argumentError('scheduleReminder: cronTime is an invalid Date')
+    if (at <= Date.now()) throw argumentError(`scheduleReminder: cronTime ${cronTime.toISOString()} is in the past`)
+    return at
+  }
+  if (typeof cronTime !== 'string') throw argumentError('scheduleReminder: cronTime must be a Date or a cron string')
+  const invalid = (reason) => argumentError(`scheduleReminder: invalid cron expression ${JSON.stringify(cronTime)}: ${reason}`)
+  const fields = cronTime.match(/\S+/g)?.length ?? 0
+  if (!cronTime.trim().startsWith('@') && fields !== 5 && fields !== 6) {
+    throw invalid(`expected 5 or 6 fields, got ${fields}`)
+  }
+  try {
+    return cronParser.parseExpression(cronTime).next().getTime()
+  } catch (error) {
+    throw invalid(error.message)
+  }
+}
+
 class ReminderRegistry {
   #pending = new Map()
   #keepAlive = null
@@ -62,4 +92,4 @@ class ReminderRegistry {
   }
 }
 
-module.exports = { Reminder, ReminderRegistry, MARK_FIRED }
+module.exports = { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf }

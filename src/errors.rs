@@ -3,15 +3,28 @@
 //! `error.code`.
 
 use eka_webhook_core::error::CoreError;
+use napi_derive::napi;
 
 pub fn to_js_error(err: CoreError) -> napi::Error {
-    coded_error(err.code(), &err.to_string())
+    napi::Error::new(napi::Status::GenericFailure, format!("[{}] {err}", err.code()))
 }
 
-pub fn coded_error(code: &str, message: &str) -> napi::Error {
-    napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {message}"))
+pub fn invalid_argument(message: impl Into<String>) -> napi::Error {
+    to_js_error(CoreError::InvalidArgument(message.into()))
 }
 
-pub fn invalid_argument(message: impl AsRef<str>) -> napi::Error {
-    coded_error("ERR_INVALID_ARGUMENT", message.as_ref())
+/// The codes of the errors the JS glue raises itself, taken from the core's error enum so that
+/// the codes have one source.
+#[napi(object)]
+pub struct GlueErrorCodes {
+    pub invalid_config: String,
+    pub invalid_argument: String,
+}
+
+#[napi]
+pub fn glue_error_codes() -> GlueErrorCodes {
+    GlueErrorCodes {
+        invalid_config: CoreError::InvalidConfig(String::new()).code().to_string(),
+        invalid_argument: CoreError::InvalidArgument(String::new()).code().to_string(),
+    }
 }

@@ -8,18 +8,18 @@ use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::logger;
-use eka_webhook_core::reminders::{FireTime, ReminderSink};
 use eka_webhook_core::envelope::Envelope;
 use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
+use eka_webhook_core::reminders::ReminderSink;
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
-use napi::bindgen_prelude::{BufferSlice, Either, PromiseRaw};
+use napi::bindgen_prelude::{BufferSlice, Either, FromNapiValue, PromiseRaw, Unknown};
 use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
 use crate::callback::{JsCallback, JsCallbackFn};
-use crate::errors::{invalid_argument, to_js_error};
+use crate::errors::to_js_error;
 use crate::js_text::JsText;
 
 /// An event the standalone server hands to `onEvent`; the glue turns it into a `WebhookEvent`.
@@ -129,10 +129,15 @@ impl NativeWebhookSdk {
         ts_args_type = "options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
     )]
     pub fn new(
-        options: Value,
+        options: Unknown<'_>,
         on_event: Option<JsCallbackFn<NativeWebhookEvent>>,
         on_reminder: JsCallbackFn<NativeReminderFire>,
     ) -> napi::Result<Self> {
+        // Converted here rather than as a `Value` parameter, whose error would carry no code.
+        let options = Value::from_unknown(options).map_err(|e| {
+            let reason = format!("WebhookSDK: the config must hold only plain data ({})", e.reason);
+            to_js_error(CoreError::InvalidConfig(reason))
+        })?;
         let config = eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
         let on_event = on_event.map(|f| Arc::new(JsEventSink(JsCallback::new(f))));
         let on_reminder = Arc::new(JsReminderSink(JsCallback::new(on_reminder)));
@@ -141,16 +146,17 @@ impl NativeWebhookSdk {
         Ok(Self { core: Arc::new(core), on_event, on_reminder })
     }
 
-    /// Exactly one of `atEpochMs` (a Date's time) and `cron` is given.
+    /// `atEpochMs`: the instant the glue made of the Date or cron string, and checked.
     #[napi(catch_unwind)]
-    pub fn schedule_reminder(&self, at_epoch_ms: Option<f64>, cron: Option<String>, appointment_id: String) -> napi::Result<NativeReminder> {
-        let fire_time = match (at_epoch_ms, cron) {
-            (Some(ms), None) if ms.is_finite() => FireTime::AtEpochMs(ms as i64),
-            (None, Some(expr)) => FireTime::Cron(expr),
-            _ => return Err(invalid_argument("scheduleReminder: cronTime must be a valid Date or a cron string")),
-        };
-        let reminder = napi::bindgen_prelude::within_runtime_if_available(|| self.core.schedule_reminder(&fire_time, &appointment_id))
-            .map_err(to_js_error)?;
+    pub fn schedule_reminder(
+        &self,
+        at_epoch_ms: i64,
+        appointment_id: String,
+    ) -> napi::Result<NativeReminder> {
+        let reminder = napi::bindgen_prelude::within_runtime_if_available(|| {
+            self.core.schedule_reminder(at_epoch_ms, &appointment_id)
+        })
+        .map_err(to_js_error)?;
         Ok(NativeReminder { id: reminder.id, next_run_ms: reminder.fire_at_ms as f64 })
     }
 
@@ -204,18 +210,21 @@ impl NativeWebhookSdk {
 
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.
     #[napi(catch_unwind)]
-    pub fn listen(&self, port: u32) -> napi::Result<NativeServer> {
-        let port = u16::try_from(port).map_err(|_| invalid_argument(format!("listen: port must be 0-65535, got {port}")))?;
+    pub fn listen(&self, port: u16) -> napi::Result<NativeServer> {
         let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port)).map_err(to_js_error)?;
         Ok(NativeServer { server })
     }
 
     /// Resolves to the JSON text of `{appointments, followupAppointments}`.
     #[napi]
-    pub async fn find_appointments_between(&self, start_time: f64, end_time: f64) -> napi::Result<String> {
-        let start = epoch_seconds(start_time, "startTime")?;
-        let end = epoch_seconds(end_time, "endTime")?;
-        let found = self.core.find_appointments_between(start, end).await.map_err(to_js_error)?;
+    /// `startTime`, `endTime`: epoch seconds, checked as safe integers by the glue.
+    pub async fn find_appointments_between(
+        &self,
+        start_time: i64,
+        end_time: i64,
+    ) -> napi::Result<String> {
+        let found = self.core.find_appointments_between(start_time, end_time).await;
+        let found = found.map_err(to_js_error)?;
         Ok(json!({ "appointments": found.appointments, "followupAppointments": found.followup_appointments }).to_string())
     }
 
@@ -275,14 +284,5 @@ impl NativeServer {
     pub async fn close(&self) -> napi::Result<()> {
         self.server.close().await;
         Ok(())
-    }
-}
-
-/// An integer of epoch seconds that fits in i64 exactly.
-fn epoch_seconds(value: f64, name: &str) -> napi::Result<i64> {
-    if value.is_finite() && value.fract() == 0.0 && value.abs() <= 9_007_199_254_740_991.0 {
-        Ok(value as i64)
-    } else {
-        Err(invalid_argument(format!("findAppointmentsBetween: {name} must be an integer (epoch seconds), got {value}")))
     }
 }

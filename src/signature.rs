@@ -62,9 +62,6 @@ pub fn native_generate_signature_header(
     signing_key: String,
     timestamp: Option<f64>,
 ) -> napi::Result<String> {
-    if signing_key.is_empty() {
-        return Err(invalid_argument("generateSignatureHeader: signingKey must be a non-empty string"));
-    }
     let timestamp = timestamp.map(|t| whole_seconds(t, "timestamp")).transpose()?.unwrap_or_else(unix_now);
     Ok(signature::generate_header(body_bytes(&body), &signing_key, timestamp))
 }

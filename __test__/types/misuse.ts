@@ -2,7 +2,11 @@
 import { WebhookSDK, verifySignature, SCHEDULE_TABLE_NAME } from '@eka-care/webhook-sdk'
 
 new WebhookSDK({ clientId: 'id' }) // @error: clientSecret missing
-new WebhookSDK({ clientId: 'id', clientSecret: 's', persistence: { type: 'postgres' } }) // @error: unknown backend
+new WebhookSDK({ clientId: 'id', clientSecret: 's', persistence: { type: 'redis' } }) // @error: unknown backend
+new WebhookSDK({ clientId: 'id', clientSecret: 's', persistence: { type: 'postgres' } }) // @error: no connection
+const both = { host: 'h', user: 'u', database: 'd' }
+new WebhookSDK({ clientId: 'id', clientSecret: 's', persistence: { type: 'postgres', connection: both, connectionString: 'postgres://u@h/d' } }) // @error: both forms
+new WebhookSDK({ clientId: 'id', clientSecret: 's', persistence: { type: 'postgres', connection: { ...both, ssl: { mode: 'on' } } } }) // @error: ssl mode
 new WebhookSDK({ clientId: 'id', clientSecret: 's', signingKey: 42 }) // @error: wrong key type
 const sdk = new WebhookSDK({ clientId: 'id', clientSecret: 's' })
 sdk.listen('3000') // @error: port is a number

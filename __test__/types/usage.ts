@@ -21,6 +21,12 @@ import {
 const persistence: PersistenceConfig[] = [
   { type: 'sqlite', filename: ':memory:' },
   { type: 'mysql', connection: { host: '127.0.0.1', port: 3306, user: 'root', password: '', database: 'test' } },
+  {
+    type: 'postgres',
+    connection: { host: 'db', user: 'u', password: 'p', database: 'd', schema: 'eka', ssl: { mode: 'verify-full', ca: '-----BEGIN' } },
+    connectTimeoutMs: 2000,
+  },
+  { type: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:5432/test' },
   { type: 'dynamodb', region: 'ap-south-1', endpoint: 'http://127.0.0.1:8000', accessKeyId: 'a', secretAccessKey: 'b' },
 ]
 

@@ -82,6 +82,7 @@ pub enum PersistenceConfig {
     Mysql(MysqlConfig),
     Dynamodb(DynamodbConfig),
     Sqlite(SqliteConfig),
+    Postgres(PostgresConfig),
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +94,66 @@ pub struct MysqlConfig {
     pub database: String,
     /// A database that is down delays a webhook by at most this, never the pool's default 30 s.
     pub connect_timeout: Duration,
+}
+
+pub const DEFAULT_POSTGRES_PORT: u16 = 5432;
+pub const DEFAULT_POSTGRES_SCHEMA: &str = "public";
+
+/// PostgreSQL, from `connection: {…}` or a `postgres://` connection string (both end up here).
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Empty: none sent (trust or peer authentication).
+    pub password: Secret,
+    pub database: String,
+    /// The schema that holds the table (the connection's `search_path`); it must exist.
+    pub schema: String,
+    pub ssl_mode: PostgresSslMode,
+    /// The CA(s) to verify the server's certificate with, instead of the bundled web roots.
+    pub ssl_root_cert: Option<RootCert>,
+    pub connect_timeout: Duration,
+}
+
+/// libpq's `sslmode` values, with their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostgresSslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl PostgresSslMode {
+    pub const NAMES: [&'static str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        use PostgresSslMode::*;
+        let modes = [Disable, Allow, Prefer, Require, VerifyCa, VerifyFull];
+        Self::NAMES.iter().position(|n| *n == name).map(|i| modes[i])
+    }
+
+    /// Without an explicit mode: a server on this machine may talk plain text (`prefer`),
+    /// any other must prove its identity (`verify-full`).
+    pub fn default_for_host(host: &str) -> Self {
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            PostgresSslMode::Prefer
+        } else {
+            PostgresSslMode::VerifyFull
+        }
+    }
+}
+
+/// A CA certificate bundle: PEM text (`ssl.ca`) or a file (`sslrootcert=` in a URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootCert {
+    Pem(String),
+    File(String),
 }
 
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::persistence::open_store;
 use crate::pipeline::{EventSink, Pipeline};
-use crate::reminders::{FireTime, ReminderScheduler, ReminderSink, ScheduledReminder};
+use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
 
@@ -80,17 +80,22 @@ impl WebhookSdk {
         Ok(server)
     }
 
-    /// Schedules a one-shot reminder; the scheduler task starts (on the current tokio runtime)
-    /// with the first one.
-    pub fn schedule_reminder(&self, fire_time: &FireTime, appointment_id: &str) -> Result<ScheduledReminder, CoreError> {
+    /// Schedules a one-shot reminder at `fire_at_ms` (epoch ms); the scheduler task starts (on
+    /// the current tokio runtime) with the first one.
+    pub fn schedule_reminder(
+        &self,
+        fire_at_ms: i64,
+        appointment_id: &str,
+    ) -> Result<ScheduledReminder, CoreError> {
         self.ensure_open()?;
         let sink = self
             .reminder_sink
             .clone()
             .ok_or_else(|| CoreError::Reminder("WebhookSDK: reminders need a callback bridge".into()))?;
-        self.reminders
+        Ok(self
+            .reminders
             .get_or_init(|| ReminderScheduler::start(self.api.clone(), sink))
-            .schedule(fire_time, appointment_id)
+            .schedule(fire_at_ms, appointment_id))
     }
 
     /// True when the reminder was pending.
@@ -119,9 +124,6 @@ impl WebhookSdk {
 
     pub async fn reminder_sent(&self, appointment_id: &str) -> Result<(), CoreError> {
         let schedule = self.schedule_for("reminderSent")?;
-        if appointment_id.is_empty() {
-            return Err(CoreError::InvalidArgument("reminderSent: appointmentId must be a non-empty string".into()));
-        }
         Ok(schedule.reminder_sent(appointment_id, unix_now()).await?)
     }
 

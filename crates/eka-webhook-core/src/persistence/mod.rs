@@ -77,5 +77,8 @@ pub fn open_store(config: &crate::config::PersistenceConfig) -> Result<std::sync
         PersistenceConfig::Sqlite(c) => Ok(std::sync::Arc::new(sqlite::SqliteStore::new(c))),
         PersistenceConfig::Mysql(c) => Ok(std::sync::Arc::new(mysql::MysqlStore::new(c))),
         PersistenceConfig::Dynamodb(c) => Ok(std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone()))),
+        PersistenceConfig::Postgres(_) => Err(crate::error::CoreError::InvalidConfig(
+            "WebhookSDK: persistence type 'postgres' is not implemented yet".into(),
+        )),
     }
 }

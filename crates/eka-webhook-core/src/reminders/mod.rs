@@ -3,8 +3,6 @@
 //! At fire time the appointment, patient, doctor and clinic are fetched fresh and the outcome is
 //! handed to a `ReminderSink` (the JS callback bridge).
 
-pub mod cron;
-
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,20 +15,11 @@ use tokio::task::JoinHandle;
 
 use crate::api_client::EkaApiClient;
 use crate::enrichment::enrich_appointment;
-use crate::error::CoreError;
 use crate::events::AppointmentContext;
 use crate::logger;
-use self::cron::CronSchedule;
 
 /// Fire-time fetches in flight at once, so a burst of due reminders cannot stampede the API.
 const FIRE_CONCURRENCY: usize = 64;
-
-/// When to fire: an instant, or the first match of a cron expression after now.
-#[derive(Debug, Clone)]
-pub enum FireTime {
-    AtEpochMs(i64),
-    Cron(String),
-}
 
 /// Receives each reminder's outcome: when the scheduler fired it (epoch ms) and the fresh
 /// context, or why none could be fetched.
@@ -77,28 +66,9 @@ impl ReminderScheduler {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Validates and schedules; nothing is scheduled when this returns an error.
-    pub fn schedule(&self, fire_time: &FireTime, appointment_id: &str) -> Result<ScheduledReminder, CoreError> {
-        if appointment_id.is_empty() {
-            return Err(CoreError::InvalidArgument("scheduleReminder: appointmentId must be a non-empty string".into()));
-        }
-        let now = now_ms();
-        let fire_at_ms = match fire_time {
-            FireTime::AtEpochMs(at) if *at <= now => {
-                return Err(CoreError::InvalidArgument(format!(
-                    "scheduleReminder: cronTime {} is in the past",
-                    format_epoch_ms(*at)
-                )))
-            }
-            FireTime::AtEpochMs(at) => *at,
-            FireTime::Cron(expr) => {
-                let schedule = CronSchedule::parse(expr)
-                    .map_err(|e| CoreError::InvalidArgument(format!("scheduleReminder: invalid cron expression {expr:?}: {e}")))?;
-                schedule.next_after_epoch_ms_local(now).ok_or_else(|| {
-                    CoreError::InvalidArgument(format!("scheduleReminder: cron expression {expr:?} never fires"))
-                })?
-            }
-        };
+    /// Schedules a reminder at `fire_at_ms` (epoch ms; the JS glue turns Dates and cron strings
+    /// into instants and checks them). One already due fires at once.
+    pub fn schedule(&self, fire_at_ms: i64, appointment_id: &str) -> ScheduledReminder {
         let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
         let reminder = ScheduledReminder {
             id: format!("eka-reminder-{appointment_id}-{sequence:08x}"),
@@ -115,7 +85,7 @@ impl ReminderScheduler {
         if is_new_earliest {
             self.wake.notify_one();
         }
-        Ok(reminder)
+        reminder
     }
 
     /// True when the reminder was pending (and now will not fire).
@@ -150,12 +120,6 @@ impl Drop for ReminderScheduler {
 
 fn sequence_of(reminder_id: &str) -> Option<u64> {
     u64::from_str_radix(reminder_id.rsplit('-').next()?, 16).ok()
-}
-
-fn format_epoch_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| ms.to_string())
 }
 
 /// The scheduler loop: sleep until the earliest fire time (or until woken by an earlier
