@@ -3,7 +3,7 @@
 // once, JSON.stringify for the canonical form), Rust the signatures, enrichment, persistence,
 // scheduling and the standalone server. Also callback wrapping and the framework adapters.
 
-const { binding, callSync, callAsync } = require('./native')
+const { binding, withCode, callSync, callAsync } = require('./native')
 const { shapeBody, shapeRequestBody, canonicalText, signatureHeaderOf } = require('./body')
 const { bridgeCallback, messageOf } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
@@ -36,6 +36,8 @@ function toServerEvent(native) {
   if (native.contextJson) Object.assign(event, JSON.parse(native.contextJson))
   return event
 }
+
+const stringOrNull = (value) => (typeof value === 'string' ? value : null)
 
 function failure(status, error) {
   return { status, body: { error }, error }
@@ -125,13 +127,18 @@ class WebhookSDK {
 
   #handle(text, payload, signature) {
     const data = payload.data
-    const field = (object, name) => {
-      const value = object !== null && typeof object === 'object' ? object[name] : undefined
-      return typeof value === 'string' ? value : null
+    const fields = data !== null && typeof data === 'object'
+    try {
+      return this.#native.handle(
+        text,
+        stringOrNull(payload.event),
+        fields ? stringOrNull(data.appointment_id) : null,
+        fields ? stringOrNull(data.p_aid) : null,
+        signature,
+      )
+    } catch (error) {
+      throw withCode(error)
     }
-    return callSync(() => this.#native.handle(
-      text, field(payload, 'event'), field(data, 'appointment_id'), field(data, 'p_aid'), signature,
-    ))
   }
 
   /** Awaits `onEvent` with the result's own event; a throw, rejection or timeout answers 500. */

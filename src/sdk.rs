@@ -184,13 +184,14 @@ impl NativeWebhookSdk {
             return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
         }
         let bytes = match &body {
+            // V8 writes a string as UTF-8 (a lone surrogate as U+FFFD).
             Either::A(text) => text.as_bytes(),
+            // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
+            Either::B(buffer) if std::str::from_utf8(buffer).is_err() => {
+                return Ok(Either::A(to_native_result(WebhookResult::failure(400, INVALID_JSON_BODY))));
+            }
             Either::B(buffer) => &buffer[..],
         };
-        // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
-        if std::str::from_utf8(bytes).is_err() {
-            return Ok(Either::A(to_native_result(WebhookResult::failure(400, INVALID_JSON_BODY))));
-        }
         let envelope = Envelope { event, appointment_id, p_aid };
         let pipeline = self.core.pipeline();
         let header = signature_header.as_ref().map(JsText::as_str);
