@@ -340,8 +340,8 @@ fn index_keys_first(value: &Value) -> bool {
 ///
 /// * `is_too_deep`, `read_envelope` and `canonicalize` never panic;
 /// * `read_envelope` accepts exactly the texts serde_json's grammar accepts (an object, or
-///   `NotAnObject`), and reads `event`, `data.appointment_id`, `data.p_aid` as serde_json's tree
-///   gives them whenever serde_json builds one;
+///   `NotAnObject`), and reads `event`, and for appointment events `data.appointment_id` and
+///   `data.p_aid`, as serde_json's tree gives them whenever serde_json builds one;
 /// * `canonicalize` has a result exactly when serde_json builds a tree; the canonical text is
 ///   UTF-8, parses back to the same value (numbers as f64), has array-index keys first in
 ///   ascending order, and is its own canonical form (idempotence);
@@ -369,11 +369,16 @@ pub fn check_canonical_json(data: &[u8]) {
     };
     assert!(!too_deep, "a text serde_json parses is too deep");
     let string_at = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    // `data` is read for appointment events only.
+    let event = string_at(value.get("event"));
+    let data = value
+        .get("data")
+        .filter(|_| event.as_deref().is_some_and(is_appointment_event));
     let expected = match &value {
         Value::Object(_) => Ok(Envelope {
-            event: string_at(value.get("event")),
-            appointment_id: string_at(value.get("data").and_then(|d| d.get("appointment_id"))),
-            p_aid: string_at(value.get("data").and_then(|d| d.get("p_aid"))),
+            event,
+            appointment_id: string_at(data.and_then(|d| d.get("appointment_id"))),
+            p_aid: string_at(data.and_then(|d| d.get("p_aid"))),
         }),
         _ => Err(EnvelopeError::NotAnObject),
     };

@@ -171,7 +171,7 @@ mod tests {
                 continue;
             };
             let json_parse_accepts = case.get("expected").is_some() || flag("too_deep");
-            let wrapped = format!(r#"{{"data":{text},"event":"e"}}"#);
+            let wrapped = format!(r#"{{"data":{text},"event":"appointment.created"}}"#);
             assert_eq!(
                 read_envelope(&wrapped) != Err(EnvelopeError::Invalid),
                 json_parse_accepts,

@@ -9,6 +9,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visi
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::events::is_appointment_event;
+
 /// 1000 nested arrays/objects are accepted, 1001 are refused.
 pub const MAX_DEPTH: usize = 1000;
 
@@ -36,7 +38,14 @@ pub fn is_too_deep(text: &[u8]) -> bool {
     // one vectorised pass (u8 counters, 255 bytes at a time, cannot overflow).
     let opening: usize = text
         .chunks(255)
-        .map(|chunk| usize::from(chunk.iter().map(|&b| u8::from(b == b'[' || b == b'{')).sum::<u8>()))
+        .map(|chunk| {
+            usize::from(
+                chunk
+                    .iter()
+                    .map(|&b| u8::from(b == b'[' || b == b'{'))
+                    .sum::<u8>(),
+            )
+        })
         .sum();
     if opening <= MAX_DEPTH {
         return false;
@@ -66,6 +75,7 @@ pub fn is_too_deep(text: &[u8]) -> bool {
 /// Checks the grammar with serde_json (values it does not read are skipped without recursion,
 /// so any depth is fine) and reads the [`Envelope`]. Like `JSON.parse`, the last of duplicated
 /// keys wins, and a lone surrogate escape is accepted (it becomes U+FFFD in a field read).
+/// `data` is read only for appointment events, the only ones that use its fields.
 pub fn read_envelope(text: &str) -> Result<Envelope, EnvelopeError> {
     let trimmed = text.trim_start_matches([' ', '\t', '\n', '\r']);
     if !trimmed.starts_with('{') {
@@ -75,14 +85,18 @@ pub fn read_envelope(text: &str) -> Result<Envelope, EnvelopeError> {
         };
     }
     let [event, data] = members(text, ["event", "data"]).ok_or(EnvelopeError::Invalid)?;
+    let event = string_of(event);
     let [appointment_id, p_aid] = match data {
-        Some(data) if data.get().starts_with('{') => {
+        Some(data)
+            if event.as_deref().is_some_and(is_appointment_event)
+                && data.get().starts_with('{') =>
+        {
             members(data.get(), ["appointment_id", "p_aid"]).ok_or(EnvelopeError::Invalid)?
         }
         _ => [None, None],
     };
     Ok(Envelope {
-        event: string_of(event),
+        event,
         appointment_id: string_of(appointment_id),
         p_aid: string_of(p_aid),
     })
@@ -184,15 +198,23 @@ mod tests {
     fn reads_the_fields_like_json_parse() {
         let cases = [
             (
-                r#"{"event":"a.b","data":{"appointment_id":"apt","p_aid":"p"}}"#,
-                envelope(Some("a.b"), Some("apt"), Some("p")),
+                r#"{"event":"appointment.created","data":{"appointment_id":"apt","p_aid":"p"}}"#,
+                envelope(Some("appointment.created"), Some("apt"), Some("p")),
             ),
             (
                 r#" {"event":"x","event":"y","ev\u0065nt2":1} "#,
                 envelope(Some("y"), None, None),
             ),
             (
-                r#"{"event":7,"data":{"appointment_id":1,"p_aid":null}}"#,
+                r#"{"event":"appointment.updated","data":{"appointment_id":1,"p_aid":null}}"#,
+                envelope(Some("appointment.updated"), None, None),
+            ),
+            (
+                r#"{"event":"prescription.created","data":{"appointment_id":"apt"}}"#,
+                envelope(Some("prescription.created"), None, None),
+            ),
+            (
+                r#"{"data":{"appointment_id":"apt"},"event":7}"#,
                 envelope(None, None, None),
             ),
             (
@@ -200,8 +222,8 @@ mod tests {
                 envelope(Some("A\u{fffd}\u{fffd}\u{fffd}"), None, None),
             ),
             (
-                r#"{"data":{"data":{"appointment_id":"deep"}},"n":1e400}"#,
-                envelope(None, None, None),
+                r#"{"data":{"data":{"appointment_id":"deep"}},"n":1e400,"event":"appointment.created"}"#,
+                envelope(Some("appointment.created"), None, None),
             ),
         ];
         for (text, expected) in cases {
