@@ -1,7 +1,7 @@
 //! One webhook request: verify → event rules → enrich → persist → result. The JS doors
-//! (handleRequest, Express, Fetch, Fastify) parse the body with `JSON.parse`, call [`Pipeline::accept`]
-//! and [`Pipeline::complete`] and then `onEvent` themselves; the standalone server comes in
-//! through [`Pipeline::handle_bytes`].
+//! (handleRequest, Express, Fetch, Fastify) parse the body with `JSON.parse`, call
+//! [`Pipeline::accept`] and [`Pipeline::complete`], then `onEvent` themselves; the standalone
+//! server comes in through [`Pipeline::handle_bytes`].
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -42,13 +42,23 @@ impl WebhookResult {
 
     fn failure_with_body(status: u16, error: String, public_message: Option<&str>) -> Self {
         let body = json!({ "error": public_message.unwrap_or(&error) });
-        Self { status, body, event: None, error: Some(error) }
+        Self {
+            status,
+            body,
+            event: None,
+            error: Some(error),
+        }
     }
 
     /// 200, `{"success": true, "event": type, ...context}`.
     pub fn success(event: WebhookEvent) -> Self {
         let body = success_body(&event.event_type, event.context.as_deref());
-        Self { status: 200, body, event: Some(event), error: None }
+        Self {
+            status: 200,
+            body,
+            event: Some(event),
+            error: None,
+        }
     }
 }
 
@@ -62,7 +72,10 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -110,7 +123,12 @@ impl Pipeline {
         schedule: Option<Arc<Schedule>>,
         on_event: Option<Arc<dyn EventSink>>,
     ) -> Self {
-        Self { config, api, schedule, on_event }
+        Self {
+            config,
+            api,
+            schedule,
+            on_event,
+        }
     }
 
     /// The standalone server's door, end to end: bytes off the wire (empty: no body), parsed
@@ -123,7 +141,10 @@ impl Pipeline {
         let result = self.complete(accepted).await;
         match (&self.on_event, &result.event) {
             // The event exists only on success, whose body was valid UTF-8.
-            (Some(sink), Some(event)) => match self.deliver(sink.as_ref(), event, &String::from_utf8_lossy(body)).await {
+            (Some(sink), Some(event)) => match self
+                .deliver(sink.as_ref(), event, &String::from_utf8_lossy(body))
+                .await
+            {
                 Ok(()) => result,
                 Err(failure) => failure,
             },
@@ -131,7 +152,11 @@ impl Pipeline {
         }
     }
 
-    fn accept_bytes(&self, body: &[u8], signature_header: Option<&str>) -> Result<Accepted, Rejection> {
+    fn accept_bytes(
+        &self,
+        body: &[u8],
+        signature_header: Option<&str>,
+    ) -> Result<Accepted, Rejection> {
         if body.is_empty() {
             return Err(Rejection::new(400, BODY_REQUIRED));
         }
@@ -140,7 +165,12 @@ impl Pipeline {
             EnvelopeError::Invalid => Rejection::new(400, INVALID_JSON_BODY),
             EnvelopeError::NotAnObject => Rejection::new(400, BODY_REQUIRED),
         })?;
-        self.accept(body, || canonical_json::canonicalize(text), envelope, signature_header)
+        self.accept(
+            body,
+            || canonical_json::canonicalize(text),
+            envelope,
+            signature_header,
+        )
     }
 
     /// The synchronous checks every door runs, in order: nesting, signature, event rules.
@@ -159,10 +189,17 @@ impl Pipeline {
         }
         if !self.config.signing_keys.is_empty() {
             let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
-            let canonical = std::iter::once_with(|| canonical().filter(|c| c.as_slice() != body).map(Cow::Owned));
+            let canonical = std::iter::once_with(|| {
+                canonical().filter(|c| c.as_slice() != body).map(Cow::Owned)
+            });
             let candidates = std::iter::once(Cow::Borrowed(body)).chain(canonical.flatten());
-            signature::verify(signature_header, &self.config.signing_keys, options, candidates)
-                .map_err(|failure| Rejection::new(403, failure.reason()))?;
+            signature::verify(
+                signature_header,
+                &self.config.signing_keys,
+                options,
+                candidates,
+            )
+            .map_err(|failure| Rejection::new(403, failure.reason()))?;
         }
 
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
@@ -182,35 +219,61 @@ impl Pipeline {
         if is_appointment_event(&event_type) && appointment_id.is_none() {
             return Err(Rejection::new(400, MISSING_APPOINTMENT_ID));
         }
-        Ok(Accepted { event_type, appointment_id, p_aid: non_empty(envelope.p_aid) })
+        Ok(Accepted {
+            event_type,
+            appointment_id,
+            p_aid: non_empty(envelope.p_aid),
+        })
     }
 
     /// The steps that wait: enrichment and persistence (not `onEvent`: the door calls it).
     pub async fn complete(&self, accepted: Accepted) -> WebhookResult {
-        let mut event = WebhookEvent { event_type: accepted.event_type, context: None };
+        let mut event = WebhookEvent {
+            event_type: accepted.event_type,
+            context: None,
+        };
         if is_appointment_event(&event.event_type) {
             let appointment_id = accepted.appointment_id.as_deref().unwrap_or_default();
             match enrich_appointment(&self.api, appointment_id, None).await {
                 Ok(context) => event.context = Some(Box::new(context)),
-                Err(err) => return WebhookResult::failure(502, format!("Failed to fetch appointment details: {err}")),
+                Err(err) => {
+                    return WebhookResult::failure(
+                        502,
+                        format!("Failed to fetch appointment details: {err}"),
+                    )
+                }
             }
         }
         if let Some(schedule) = &self.schedule {
-            schedule.apply_event(&event, accepted.p_aid.as_deref()).await;
+            schedule
+                .apply_event(&event, accepted.p_aid.as_deref())
+                .await;
         }
         WebhookResult::success(event)
     }
 
     /// Calls `onEvent` within `onEventTimeoutMs`; `Err` is the 500 to answer with.
-    async fn deliver(&self, sink: &dyn EventSink, event: &WebhookEvent, payload_json: &str) -> Result<(), WebhookResult> {
+    async fn deliver(
+        &self,
+        sink: &dyn EventSink,
+        event: &WebhookEvent,
+        payload_json: &str,
+    ) -> Result<(), WebhookResult> {
         let delivered = match self.config.on_event_timeout {
             None => sink.deliver(event, payload_json).await,
             Some(limit) => tokio::time::timeout(limit, sink.deliver(event, payload_json))
                 .await
-                .unwrap_or_else(|_| Err(format!("onEvent did not settle within {} ms", limit.as_millis()))),
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "onEvent did not settle within {} ms",
+                        limit.as_millis()
+                    ))
+                }),
         };
         delivered.map_err(|message| {
-            logger::error(&format!("WebhookSDK: Error in on_event callback: {message}"));
+            logger::error(&format!(
+                "WebhookSDK: Error in on_event callback: {message}"
+            ));
             WebhookResult::failure_with_body(500, message, Some(ON_EVENT_FAILED))
         })
     }

@@ -1,6 +1,6 @@
 //! The standalone HTTP/1.1 server behind `sdk.listen(port)`: `POST <path>` → the pipeline with
-//! the raw body (verified as received first, then in canonical form), `GET /eka-webhook-health`, and the
-//! Python SDK's 404 for everything else. Bounded in what it reads and how long it waits.
+//! the raw body (verified as received first, then in canonical form), `GET /eka-webhook-health`,
+//! and the Python SDK's 404 for everything else. Bounded in what it reads and how long it waits.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
