@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ROOT } from './support/python.mjs'
 import { setup, generateSignatureHeader, SIGNING_KEY, startSimulator, SAMPLE } from './support/sdk.mjs'
+import { createPostgresSchema, postgresRows, POSTGRES } from './support/sql.mjs'
 
 const CLI = path.join(ROOT, 'bin', 'eka-webhook.js')
 
@@ -32,7 +33,8 @@ test('bad commands, flags and missing variables: a usage message naming the prob
     [['serve'], { EKA_CLIENT_ID: '', EKA_CLIENT_SECRET: '' }, /missing environment variable EKA_CLIENT_ID/],
     [['serve'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: '' }, /missing environment variable EKA_CLIENT_SECRET/],
     [['serve', '--port', 'abc'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /port must be a non-negative integer/],
-    [['serve', '--persistence', 'postgres://x'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /unsupported persistence URL scheme/],
+    [['serve', '--persistence', 'redis://x'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /unsupported persistence URL scheme/],
+    [['serve', '--persistence', 'postgres://x'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /postgres persistence URL must look like/],
     [['sign'], { EKA_SIGNING_KEY: 'k' }, /missing --file/],
     [['sign', '--file', 'x.json'], { EKA_SIGNING_KEY: '' }, /missing --key/],
     [['send'], { EKA_SIGNING_KEY: 'k' }, /missing the target URL/],
@@ -79,10 +81,13 @@ test('send signs a sample event and prints the status and body', async () => {
   }
 })
 
-test('serve runs the standalone server from the environment and logs each event on one line', async () => {
+for (const persistence of ['none', 'postgres']) test(`serve (persistence ${persistence}) runs the standalone server from the environment and logs each event on one line`, async () => {
   const simulator = await startSimulator()
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--persistence', 'none'], {
-    env: { ...process.env, EKA_CLIENT_ID: 'demo-client', EKA_CLIENT_SECRET: 'demo-secret', EKA_SIGNING_KEY: SIGNING_KEY, EKA_API_BASE_URL: simulator.url, EKA_WEBHOOK_PATH: '/hook' },
+  const schema = persistence === 'postgres' ? createPostgresSchema('cli') : null
+  // The password must appear nowhere in the output (the test server trusts loopback).
+  const url = schema && `postgres://${POSTGRES.user}:cli-db-pass@${POSTGRES.host}:${POSTGRES.port}/${POSTGRES.database}?schema=${schema.name}`
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...(schema ? [] : ['--persistence', 'none'])], {
+    env: { ...process.env, EKA_CLIENT_ID: 'demo-client', EKA_CLIENT_SECRET: 'demo-secret', EKA_SIGNING_KEY: SIGNING_KEY, EKA_API_BASE_URL: simulator.url, EKA_WEBHOOK_PATH: '/hook', EKA_PERSISTENCE_URL: url ?? '' },
   })
   let output = ''
   child.stdout.on('data', (d) => (output += d))
@@ -91,7 +96,7 @@ test('serve runs the standalone server from the environment and logs each event 
     const port = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no listening line: ${output}`)), 10_000)
       const check = () => {
-        const match = /listening on http:\/\/0\.0\.0\.0:(\d+)\/hook \(signatures verified; persistence: none\)/.exec(output)
+        const match = new RegExp(`listening on http://0\\.0\\.0\\.0:(\\d+)/hook \\(signatures verified; persistence: ${persistence}\\)`).exec(output)
         if (match) {
           clearTimeout(timer)
           resolve(Number(match[1]))
@@ -109,11 +114,13 @@ test('serve runs the standalone server from the environment and logs each event 
     await new Promise((r) => setTimeout(r, 100))
     const lines = output.trim().split('\n')
     assert.match(lines.at(-1), /^\d{4}-\d\d-\d\dT[\d:.]+Z appointment\.created apt-bk-1 status=BK visit_type=NEW patient="[^"]+" doctor="[^"]+"$/)
-    assert.doesNotMatch(output, /demo-secret|whsec_test_signing_key/)
+    assert.doesNotMatch(output, /demo-secret|whsec_test_signing_key|cli-db-pass/)
+    if (schema) assert.equal(postgresRows(schema.name).get(SAMPLE.appointmentId).status, 'BK')
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
     await simulator.close()
+    schema?.drop()
   }
 })
 

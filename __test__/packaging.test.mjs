@@ -1,12 +1,12 @@
 // The package as users get it: the platform package made with napi's own commands from the built
-// addon, both packages packed with `npm pack`, installed from the tarballs into a fresh Express
+// addon, optionalDependencies added as `npm publish` adds them, both packages packed with `npm pack`, installed from the tarballs into a fresh Express
 // app outside the repository with no Rust toolchain on PATH, then used from CommonJS, ESM and
 // TypeScript, and receiving a signed webhook.
 //
-// Needs the addon built first (`npx napi build --platform --release`): it packs what is built.
+// Needs the addon built first (`npm run build`): it packs what is built.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const NAPI = join(ROOT, 'node_modules', '.bin', 'napi')
 const TSC = join(ROOT, 'node_modules', '.bin', 'tsc')
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
+const TARGET = 'x86_64-unknown-linux-gnu'
 const PLATFORM = 'linux-x64-gnu'
 const PLATFORM_PACKAGE = `${PKG.napi.packageName}-${PLATFORM}`
 const ADDON = `${PKG.napi.binaryName}.${PLATFORM}.node`
@@ -47,19 +48,35 @@ async function npmPack(dir, destination) {
 }
 
 /**
- * The platform package the napi-rs way, in a staging copy of the root manifest so nothing is
- * written into the repository: `napi create-npm-dirs`, then `napi artifacts` from the built addon.
+ * Both packages as a release publishes them, made in a staging copy so nothing is written into the
+ * repository: the main package's packed files, with `napi.targets` narrowed to the one target built
+ * here; `napi create-npm-dirs` and `napi artifacts` put the built addon into its platform package,
+ * and `napi pre-publish` (the `prepublishOnly` script, here without publishing) adds that package
+ * to optionalDependencies. Returns the staged main package and platform package folders.
  */
-async function stagePlatformPackage(work) {
+async function stageRelease(work) {
   const builtAddon = join(ROOT, ADDON)
-  assert.ok(existsSync(builtAddon), `${builtAddon} is missing: run \`npx napi build --platform --release\` first`)
-  const stage = join(work, 'stage')
-  mkdirSync(join(stage, 'artifacts'), { recursive: true })
-  copyFileSync(join(ROOT, 'package.json'), join(stage, 'package.json'))
+  assert.ok(existsSync(builtAddon), `${builtAddon} is missing: run \`npm run build\` first`)
+  const checkout = await npmPack(ROOT, work)
+  await runOk('tar', ['-xzf', checkout.tarball, '-C', work])
+  const stage = join(work, 'package')
+  const manifest = { ...PKG, napi: { ...PKG.napi, targets: [TARGET] } }
+  writeFileSync(join(stage, 'package.json'), JSON.stringify(manifest, null, 2))
+  mkdirSync(join(stage, 'artifacts'))
   copyFileSync(builtAddon, join(stage, 'artifacts', ADDON))
   await runOk(NAPI, ['create-npm-dirs'], { cwd: stage })
   await runOk(NAPI, ['artifacts', '--output-dir', 'artifacts'], { cwd: stage })
-  return join(stage, 'npm', PLATFORM)
+  await runOk(NAPI, ['pre-publish', '--tag-style', 'npm', '--skip-optional-publish', '--no-gh-release'], { cwd: stage })
+  return { mainDir: stage, platformDir: join(stage, 'npm', PLATFORM) }
+}
+
+/** The npm/ folders `napi create-npm-dirs` makes from package.json, in a scratch folder. */
+async function generatedNpmDirs(work) {
+  const dir = join(work, 'npm-dirs')
+  mkdirSync(dir)
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+  await runOk(NAPI, ['create-npm-dirs'], { cwd: dir })
+  return join(dir, 'npm')
 }
 
 /** What the fresh app installs besides the two tarballs: the frameworks it uses and their types. */
@@ -93,18 +110,32 @@ void [verdict, first, onFetch, statusOf]
 `
 
 test('packaging: both packages install from tarballs into a fresh Express app without Rust and work', { timeout: 300_000 }, async (t) => {
-  assert.deepEqual(
-    PKG.optionalDependencies,
-    { [PLATFORM_PACKAGE]: PKG.version },
-    'optionalDependencies list the platform package at the same version, as `napi pre-publish` writes them',
-  )
+  assert.equal(PKG.optionalDependencies, undefined, 'the checkout names no platform package, so `npm ci` works')
   const work = mkdtempSync(join(tmpdir(), 'eka-webhook-packaging-'))
   t.after(() => rmSync(work, { recursive: true, force: true }))
 
-  const platformDir = await stagePlatformPackage(work)
+  const generatedNpm = await generatedNpmDirs(work)
+  const platforms = readdirSync(generatedNpm).sort()
+  assert.equal(platforms.length, PKG.napi.targets.length, `one npm/ folder per napi target: ${platforms}`)
+  assert.deepEqual(readdirSync(join(ROOT, 'npm')).sort(), platforms, 'npm/ has exactly the folders of napi.targets')
+  for (const platform of platforms) {
+    for (const file of ['package.json', 'README.md']) {
+      assert.equal(
+        readFileSync(join(ROOT, 'npm', platform, file), 'utf8'),
+        readFileSync(join(generatedNpm, platform, file), 'utf8'),
+        `npm/${platform}/${file} is stale: run \`npx napi create-npm-dirs\``,
+      )
+    }
+  }
+
+  const { mainDir, platformDir } = await stageRelease(work)
+  const published = JSON.parse(readFileSync(join(mainDir, 'package.json'), 'utf8'))
+  assert.deepEqual(
+    published.optionalDependencies,
+    { [PLATFORM_PACKAGE]: PKG.version },
+    'napi pre-publish lists the platform package at the same version in the published manifest',
+  )
   const generated = JSON.parse(readFileSync(join(platformDir, 'package.json'), 'utf8'))
-  const committed = JSON.parse(readFileSync(join(ROOT, 'npm', PLATFORM, 'package.json'), 'utf8'))
-  assert.deepEqual(committed, generated, `npm/${PLATFORM}/package.json is stale: run \`npx napi create-npm-dirs\``)
   assert.equal(generated.name, PLATFORM_PACKAGE)
   assert.equal(generated.main, ADDON)
 
@@ -112,9 +143,9 @@ test('packaging: both packages install from tarballs into a fresh Express app wi
   mkdirSync(packs)
   const platform = await npmPack(platformDir, packs)
   assert.ok(platform.files.includes(ADDON), `the platform tarball has the addon: ${platform.files}`)
-  const main = await npmPack(ROOT, packs)
+  const main = await npmPack(mainDir, packs)
   assert.deepEqual(main.files.filter((file) => file.endsWith('.node')), [], 'the main tarball ships no addon')
-  for (const entry of [PKG.main, 'index.js', 'lib/index.mjs', 'lib/adapters/fastify.js', PKG.types]) {
+  for (const entry of [PKG.main, 'binding.js', 'lib/index.mjs', 'lib/adapters/fastify.js', PKG.types]) {
     assert.ok(main.files.includes(entry), `the main tarball has ${entry} (package.json points to it)`)
   }
 

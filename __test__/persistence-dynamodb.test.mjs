@@ -1,5 +1,6 @@
 // The DynamoDB schedule persistence through the public JS API, against a real moto server and
-// the Eka Care API simulator.
+// the Eka Care API simulator: what only DynamoDB has (attribute names and types, its errors).
+// The schedule rules and the range query run on every backend in persistence.test.mjs.
 
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -55,43 +56,6 @@ test('webhooks write rows with the Python SDK attribute names and types', async 
   assert.deepEqual(Table.KeySchema, [{ AttributeName: 'appointment_id', KeyType: 'HASH' }])
   assert.equal(Table.GlobalSecondaryIndexes[0].IndexName, 'status_start_time_index')
   assert.equal(Table.BillingModeSummary.BillingMode, 'PAY_PER_REQUEST')
-})
-
-test('findAppointmentsBetween: BK vs IN+FLW, inclusive bounds, ordered, failed fetches dropped', async (t) => {
-  const sdk = makeSdk(t)
-  const T = FIXTURE_BASE_EPOCH_SECONDS + 100 * DAY
-  const rows = [
-    appointment('w-bk-a', T),
-    appointment('w-bk-c', T + 600),
-    appointment('w-bk-b', T + 600),
-    appointment('w-flw', T + 300, { status: 'IN', visit_type: 'FLW' }),
-    appointment('w-in-new', T + 300, { status: 'IN', visit_type: 'NEW' }),
-    appointment('w-bk-out', T + 601),
-    appointment('w-flw-before', T - 1, { status: 'IN', visit_type: 'FLW' }),
-    appointment('w-gone', T + 100),
-  ]
-  for (const row of rows) {
-    env.sim.setAppointment(row)
-    await deliver(sdk, created(row.appointment_id))
-  }
-  env.sim.deleteAppointment('w-gone') // its details can no longer be fetched: dropped from the result
-
-  const ids = (list) => list.map((a) => a.appointment_id)
-  let found = await sdk.findAppointmentsBetween({ startTime: T, endTime: T + 600 })
-  assert.deepEqual(ids(found.appointments), ['w-bk-a', 'w-bk-b', 'w-bk-c'])
-  assert.deepEqual(ids(found.followupAppointments), ['w-flw'])
-  assert.equal(found.appointments[0].patient_id, SAMPLE.patientId, 'full appointment details')
-  assert.equal(found.followupAppointments[0].start_time, T + 300)
-
-  found = await sdk.findAppointmentsBetween({ startTime: T + 1, endTime: T + 599 })
-  assert.deepEqual(ids(found.appointments), [])
-  assert.deepEqual(ids(found.followupAppointments), ['w-flw'])
-  found = await sdk.findAppointmentsBetween({ startTime: T + 601, endTime: T + 601 })
-  assert.deepEqual(ids(found.appointments), ['w-bk-out'])
-  found = await sdk.findAppointmentsBetween({ startTime: T - 1, endTime: T - 1 })
-  assert.deepEqual([ids(found.appointments), ids(found.followupAppointments)], [[], ['w-flw-before']])
-  found = await sdk.findAppointmentsBetween({ startTime: T + 602, endTime: T + DAY })
-  assert.deepEqual(found, { appointments: [], followupAppointments: [] })
 })
 
 test('reminderSent sets reminder_sent_at (N) on an existing row; no row is a no-op', async (t) => {

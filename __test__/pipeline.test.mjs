@@ -416,6 +416,8 @@ describe('configuration and lifecycle', () => {
       [{ clientId: 'i' }, /'clientSecret' is required/],
       [{ ...CLIENT, onEvent: 'nope' }, /'onEvent' must be a function/],
       [{ ...CLIENT, persistence: { type: 'redis' } }, /unknown persistence type 'redis'/],
+      [{ ...CLIENT, persistence: { type: 'postgres' } }, /'persistence.connection' or 'persistence.connectionString' is required/],
+      [{ ...CLIENT, persistence: { type: 'postgres', connectionString: 'postgres://u:pw-secret@h/d?sslmode=on' } }, /'sslmode' in 'persistence.connectionString' must be one of disable, allow, prefer, require, verify-ca, verify-full, got "on"$/],
       [{ ...CLIENT, signingKey: 5 }, /'signingKey' must be a string or an array of strings/],
       [{ ...CLIENT, allowedEvents: 'appointment.created' }, /'allowedEvents' must be an array of strings/],
       [{ ...CLIENT, debug: 'yes' }, /'debug' must be a boolean/],

@@ -1,7 +1,7 @@
 // Schedule persistence benchmark (issue 3), rows for bench/run.mjs.
 //
 // 1. Upsert throughput through `handleRequest` per backend (none as the baseline, SQLite file,
-//    SQLite :memory:, MySQL): appointment.created webhooks, 16 in flight, each enriched from the
+//    SQLite :memory:, MySQL, PostgreSQL): appointment.created webhooks, 16 in flight, each enriched from the
 //    simulator (4 API calls) and then written.
 // 2. `findAppointmentsBetween` over 1,000 matching rows with the simulator adding 20 ms to every
 //    appointment fetch, against the bound ceil(1000/16) x 20 ms = 1.26 s, and against a plain JS
@@ -11,7 +11,7 @@
 // The simulator runs in a worker thread so that its event loop does not share the SDK's.
 // Medians over RUNS runs. Build the addon first (`npm run build` for release numbers).
 //
-//   node bench/persistence.bench.mjs [--runs 7] [--webhooks 2000] [--no-mysql]
+//   node bench/persistence.bench.mjs [--runs 7] [--webhooks 2000] [--no-mysql] [--no-postgres]
 
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import { createRequire } from 'node:module';
@@ -88,6 +88,7 @@ async function main() {
       runs: { type: 'string', default: QUICK ? '2' : '7' },
       webhooks: { type: 'string', default: '2000' },
       'no-mysql': { type: 'boolean', default: false },
+      'no-postgres': { type: 'boolean', default: false },
     },
   });
   const RUNS = Number(values.runs);
@@ -111,6 +112,11 @@ async function main() {
     const db = sqlSupport.createMysqlDatabase('bench');
     cleanups.push(db.drop);
     backends.push({ name: 'mysql (MariaDB)', persistence: { type: 'mysql', connection: db.connection } });
+  }
+  if (!values['no-postgres']) {
+    const schema = sqlSupport.createPostgresSchema('bench');
+    cleanups.push(schema.drop);
+    backends.push({ name: 'postgres', persistence: { type: 'postgres', connection: schema.connection } });
   }
 
   const makeSdk = (persistence) =>

@@ -42,9 +42,9 @@ function setup() {
     log('npm install (express, autocannon)')
     if (!sh('npm', ['install', '--no-audit', '--no-fund']).ok) throw new Error('npm install failed')
   }
-  if (!sh(process.execPath, ['-e', "require('./index.js')"]).ok) {
+  if (!sh(process.execPath, ['-e', "require('./binding.js')"]).ok) {
     log('building the native addon (release; this takes a few minutes)')
-    const build = sh('npx', ['napi', 'build', '--platform', '--release'])
+    const build = sh('npm', ['run', 'build'])
     if (!build.ok) throw new Error(`native build failed:\n${build.output.slice(-3000)}`)
   }
   log('python venv (eka-webhook-sdk==0.1.4)')

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
 'use strict'
-// eka-webhook: serve | sign | send | demo. Run with --help for usage.
+// eka-webhook: serve | sign | send | demo | doctor. Run with --help for usage.
+// `doctor` runs before anything else loads: it must work where the SDK cannot (an older Node,
+// a native addon that does not load), so the SDK is required only by the commands that use it.
+
+if (process.argv[2] === 'doctor') {
+  process.exitCode = require('../lib/cli/doctor.js').runDoctor(process.argv.slice(3))
+  return
+}
 
 const { parseArgs } = require('node:util')
 const { readFileSync } = require('node:fs')
@@ -14,7 +21,8 @@ Commands:
   serve   Run the standalone webhook server.
           Environment: EKA_CLIENT_ID, EKA_CLIENT_SECRET (required), EKA_API_KEY, EKA_SIGNING_KEY,
           PORT (default 3000), EKA_API_BASE_URL, EKA_PERSISTENCE_URL (default ${DEFAULT_PERSISTENCE_URL};
-          also mysql://user:pass@host:3306/db, dynamodb://region?endpoint=URL, or "none"),
+          also mysql://user:pass@host:3306/db, postgres://user:pass@host:5432/db,
+          dynamodb://region?endpoint=URL, or "none"),
           EKA_WEBHOOK_PATH (default /). Options: --port N, --path P, --persistence URL, --debug
   sign    Print an Eka-Webhook-Signature header for a payload file (signed as its exact bytes).
           eka-webhook sign --file payload.json [--key K | EKA_SIGNING_KEY] [--timestamp UNIX]
@@ -24,6 +32,9 @@ Commands:
   demo    Run everything locally against the Eka Care API simulator: a server with SQLite
           persistence, signed events of all four types, the stored rows, a range query and a
           reminder firing.
+  doctor  Check a project for what keeps the SDK from working (old Node, an addon that cannot
+          load, Next.js / Edge / express.json() traps) and print what to change.
+          eka-webhook doctor [dir] [--json]   (exit 0: no problems, 1: problems found)
 `
 
 class UsageError extends Error {}

@@ -1,12 +1,13 @@
-// Public types of @eka-care/webhook-sdk. (The top-level index.d.ts is napi's generated
+// Public types of @eka-care/webhook-sdk. (The top-level binding.d.ts is napi's generated
 // description of the native binding, which this package wraps.)
 
 /// <reference types="node" />
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-export type SupportedEvent = 'appointment.created' | 'appointment.updated' | 'prescription.created' | 'prescription.updated'
 export type AppointmentEvent = 'appointment.created' | 'appointment.updated'
+export type PrescriptionEvent = 'prescription.created' | 'prescription.updated'
+export type SupportedEvent = AppointmentEvent | PrescriptionEvent
 
 export declare const SUPPORTED_EVENTS: readonly ['appointment.created', 'appointment.updated', 'prescription.created', 'prescription.updated']
 export declare const APPOINTMENT_EVENTS: readonly ['appointment.created', 'appointment.updated']
@@ -39,6 +40,17 @@ export interface WebhookPayload extends JsonObject {
   business_id?: string
   client_id?: string
   data?: { appointment_id?: string; p_aid?: string; [key: string]: unknown }
+}
+
+/** The body of an appointment event that passed the checks: it names a non-empty `appointment_id`. */
+export interface AppointmentWebhookPayload<T extends AppointmentEvent = AppointmentEvent> extends WebhookPayload {
+  event: T
+  data: { appointment_id: string; p_aid?: string; [key: string]: unknown }
+}
+
+/** The body of a prescription event: passed through as received. */
+export interface PrescriptionWebhookPayload<T extends PrescriptionEvent = PrescriptionEvent> extends WebhookPayload {
+  event: T
 }
 
 export interface MySQLPersistenceConfig {
@@ -113,14 +125,40 @@ export type PersistenceConfig =
   | DynamoDBPersistenceConfig
   | SQLitePersistenceConfig
 
-export interface WebhookEvent {
-  type: string
-  payload: WebhookPayload
-  appointmentDetails?: AppointmentDetails
+/**
+ * `appointment.created` / `appointment.updated`, enriched: the appointment was fetched (an event
+ * whose fetch fails answers 502 and never reaches `onEvent`); patient, doctor and clinic are
+ * best effort.
+ */
+export interface AppointmentWebhookEvent<T extends AppointmentEvent = AppointmentEvent> {
+  type: T
+  payload: AppointmentWebhookPayload<T>
+  appointmentDetails: AppointmentDetails
   patientDetails?: JsonObject
   doctorDetails?: JsonObject
   clinicDetails?: JsonObject
 }
+
+/** `prescription.created` / `prescription.updated`: passed through, not enriched. */
+export interface PrescriptionWebhookEvent<T extends PrescriptionEvent = PrescriptionEvent> {
+  type: T
+  payload: PrescriptionWebhookPayload<T>
+  appointmentDetails?: never
+  patientDetails?: never
+  doctorDetails?: never
+  clinicDetails?: never
+}
+
+/**
+ * A delivered event, discriminated by `type` (one member per event name, so `if` chains and
+ * `switch` narrow exhaustively):
+ * `if (event.type === 'appointment.created') event.appointmentDetails.start_time`.
+ */
+export type WebhookEvent =
+  | AppointmentWebhookEvent<'appointment.created'>
+  | AppointmentWebhookEvent<'appointment.updated'>
+  | PrescriptionWebhookEvent<'prescription.created'>
+  | PrescriptionWebhookEvent<'prescription.updated'>
 
 export interface WebhookSDKConfig {
   clientId: string
@@ -129,8 +167,12 @@ export interface WebhookSDKConfig {
   apiKey?: string
   /** Absent → no verification. An array accepts any of the keys (key rotation). */
   signingKey?: string | string[]
-  /** Default: every supported event. */
-  allowedEvents?: string[]
+  /**
+   * Default: every supported event. (At run time any name is accepted, as in the Python SDK, and
+   * an event outside the four passes through unenriched; the types keep to the four so that
+   * `WebhookEvent` stays a closed union.)
+   */
+  allowedEvents?: readonly SupportedEvent[]
   /** Awaited when it returns a promise; a throw or rejection answers 500. */
   onEvent?: (event: WebhookEvent) => void | Promise<void>
   /** An `onEvent` that has not settled within this many ms answers 500. Default: no limit. */
@@ -216,6 +258,66 @@ export type ExpressMiddleware = (
   next: (error?: unknown) => void,
 ) => void
 
+/**
+ * A Next.js Pages Router API route, typed structurally (Next's `NextApiRequest` / `NextApiResponse`
+ * fit) so next is never a dependency. Any Node `(req, res)` server can use it too.
+ */
+export type NodeRequestHandler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => Promise<void>
+
+/** Cumulative counts of a latency in milliseconds; `le` is each bucket's upper bound. */
+export interface LatencyHistogram {
+  count: number
+  sumMs: number
+  buckets: Array<{ le: number | '+Inf'; count: number }>
+}
+
+/** Why a delivery got its status: a fixed name, never anything from the request. */
+export type DeliveryReason =
+  | 'ok'
+  | 'invalid_json'
+  | 'body_required'
+  | 'body_too_deep'
+  | 'signature_missing'
+  | 'signature_malformed'
+  | 'signature_invalid'
+  | 'signature_timestamp'
+  | 'missing_event'
+  | 'event_not_allowed'
+  | 'missing_appointment_id'
+  | 'appointment_fetch_failed'
+  | 'on_event_failed'
+  | 'other'
+
+export type ApiResource = 'login' | 'appointment' | 'patient' | 'doctor' | 'clinic' | 'other'
+export type ApiOutcome = 'ok' | 'http_4xx' | 'http_5xx' | 'timeout' | 'network' | 'invalid_response'
+export type ReminderOutcome = 'fired' | 'fetch_failed' | 'callback_failed'
+
+/** `sdk.stats()`: what the SDK counted since it was created, as plain numbers. */
+export interface WebhookStats {
+  /** Every delivery the pipeline answered (all doors, the standalone server included). */
+  deliveries: {
+    total: number
+    byStatus: Record<string, number>
+    byReason: Partial<Record<DeliveryReason, number>>
+    byStatusAndReason: Array<{ status: number; reason: DeliveryReason; count: number }>
+  }
+  /** Eka Care API requests (each retry and re-login is one). */
+  api: {
+    calls: number
+    byResource: Partial<Record<ApiResource, number>>
+    byOutcome: Partial<Record<ApiOutcome, number>>
+    byResourceAndOutcome: Array<{ resource: ApiResource; outcome: ApiOutcome; count: number }>
+    latencyMs: LatencyHistogram
+  }
+  /** Schedule writes waiting for the database to come back. */
+  writeQueueDepth: number
+  reminders: {
+    byOutcome: Partial<Record<ReminderOutcome, number>>
+    /** How long after its time each reminder fired. */
+    latenessMs: LatencyHistogram
+  }
+}
+
 /** Every SDK error carries a stable `code`. */
 export type WebhookSDKErrorCode =
   | 'ERR_INVALID_CONFIG'
@@ -247,6 +349,12 @@ export declare class WebhookSDK {
   listen(port: number, onListen?: () => void): StandaloneServer
   expressMiddleware(options?: AdapterOptions): ExpressMiddleware
   fetchHandler(options?: AdapterOptions): (request: Request) => Promise<Response>
+  /**
+   * `export default sdk.nextApiHandler()` in `pages/api/…`. With
+   * `export const config = { api: { bodyParser: false } }` (recommended) the exact bytes are
+   * verified; with Next's default body parser, the parsed object's canonical form. Not POST → 405.
+   */
+  nextApiHandler(options?: AdapterOptions): NodeRequestHandler
   /** Inclusive epoch seconds. Rejects without persistence. */
   findAppointmentsBetween(range: { startTime: number; endTime: number }): Promise<FindAppointmentsBetweenResult>
   scheduleReminder(options: ScheduleReminderOptions): Reminder
@@ -256,6 +364,12 @@ export declare class WebhookSDK {
   getPatientDetailsById(id: string): Promise<JsonObject>
   getDoctorDetailsById(id: string): Promise<JsonObject>
   getClinicDetailsById(id: string): Promise<JsonObject>
+  /**
+   * What the SDK counted: deliveries by status and reason, API calls and latency, the write
+   * queue's depth, reminders by outcome and lateness. The same numbers go out as OpenTelemetry
+   * metrics when `@opentelemetry/api` is installed.
+   */
+  stats(): WebhookStats
   /** Stops servers and reminders, closes pools; the process can then exit. */
   close(): Promise<void>
 }

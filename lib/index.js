@@ -10,6 +10,8 @@ const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
 const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
+const { SdkTelemetry } = require('./telemetry')
+const { createNextApiHandler } = require('./adapters/next-api')
 
 const SUPPORTED_EVENTS = Object.freeze(binding.supportedEvents())
 const APPOINTMENT_EVENTS = Object.freeze(binding.appointmentEvents())
@@ -74,6 +76,7 @@ class WebhookSDK {
   #native
   #onEvent
   #onEventTimeoutMs
+  #telemetry
   #servers = new Set()
   #reminders = new ReminderRegistry()
 
@@ -90,10 +93,16 @@ class WebhookSDK {
     const onServerEvent = onEvent ? bridgeCallback(onEvent, toServerEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
     this.#native = callSync(() => new binding.NativeWebhookSdk(options, onServerEvent, onReminder))
+    this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
     // Read once the native side has validated the config.
     this.#onEvent = onEvent
     this.#onEventTimeoutMs = config.onEventTimeoutMs ?? null
     debugLogging = config.debug === true
+  }
+
+  /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */
+  stats() {
+    return JSON.parse(this.#native.stats())
   }
 
   /** Calls a fired reminder's callback with the fresh context (fetch failures were logged). */
@@ -101,8 +110,7 @@ class WebhookSDK {
     const entry = this.#reminders.take(fire.id)
     if (!entry) return undefined
     entry.reminder[MARK_FIRED](new Date(fire.firedAtMs))
-    if (!fire.contextJson) return undefined
-    return entry.callback(JSON.parse(fire.contextJson))
+    return this.#telemetry.traceReminder(fire, () => entry.callback(JSON.parse(fire.contextJson)))
   }
 
   /**
@@ -110,22 +118,41 @@ class WebhookSDK {
    * `headers`: a plain object (string or string[] values, any name case) or a Fetch `Headers`.
    */
   async handleRequest(body, headers) {
+    const delivery = this.#telemetry.startDelivery()
     const request = shapeRequestBody(body)
-    if (request.failure) return failure(400, request.failure)
+    if (request.failure) return this.#finish(delivery, failure(400, request.failure))
     const signature = signatureHeaderOf(headers)
-    let native = this.#handle(request.text, request.payload, signature)
-    // The raw bytes first, then what the sender signed if it signed its payload object.
-    if (native.error === INVALID_SIGNATURE && !request.isCanonical) {
-      const canonical = JSON.stringify(request.payload)
-      if (canonical !== request.text) native = this.#handle(canonical, request.payload, signature)
+    // A traced delivery asks the core for its phase timings.
+    const timed = delivery !== null
+    let native
+    try {
+      native = this.#handle(request.text, request.payload, signature, timed)
+      // The raw bytes first, then what the sender signed if it signed its payload object.
+      if (native.error === INVALID_SIGNATURE && !request.isCanonical) {
+        const canonical = JSON.stringify(request.payload)
+        if (canonical !== request.text) native = this.#handle(canonical, request.payload, signature, timed)
+      }
+      // A promise only for events enriched from the Eka Care API.
+      if (typeof native.then === 'function') native = await callAsync(native)
+    } catch (error) {
+      this.#telemetry.failDelivery(delivery, error)
+      throw error
     }
-    // A promise only for events enriched from the Eka Care API.
-    if (typeof native.then === 'function') native = await callAsync(native)
-    const result = toWebhookResult(native, request.payload)
-    return this.#onEvent && result.event ? this.#deliver(result) : result
+    let result = toWebhookResult(native, request.payload)
+    const phases = native.phases ?? []
+    if (this.#onEvent && result.event) {
+      result = await this.#telemetry.timePhase(delivery, phases, 'onEvent', () => this.#deliver(result))
+    }
+    return this.#finish(delivery, result, phases, request.payload.event)
   }
 
-  #handle(text, payload, signature) {
+  /** Counts the delivery in the core's stats and ends its span. Returns `result`. */
+  #finish(delivery, result, phases, eventType) {
+    const reason = this.#native.recordDelivery(result.status, result.error ?? null)
+    return this.#telemetry.endDelivery(delivery, result, { phases, reason, eventType })
+  }
+
+  #handle(text, payload, signature, timed) {
     const data = payload.data
     const fields = data !== null && typeof data === 'object'
     try {
@@ -135,6 +162,7 @@ class WebhookSDK {
         fields ? stringOrNull(data.appointment_id) : null,
         fields ? stringOrNull(data.p_aid) : null,
         signature,
+        timed,
       )
     } catch (error) {
       throw withCode(error)
@@ -199,6 +227,11 @@ class WebhookSDK {
   /** `export const POST = sdk.fetchHandler()` (Next.js App Router, Hono, any Fetch runtime). */
   fetchHandler(options) {
     return createFetchHandler(this, options)
+  }
+
+  /** `export default sdk.nextApiHandler()` (Next.js Pages Router API route; any Node `(req, res)`). */
+  nextApiHandler(options) {
+    return createNextApiHandler(this, options)
   }
 
   async findAppointmentsBetween(range) {
@@ -268,6 +301,7 @@ class WebhookSDK {
     await Promise.all([...this.#servers].map((server) => server.close()))
     await callAsync(this.#native.close())
     this.#reminders.clear()
+    this.#telemetry.close()
   }
 }
 

@@ -2,7 +2,7 @@
 // The native binding, and the one place its errors get their `code`: the Rust side prefixes
 // every message with `[ERR_…] ` because napi's async bridge carries only a message.
 
-const binding = require('../index.js')
+const binding = require('../binding.js')
 
 const CODED_MESSAGE = /^\[(ERR_[A-Z_]+)\] ([\s\S]*)$/
 

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs before `npm test` or `npm run demo`: npm packages, the Python
-# venv (reference SDK + moto), a running MariaDB, and the native addon (release build).
+# venv (reference SDK + moto), a running MariaDB and PostgreSQL (each with a database `test`), and
+# the native addon (release build, linked against glibc 2.17 with napi-rs's cross toolchain, which
+# scripts/build-native.mjs sets up once in ~/.napi-rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# `npm install`, not `npm ci`: the optional platform package (@eka-care/webhook-sdk-linux-x64-gnu)
-# is published with each release, so a checkout cannot have it in its lock file; npm skips it.
-npm install --no-audit --no-fund
+# The platform packages join optionalDependencies only at publish time (`napi pre-publish`), so the
+# lock file matches package.json and `npm ci` installs exactly it.
+npm ci --no-audit --no-fund
 bash scripts/setup-venv.sh
+# shellcheck: actionlint (in .ci/run) checks the workflows' `run:` scripts with it.
+if ! command -v shellcheck >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck
+fi
 
 # MariaDB is started before the session on this kind of machine; start it if it is down.
 if ! mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
@@ -20,4 +27,19 @@ if ! mysqladmin --protocol=tcp -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
 fi
 mysql --protocol=tcp -h 127.0.0.1 -u root -e 'CREATE DATABASE IF NOT EXISTS test'
 
-npx napi build --platform --release
+# PostgreSQL likewise (trust authentication on loopback): start the cluster on port 5432 if it
+# is down (its version and name as pg_lsclusters lists them), and make sure `test` exists.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  read -r pg_version pg_cluster < <(pg_lsclusters --no-header | awk '$3 == 5432 { print $1, $2; exit }')
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" "$pg_cluster" start
+  for _ in $(seq 1 60); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && break
+    sleep 1
+  done
+  pg_isready -h 127.0.0.1 -p 5432
+fi
+if [ "$(psql -X -A -t -h 127.0.0.1 -U postgres -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'test'")" != 1 ]; then
+  createdb -h 127.0.0.1 -U postgres test
+fi
+
+npm run build

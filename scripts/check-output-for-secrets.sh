@@ -10,6 +10,8 @@ secrets=(
   S3CRET-                         # __test__/secrets.test.mjs
   moto-secret-key-never-printed   # the DynamoDB tests
   interop-secret                  # the Python interop script
+  cli-db-pass                     # the PostgreSQL URL of __test__/cli.test.mjs
+  pw-secret                       # a PostgreSQL connection string in __test__/pipeline.test.mjs
 )
 found=0
 for secret in "${secrets[@]}"; do

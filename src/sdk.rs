@@ -7,12 +7,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
-use eka_webhook_core::logger;
 use eka_webhook_core::envelope::Envelope;
 use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
-use eka_webhook_core::reminders::ReminderSink;
+use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
+use eka_webhook_core::telemetry::{delivery_reason, PhaseTimings};
 use napi::bindgen_prelude::{BufferSlice, Either, FromNapiValue, PromiseRaw, Unknown};
 use napi::Env;
 use napi_derive::napi;
@@ -41,20 +41,54 @@ pub struct NativeWebhookResult {
     pub error: Option<String>,
     pub event_type: Option<String>,
     pub context_json: Option<String>,
+    /// The phases that ran, in order, when the call asked for them (a traced delivery).
+    pub phases: Option<Vec<NativePhase>>,
 }
 
-fn to_native_result(result: WebhookResult) -> NativeWebhookResult {
+/// One phase of a delivery, for its telemetry span.
+#[napi(object)]
+pub struct NativePhase {
+    /// `verify`, `dedupe`, `enrich`, `persist` or `onEvent`.
+    pub name: String,
+    /// Milliseconds after the core started the delivery.
+    pub start_ms: f64,
+    pub duration_ms: f64,
+}
+
+/// One Eka Care API request, for the latency histogram.
+#[napi(object)]
+pub struct NativeApiCall {
+    /// `login`, `appointment`, `patient`, `doctor` or `clinic`.
+    pub resource: String,
+    /// `ok`, `http_4xx`, `http_5xx`, `timeout`, `network` or `invalid_response`.
+    pub outcome: String,
+    pub duration_ms: f64,
+}
+
+fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> NativeWebhookResult {
     let (event_type, context_json) = match result.event {
         Some(event) => (Some(event.event_type), event.context.as_deref().map(context_json)),
         None => (None, None),
     };
-    NativeWebhookResult { status: u32::from(result.status), error: result.error, event_type, context_json }
+    let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let phases = timings.map(|timings| {
+        let phase = |p: &eka_webhook_core::telemetry::PhaseTiming| NativePhase {
+            name: p.phase.name().to_string(),
+            start_ms: millis(p.start),
+            duration_ms: millis(p.duration),
+        };
+        timings.phases.iter().map(phase).collect()
+    });
+    let status = u32::from(result.status);
+    NativeWebhookResult { status, error: result.error, event_type, context_json, phases }
 }
 
 /// A fired reminder as handed to JS: the fresh context, or why it could not be fetched.
 #[napi(object)]
 pub struct NativeReminderFire {
     pub id: String,
+    /// When it was due, epoch milliseconds.
+    pub scheduled_at_ms: f64,
     /// When the scheduler fired it, epoch milliseconds.
     pub fired_at_ms: f64,
     pub context_json: Option<String>,
@@ -88,15 +122,24 @@ struct JsReminderSink(JsCallback<NativeReminderFire>);
 
 #[async_trait]
 impl ReminderSink for JsReminderSink {
-    async fn fire(&self, reminder_id: &str, fired_at_ms: i64, outcome: Result<AppointmentContext, String>) {
+    async fn fire(
+        &self,
+        reminder: &ScheduledReminder,
+        fired_at_ms: i64,
+        outcome: Result<AppointmentContext, String>,
+    ) -> Result<(), String> {
         let (context_json, error) = match &outcome {
             Ok(ctx) => (Some(context_json(ctx)), None),
             Err(message) => (None, Some(message.clone())),
         };
-        let fire = NativeReminderFire { id: reminder_id.to_string(), fired_at_ms: fired_at_ms as f64, context_json, error };
-        if let Err(message) = self.0.call(fire).await {
-            logger::error(&format!("WebhookSDK: reminder callback {reminder_id} failed: {message}"));
-        }
+        let fire = NativeReminderFire {
+            id: reminder.id.clone(),
+            scheduled_at_ms: reminder.fire_at_ms as f64,
+            fired_at_ms: fired_at_ms as f64,
+            context_json,
+            error,
+        };
+        self.0.call(fire).await
     }
 }
 
@@ -171,6 +214,9 @@ impl NativeWebhookSdk {
     /// Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
     /// once, or as a promise when the event is enriched from the Eka Care API.
     #[napi(catch_unwind, ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>")]
+    // Each field crosses as its own argument: an options object would cost a napi property
+    // lookup per field on every request.
+    #[allow(clippy::too_many_arguments)]
     pub fn handle<'env>(
         &self,
         env: &'env Env,
@@ -179,6 +225,7 @@ impl NativeWebhookSdk {
         appointment_id: Option<String>,
         p_aid: Option<String>,
         #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
+        timed: bool,
     ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
         if self.core.is_closed() {
             return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
@@ -188,7 +235,8 @@ impl NativeWebhookSdk {
             Either::A(text) => text.as_bytes(),
             // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
             Either::B(buffer) if std::str::from_utf8(buffer).is_err() => {
-                return Ok(Either::A(to_native_result(WebhookResult::failure(400, INVALID_JSON_BODY))));
+                let result = WebhookResult::failure(400, INVALID_JSON_BODY);
+                return Ok(Either::A(to_native_result(result, timed.then(PhaseTimings::default))));
             }
             Either::B(buffer) => &buffer[..],
         };
@@ -196,17 +244,63 @@ impl NativeWebhookSdk {
         let pipeline = self.core.pipeline();
         let header = signature_header.as_ref().map(JsText::as_str);
         // The canonical form is the glue's to compute (JSON.stringify), on an invalid signature.
-        let accepted = match pipeline.accept(bytes, || None, envelope, header) {
+        let mut timings = PhaseTimings::default();
+        let accepted = match pipeline.accept(bytes, || None, envelope, header, &mut timings) {
             Ok(accepted) => accepted,
-            Err(rejection) => return Ok(Either::A(to_native_result(rejection.into()))),
+            Err(rejection) => {
+                return Ok(Either::A(to_native_result(rejection.into(), timed.then_some(timings))))
+            }
         };
         if !accepted.is_enriched() {
             let event = WebhookEvent { event_type: accepted.event_type, context: None };
-            return Ok(Either::A(to_native_result(WebhookResult::success(event))));
+            let result = WebhookResult::success(event);
+            return Ok(Either::A(to_native_result(result, timed.then_some(timings))));
         }
         let pipeline = pipeline.clone();
-        let promise = env.spawn_future(async move { Ok(to_native_result(pipeline.complete(accepted).await)) })?;
+        let promise = env.spawn_future(async move {
+            let result = pipeline.complete(accepted, &mut timings).await;
+            Ok(to_native_result(result, timed.then_some(timings)))
+        })?;
         Ok(Either::B(promise))
+    }
+
+    /// Counts a JS door's delivery once its answer is final (after `onEvent`); returns its
+    /// reason (`ok`, `signature_invalid`, …) for the delivery's span.
+    #[napi(catch_unwind)]
+    pub fn record_delivery(&self, status: u32, error: Option<String>) -> &'static str {
+        let status = u16::try_from(status).unwrap_or(500);
+        let result = match error {
+            Some(message) => WebhookResult::failure(status, message),
+            None => WebhookResult { status, body: Value::Null, event: None, error: None },
+        };
+        self.core.pipeline().record_delivery(&result);
+        delivery_reason(&result)
+    }
+
+    /// The JSON text of every counter (`sdk.stats()`).
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> String {
+        self.core.stats().to_string()
+    }
+
+    /// Starts keeping each Eka Care API request for `takeApiCalls` (OpenTelemetry is in use).
+    #[napi(catch_unwind)]
+    pub fn keep_api_calls(&self) {
+        self.core.telemetry().keep_api_samples();
+    }
+
+    /// The API requests made since the last take (at most 10,000 are kept in between).
+    #[napi(catch_unwind)]
+    pub fn take_api_calls(&self) -> Vec<NativeApiCall> {
+        let calls = self.core.telemetry().take_api_samples();
+        calls
+            .into_iter()
+            .map(|c| NativeApiCall {
+                resource: c.resource.into(),
+                outcome: c.outcome.into(),
+                duration_ms: c.duration_ms,
+            })
+            .collect()
     }
 
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.

@@ -1,7 +1,9 @@
-// Test support for the SQL backends: throwaway MariaDB databases and raw reads of the schedule
-// table, through the `mysql` client (MariaDB's) and Python's sqlite3 module, so the tests need
-// no npm dependency. MySQL is EKA_TEST_MYSQL_HOST:EKA_TEST_MYSQL_PORT (default 127.0.0.1:3306)
-// as EKA_TEST_MYSQL_USER / EKA_TEST_MYSQL_PASSWORD (default root, empty).
+// Test support for the SQL backends: throwaway MariaDB databases and PostgreSQL schemas, and raw
+// reads of the schedule table, through the `mysql` and `psql` clients and Python's sqlite3
+// module, so the tests need no npm dependency. MySQL is EKA_TEST_MYSQL_HOST:EKA_TEST_MYSQL_PORT
+// (default 127.0.0.1:3306) as EKA_TEST_MYSQL_USER / EKA_TEST_MYSQL_PASSWORD (default root,
+// empty); PostgreSQL is EKA_TEST_PG_HOST:EKA_TEST_PG_PORT (default 127.0.0.1:5432), database
+// EKA_TEST_PG_DATABASE (default test), as EKA_TEST_PG_USER (default postgres, trusted).
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +16,13 @@ export const MYSQL = {
   port: Number(process.env.EKA_TEST_MYSQL_PORT || 3306),
   user: process.env.EKA_TEST_MYSQL_USER || 'root',
   password: process.env.EKA_TEST_MYSQL_PASSWORD || '',
+};
+
+export const POSTGRES = {
+  host: process.env.EKA_TEST_PG_HOST || '127.0.0.1',
+  port: Number(process.env.EKA_TEST_PG_PORT || 5432),
+  user: process.env.EKA_TEST_PG_USER || 'postgres',
+  database: process.env.EKA_TEST_PG_DATABASE || 'test',
 };
 
 export const TABLE = 'eka_webhook_schedule_appointment';
@@ -72,6 +81,33 @@ function toRow(cells) {
     p_aid: pAid,
     reminder_sent_at: int(reminderSentAt),
   };
+}
+
+/** Runs SQL with `psql` in a schema (its search_path); returns what the last statement printed. */
+export function pgQuery(sql, schema = 'public') {
+  const env = { ...process.env, PGOPTIONS: `-c search_path=${schema} -c client_min_messages=warning` };
+  const args = ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', POSTGRES.host, '-p', String(POSTGRES.port)];
+  args.push('-U', POSTGRES.user, '-d', POSTGRES.database, '-c', sql);
+  return execFileSync('psql', args, { env, encoding: 'utf8' }).trim();
+}
+
+/** A fresh schema in the test database; `drop()` removes it with everything in it. */
+export function createPostgresSchema(tag) {
+  const name = uniqueName(tag).toLowerCase();
+  pgQuery(`CREATE SCHEMA ${name}`);
+  return {
+    name,
+    connection: { host: POSTGRES.host, port: POSTGRES.port, user: POSTGRES.user, database: POSTGRES.database, schema: name },
+    query: (sql) => pgQuery(sql, name),
+    drop: () => pgQuery(`DROP SCHEMA IF EXISTS ${name} CASCADE`),
+  };
+}
+
+/** Every row of the schedule table in a PostgreSQL schema, by appointment_id (JSON keeps any id intact). */
+export function postgresRows(schema) {
+  const cells = ROW_COLUMNS.split(', ').map((c) => `${c}::text`).join(', ');
+  const out = pgQuery(`SELECT coalesce(json_agg(json_build_array(${cells}) ORDER BY appointment_id), '[]') FROM ${TABLE}`, schema);
+  return new Map(JSON.parse(out).map((row) => [row[0], toRow(row)]));
 }
 
 /** Every row of the schedule table in a MySQL database, by appointment_id. */

@@ -15,3 +15,20 @@ sdk.scheduleReminder({ cronTime: 5, appointmentId: 'a', callback: () => undefine
 verifySignature({}, 'h', 'k').valid.toUpperCase() // @error: valid is boolean
 const table: 'other' = SCHEDULE_TABLE_NAME // @error: literal type
 void table
+new WebhookSDK({ clientId: 'id', clientSecret: 's', allowedEvents: ['appointment.create'] }) // @error: no such event
+new WebhookSDK({
+  clientId: 'id',
+  clientSecret: 's',
+  onEvent(event) {
+    void event.appointmentDetails.start_time // @error: not narrowed, a prescription has none
+    if (event.type === 'prescription.created') void event.appointmentDetails.status // @error: never enriched
+    if (event.type === 'appointment.deleted') return // @error: no such event type
+  },
+})
+async function narrowResult(): Promise<void> {
+  const result = await sdk.handleRequest({}, {})
+  void result.event.type // @error: event is absent on failures
+  if (result.event?.type === 'prescription.updated') void result.event.payload.data.appointment_id // @error: data may be absent
+}
+void narrowResult
+void sdk.stats().deliveries.byReason.signature_forged // @error: not a reason

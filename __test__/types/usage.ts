@@ -1,4 +1,5 @@
 // Uses every export of the public types; must type-check under --strict.
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
   WebhookSDK,
   WebhookProcessingError,
@@ -9,6 +10,9 @@ import {
   SCHEDULE_TABLE_NAME,
   type WebhookSDKConfig,
   type WebhookEvent,
+  type AppointmentWebhookEvent,
+  type PrescriptionWebhookEvent,
+  type SupportedEvent,
   type WebhookResult,
   type StandaloneServer,
   type Reminder,
@@ -16,6 +20,7 @@ import {
   type PersistenceConfig,
   type FindAppointmentsBetweenResult,
   type WebhookSDKError,
+  type WebhookStats,
 } from '@eka-care/webhook-sdk'
 
 const persistence: PersistenceConfig[] = [
@@ -38,9 +43,34 @@ const config: WebhookSDKConfig = {
   allowedEvents: ['appointment.created'],
   onEvent: async (event: WebhookEvent) => {
     const id: string | undefined = event.appointmentDetails?.appointment_id
-    const start: number | undefined = event.appointmentDetails?.start_time
+    if (event.type === 'appointment.created') {
+      // Narrowed: the appointment was fetched, so its details are there without `?.`.
+      const start: number | undefined = event.appointmentDetails.start_time
+      const fromPayload: string = event.payload.data.appointment_id
+      const appointment: AppointmentWebhookEvent = event
+      void [start, fromPayload, appointment]
+    } else if (event.type === 'prescription.created' || event.type === 'prescription.updated') {
+      const prescription: PrescriptionWebhookEvent = event
+      const data: unknown = event.payload.data
+      void [prescription, data]
+    } else {
+      const updated: AppointmentWebhookEvent<'appointment.updated'> = event
+      const status: string | undefined = event.appointmentDetails.status
+      void [updated, status]
+    }
+    switch (event.type) {
+      case 'appointment.created':
+      case 'appointment.updated':
+        return void event.appointmentDetails.clinic_id
+      case 'prescription.created':
+      case 'prescription.updated':
+        return
+      default: {
+        const exhaustive: never = event
+        void exhaustive
+      }
+    }
     void id
-    void start
   },
   path: '/hook',
   persistence: persistence[0],
@@ -54,6 +84,11 @@ async function main(): Promise<void> {
   const sdk = new WebhookSDK(config)
   const result: WebhookResult = await sdk.handleRequest({ event: 'prescription.created' }, { 'eka-webhook-signature': 't=1,v1=aa' })
   const status: number = result.status
+  if (result.event?.type === 'appointment.updated') {
+    const visitType: string | undefined = result.event.appointmentDetails.visit_type
+    void visitType
+  }
+  const allowed: SupportedEvent[] = ['prescription.created']
   const server: StandaloneServer = sdk.listen(0, () => undefined)
   const port: number = server.port
   await server.close()
@@ -68,12 +103,17 @@ async function main(): Promise<void> {
   const when: Date = reminder.nextRun
   reminder.cancel()
   await sdk.reminderSent('apt-1')
+  const stats: WebhookStats = sdk.stats()
+  const ok: number | undefined = stats.deliveries.byReason.ok
+  const p99Bucket: number | '+Inf' | undefined = stats.api.latencyMs.buckets.at(-1)?.le
+  void [ok, p99Bucket, stats.writeQueueDepth, stats.reminders.byOutcome.fired]
   const appointment = await sdk.getAppointmentDetailsById('apt-1', { partnerId: 'p' })
   const patient = await sdk.getPatientDetailsById('p')
   const doctor = await sdk.getDoctorDetailsById('d')
   const clinic = await sdk.getClinicDetailsById('c')
   const middleware = sdk.expressMiddleware({ limit: 1024 })
   const handler: (request: Request) => Promise<Response> = sdk.fetchHandler()
+  const pagesRoute: (req: IncomingMessage, res: ServerResponse) => Promise<void> = sdk.nextApiHandler({ limit: 1024 })
   const verified: { valid: boolean; reason?: string } = verifySignature({}, 't=1,v1=aa', 'key', { toleranceSeconds: 60, now: 1 })
   const header: string = generateSignatureHeader({}, 'key', 1700000000)
   const error = new WebhookProcessingError('bad', 400)
@@ -86,7 +126,7 @@ async function main(): Promise<void> {
     const coded = e as WebhookSDKError
     if (coded.code === 'ERR_INVALID_CONFIG') void coded.message
   }
-  void [status, port, found.appointments, found.followupAppointments, when, appointment, patient, doctor, clinic, middleware, handler, verified, header, code, events, table]
+  void [status, allowed, port, found.appointments, found.followupAppointments, when, appointment, patient, doctor, clinic, middleware, handler, pagesRoute, verified, header, code, events, table]
   await sdk.close()
 }
 

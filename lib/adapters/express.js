@@ -3,13 +3,13 @@
 // express.raw() or express.text() (Buffer or string: raw path), or alone (reads the stream
 // itself: raw path). Errors it cannot answer for (a broken stream, a closed SDK) go to next(err).
 
-const { readRequestBody } = require('./node-body')
-const { bodyLimit, nonEmptyBody, TOO_LARGE_BODY } = require('./shared')
+const { parsedOrRawBody } = require('./node-body')
+const { bodyLimit, TOO_LARGE_BODY } = require('./shared')
 
 function createExpressMiddleware(sdk, options = {}) {
   const limit = bodyLimit(options, 'expressMiddleware')
   return function ekaWebhookMiddleware(req, res, next) {
-    bodyOf(req, limit)
+    parsedOrRawBody(req, limit)
       .then((body) => {
         if (body.tooLarge) {
           res.status(413).json(TOO_LARGE_BODY)
@@ -22,17 +22,6 @@ function createExpressMiddleware(sdk, options = {}) {
       })
       .catch(next)
   }
-}
-
-/**
- * The body a parser already produced, or the raw bytes read from the stream. A parser that
- * skipped the request (its content type did not match) leaves the stream unread: body-parser 1.x
- * (Express 4) still sets `req.body = {}`, 2.x (Express 5) leaves it undefined; neither ends the
- * stream, so the stream's state is what tells.
- */
-function bodyOf(req, limit) {
-  if (req.readableEnded || req._body === true) return Promise.resolve({ value: nonEmptyBody(req.body) })
-  return readRequestBody(req, limit)
 }
 
 module.exports = { createExpressMiddleware }

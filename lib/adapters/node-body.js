@@ -1,5 +1,7 @@
 'use strict'
 
+const { nonEmptyBody } = require('./shared')
+
 /**
  * Reads a Node request stream into a Buffer, stopping at `limit` bytes. Resolves
  * `{ value: Buffer | null }` (null for an empty body) or `{ tooLarge: true }`; rejects when the
@@ -49,10 +51,22 @@ function readRequestBody(req, limit) {
   })
 }
 
+/**
+ * The body a parser already produced, or the raw bytes read from the stream. A parser that
+ * skipped the request (its content type did not match) leaves the stream unread: body-parser 1.x
+ * (Express 4) still sets `req.body = {}`, 2.x (Express 5) leaves it undefined; neither ends the
+ * stream, so the stream's state is what tells. Next.js's API-route parser always reads the
+ * stream whole (JSON → object, other types → text), and with `bodyParser: false` leaves it unread.
+ */
+function parsedOrRawBody(req, limit) {
+  if (req.readableEnded || req._body === true) return Promise.resolve({ value: nonEmptyBody(req.body) })
+  return readRequestBody(req, limit)
+}
+
 function abortedError() {
   const error = new Error('Request aborted before its body was read')
   error.code = 'ECONNRESET'
   return error
 }
 
-module.exports = { readRequestBody }
+module.exports = { readRequestBody, parsedOrRawBody }

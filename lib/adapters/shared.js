@@ -24,4 +24,4 @@ function nonEmptyBody(body) {
   return body ?? null
 }
 
-module.exports = { bodyLimit, nonEmptyBody, TOO_LARGE_BODY }
+module.exports = { bodyLimit, nonEmptyBody, TOO_LARGE_BODY, DEFAULT_BODY_LIMIT }

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::config::ApiCredentials;
 use crate::secret::Secret;
+use crate::telemetry::Telemetry;
 
 /// Everything but RFC 3986 unreserved characters is encoded in an id's path segment.
 const PATH_SEGMENT: &percent_encoding::AsciiSet =
@@ -95,6 +96,9 @@ pub struct EkaApiClient {
     credentials: ApiCredentials,
     base_url: Url,
     tokens: Arc<TokenCache>,
+    /// The SDK instance's counters: every part that records (the pipeline, reminders) already
+    /// holds this client, and its clones share them.
+    telemetry: Arc<Telemetry>,
 }
 
 impl std::fmt::Debug for EkaApiClient {
@@ -111,7 +115,11 @@ impl EkaApiClient {
             return Err(ApiError::InvalidBaseUrl(format!("{} is not an http(s) URL", credentials.api_base_url)));
         }
         let tokens = token_cache_for(&credentials);
-        Ok(Self { credentials, base_url, tokens })
+        Ok(Self { credentials, base_url, tokens, telemetry: Arc::default() })
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     pub fn credentials(&self) -> &ApiCredentials {
@@ -203,7 +211,19 @@ impl EkaApiClient {
         self.send(request, endpoint).await
     }
 
+    /// One HTTP request, counted and timed.
     async fn send(&self, request: reqwest::RequestBuilder, endpoint: &str) -> Result<Value, ApiError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(request, endpoint).await;
+        self.telemetry.api_call(endpoint, result.as_ref().map(|_| ()), started.elapsed());
+        result
+    }
+
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: &str,
+    ) -> Result<Value, ApiError> {
         let timeout = self.credentials.request_timeout;
         let network_error = |e: reqwest::Error| {
             if e.is_timeout() {

@@ -20,3 +20,4 @@ pub mod secret;
 pub mod sdk;
 pub mod server;
 pub mod signature;
+pub mod telemetry;

@@ -18,6 +18,7 @@ use crate::events::{is_appointment_event, AppointmentContext, WebhookEvent, SUPP
 use crate::logger;
 use crate::persistence::schedule::Schedule;
 use crate::signature::{self, VerifyOptions};
+use crate::telemetry::{delivery_reason, Phase, PhaseTimings};
 
 pub const INVALID_JSON_BODY: &str = "Invalid JSON body";
 pub const BODY_REQUIRED: &str = "Request body is required";
@@ -134,28 +135,38 @@ impl Pipeline {
     /// The standalone server's door, end to end: bytes off the wire (empty: no body), parsed
     /// here, `onEvent` called through the [`EventSink`].
     pub async fn handle_bytes(&self, body: &[u8], signature_header: Option<&str>) -> WebhookResult {
-        let accepted = match self.accept_bytes(body, signature_header) {
-            Ok(accepted) => accepted,
-            Err(rejection) => return rejection.into(),
+        let mut timings = PhaseTimings::default();
+        let result = match self.accept_bytes(body, signature_header, &mut timings) {
+            Ok(accepted) => self.complete(accepted, &mut timings).await,
+            Err(rejection) => rejection.into(),
         };
-        let result = self.complete(accepted).await;
-        match (&self.on_event, &result.event) {
+        let result = match (&self.on_event, &result.event) {
             // The event exists only on success, whose body was valid UTF-8.
-            (Some(sink), Some(event)) => match self
-                .deliver(sink.as_ref(), event, &String::from_utf8_lossy(body))
-                .await
-            {
-                Ok(()) => result,
-                Err(failure) => failure,
-            },
+            (Some(sink), Some(event)) => {
+                let payload_json = String::from_utf8_lossy(body);
+                let delivery = self.deliver(sink.as_ref(), event, &payload_json);
+                match timings.time_async(Phase::OnEvent, delivery).await {
+                    Ok(()) => result,
+                    Err(failure) => failure,
+                }
+            }
             _ => result,
-        }
+        };
+        self.record_delivery(&result);
+        result
+    }
+
+    /// Counts a delivery's final answer (status and reason) for telemetry. The JS doors call it
+    /// once per request, after `onEvent`.
+    pub fn record_delivery(&self, result: &WebhookResult) {
+        self.api.telemetry().delivery(result.status, delivery_reason(result));
     }
 
     fn accept_bytes(
         &self,
         body: &[u8],
         signature_header: Option<&str>,
+        timings: &mut PhaseTimings,
     ) -> Result<Accepted, Rejection> {
         if body.is_empty() {
             return Err(Rejection::new(400, BODY_REQUIRED));
@@ -170,19 +181,21 @@ impl Pipeline {
             || canonical_json::canonicalize(text),
             envelope,
             signature_header,
+            timings,
         )
     }
 
     /// The synchronous checks every door runs, in order: nesting, signature, event rules.
     /// `body` is the text to verify, exactly as received; `canonical` gives its canonical form,
     /// tried (and computed) only when the bytes themselves do not verify. `envelope` is what
-    /// the door read of the body.
+    /// the door read of the body. `timings` gets the verify phase.
     pub fn accept(
         &self,
         body: &[u8],
         canonical: impl FnOnce() -> Option<Vec<u8>>,
         envelope: Envelope,
         signature_header: Option<&str>,
+        timings: &mut PhaseTimings,
     ) -> Result<Accepted, Rejection> {
         if envelope::is_too_deep(body) {
             return Err(Rejection::new(400, BODY_TOO_DEEP));
@@ -193,13 +206,10 @@ impl Pipeline {
                 canonical().filter(|c| c.as_slice() != body).map(Cow::Owned)
             });
             let candidates = std::iter::once(Cow::Borrowed(body)).chain(canonical.flatten());
-            signature::verify(
-                signature_header,
-                &self.config.signing_keys,
-                options,
-                candidates,
-            )
-            .map_err(|failure| Rejection::new(403, failure.reason()))?;
+            let keys = &self.config.signing_keys;
+            timings
+                .time(Phase::Verify, || signature::verify(signature_header, keys, options, candidates))
+                .map_err(|failure| Rejection::new(403, failure.reason()))?;
         }
 
         let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
@@ -227,14 +237,16 @@ impl Pipeline {
     }
 
     /// The steps that wait: enrichment and persistence (not `onEvent`: the door calls it).
-    pub async fn complete(&self, accepted: Accepted) -> WebhookResult {
+    /// `timings` gets their phases.
+    pub async fn complete(&self, accepted: Accepted, timings: &mut PhaseTimings) -> WebhookResult {
         let mut event = WebhookEvent {
             event_type: accepted.event_type,
             context: None,
         };
         if is_appointment_event(&event.event_type) {
             let appointment_id = accepted.appointment_id.as_deref().unwrap_or_default();
-            match enrich_appointment(&self.api, appointment_id, None).await {
+            let enriched = enrich_appointment(&self.api, appointment_id, None);
+            match timings.time_async(Phase::Enrich, enriched).await {
                 Ok(context) => event.context = Some(Box::new(context)),
                 Err(err) => {
                     return WebhookResult::failure(
@@ -245,9 +257,8 @@ impl Pipeline {
             }
         }
         if let Some(schedule) = &self.schedule {
-            schedule
-                .apply_event(&event, accepted.p_aid.as_deref())
-                .await;
+            let persisted = schedule.apply_event(&event, accepted.p_aid.as_deref());
+            timings.time_async(Phase::Persist, persisted).await;
         }
         WebhookResult::success(event)
     }

@@ -16,6 +16,7 @@ use crate::pipeline::{EventSink, Pipeline};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
+use crate::telemetry::Telemetry;
 
 /// How long `close()` lets writes waiting for the database reach it.
 const CLOSE_FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -42,10 +43,7 @@ impl WebhookSdk {
         let config = Arc::new(config);
         let api = EkaApiClient::new(config.credentials.clone())
             .map_err(|e| CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}")))?;
-        let schedule = match &config.persistence {
-            Some(p) => Some(Arc::new(Schedule::new(open_store(p)?))),
-            None => None,
-        };
+        let schedule = config.persistence.as_ref().map(|p| Arc::new(Schedule::new(open_store(p))));
         let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
         Ok(Self {
             config,
@@ -101,6 +99,16 @@ impl WebhookSdk {
     /// True when the reminder was pending.
     pub fn cancel_reminder(&self, reminder_id: &str) -> bool {
         self.reminders.get().is_some_and(|r| r.cancel(reminder_id))
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        self.api.telemetry()
+    }
+
+    /// Every counter as plain numbers (`sdk.stats()`).
+    pub fn stats(&self) -> Value {
+        let depth = self.schedule.as_ref().map_or(0, |s| s.write_queue_depth());
+        self.api.telemetry().snapshot(depth)
     }
 
     fn schedule_for(&self, method: &str) -> Result<&Arc<Schedule>, CoreError> {

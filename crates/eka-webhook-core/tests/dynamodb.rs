@@ -1,11 +1,10 @@
 //! The DynamoDB schedule store against a real moto server (one per test, started and killed by
-//! `support::moto`).
+//! `support::moto`): what only DynamoDB has. The rules every backend follows are in
+//! `persistence_suite.rs`.
 
 mod support;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
@@ -13,26 +12,14 @@ use aws_sdk_dynamodb::types::{
     TableDescription, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
-use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::persistence::dynamodb::{DynamoDbStore, STATUS_START_TIME_INDEX};
-use eka_webhook_core::persistence::schedule::Schedule;
 use eka_webhook_core::persistence::{
-    AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
+    PersistenceError, ScheduleStore, SCHEDULE_TABLE_NAME,
 };
-use serde_json::json;
 use support::moto::Moto;
-use support::{dynamo_config, raw_client, store, CountingStore, SECRET_KEY};
-
-fn record(id: &str, start_time: i64, status: &str, visit_type: &str) -> ScheduleRecord {
-    ScheduleRecord {
-        appointment_id: id.to_string(),
-        start_time,
-        end_time: start_time + 900,
-        status: status.to_string(),
-        visit_type: visit_type.to_string(),
-        p_aid: None,
-    }
-}
+use support::{
+    assert_key_and_gsi, create_table_without_gsi, dynamo_config, get_item, ids, raw_client, record, store, SECRET_KEY,
+};
 
 /// A fresh moto server with the table created by the store under test.
 async fn with_table() -> (Moto, Client, DynamoDbStore) {
@@ -47,47 +34,12 @@ async fn describe(client: &Client) -> TableDescription {
     client.describe_table().table_name(SCHEDULE_TABLE_NAME).send().await.unwrap().table.unwrap()
 }
 
-async fn get_item(client: &Client, id: &str) -> Option<HashMap<String, AttributeValue>> {
-    client
-        .get_item()
-        .table_name(SCHEDULE_TABLE_NAME)
-        .key("appointment_id", AttributeValue::S(id.to_string()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-}
-
 fn n(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
     item[name].as_n().unwrap_or_else(|_| panic!("{name} is not N: {:?}", item[name])).parse().unwrap()
 }
 
 fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
     item[name].as_s().unwrap_or_else(|_| panic!("{name} is not S: {:?}", item[name]))
-}
-
-fn ids(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-/// A table the way a Python SDK release before the GSI created it: hash key only.
-async fn create_table_without_gsi(client: &Client) {
-    client
-        .create_table()
-        .table_name(SCHEDULE_TABLE_NAME)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("appointment_id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("appointment_id").key_type(KeyType::Hash).build().unwrap())
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
 }
 
 /// Asserts the table and GSI are exactly what the Python SDK 0.1.4 creates.
@@ -97,21 +49,6 @@ fn assert_python_shape(table: &TableDescription) {
         table.attribute_definitions().iter().map(|a| (a.attribute_name(), a.attribute_type().as_str())).collect();
     attrs.sort();
     assert_eq!(attrs, [("appointment_id", "S"), ("start_time", "N"), ("status", "S")]);
-}
-
-/// The key schema, GSI and projection (what matters for reads and writes).
-fn assert_key_and_gsi(table: &TableDescription) {
-    let keys: Vec<_> = table.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
-    assert_eq!(keys, [("appointment_id", "HASH")]);
-    let gsis = table.global_secondary_indexes();
-    assert_eq!(gsis.len(), 1, "{gsis:?}");
-    let gsi = &gsis[0];
-    assert_eq!(gsi.index_name(), Some(STATUS_START_TIME_INDEX));
-    let gsi_keys: Vec<_> = gsi.key_schema().iter().map(|k| (k.attribute_name(), k.key_type().as_str())).collect();
-    assert_eq!(gsi_keys, [("status", "HASH"), ("start_time", "RANGE")]);
-    let projection = gsi.projection().unwrap();
-    assert_eq!(projection.projection_type().unwrap().as_str(), "INCLUDE");
-    assert_eq!(projection.non_key_attributes(), ["visit_type"]);
 }
 
 #[tokio::test]
@@ -242,73 +179,6 @@ async fn reupsert_keeps_created_at_reminder_and_an_existing_p_aid() {
     assert_eq!(n(&item, "created_at"), 1_000);
 }
 
-fn created_event(details: serde_json::Value) -> WebhookEvent {
-    WebhookEvent {
-        event_type: "appointment.created".into(),
-        context: Some(Box::new(AppointmentContext {
-            appointment_details: details,
-            patient_details: None,
-            doctor_details: None,
-            clinic_details: None,
-        })),
-    }
-}
-
-#[tokio::test]
-async fn schedule_rules_reschedule_marks_the_previous_row_res() {
-    let moto = Moto::start().await;
-    let client = raw_client(&moto.endpoint);
-    let schedule = Arc::new(Schedule::new(Arc::new(store(&moto.endpoint))));
-    let appointment = |id: &str, status: &str, visit: &str| {
-        json!({"appointment_id": id, "start_time": 5_000, "end_time": 5_900, "status": status, "visit_type": visit})
-    };
-    schedule.apply_event(&created_event(appointment("first", "BK", "NEW")), None).await;
-    schedule.apply_event(&created_event(appointment("second", "BK", "NEW")), Some("first")).await;
-    assert_eq!(s(&get_item(&client, "first").await.unwrap(), "status"), "RES");
-    let second = get_item(&client, "second").await.unwrap();
-    assert_eq!((s(&second, "status"), s(&second, "p_aid")), ("BK", "first"));
-    // Not schedulable: no row.
-    schedule.apply_event(&created_event(appointment("walk-in", "IN", "NEW")), None).await;
-    assert!(get_item(&client, "walk-in").await.is_none());
-
-    let mut updated = created_event(appointment("second", "CND", "NEW"));
-    updated.event_type = "appointment.updated".into();
-    schedule.apply_event(&updated, None).await;
-    assert_eq!(s(&get_item(&client, "second").await.unwrap(), "status"), "CND");
-    let found = schedule.store().find_appointment_ids_between(0, 10_000).await.unwrap();
-    assert_eq!(found, AppointmentIdsBetween::default());
-}
-
-#[tokio::test]
-async fn window_bounds_are_inclusive_split_and_ordered() {
-    let (_moto, _, store) = with_table().await;
-    for r in [
-        record("bk-100", 100, "BK", "NEW"),
-        record("bk-200-b", 200, "BK", "NEW"),
-        record("bk-200-a", 200, "BK", "FLW"),
-        record("bk-300", 300, "BK", "NEW"),
-        record("flw-150", 150, "IN", "FLW"),
-        record("flw-99", 99, "IN", "FLW"),
-        record("in-new-120", 120, "IN", "NEW"),
-        record("cnd-110", 110, "CND", "NEW"),
-        record("res-130", 130, "RES", "FLW"),
-    ] {
-        store.upsert(&r).await.unwrap();
-    }
-    let found = store.find_appointment_ids_between(100, 200).await.unwrap();
-    assert_eq!(found.appointments, ids(&["bk-100", "bk-200-a", "bk-200-b"]));
-    assert_eq!(found.followup_appointments, ids(&["flw-150"]));
-    let found = store.find_appointment_ids_between(101, 199).await.unwrap();
-    assert_eq!(found.appointments, Vec::<String>::new());
-    assert_eq!(found.followup_appointments, ids(&["flw-150"]));
-    let found = store.find_appointment_ids_between(300, 300).await.unwrap();
-    assert_eq!(found.appointments, ids(&["bk-300"]));
-    let found = store.find_appointment_ids_between(99, 99).await.unwrap();
-    assert_eq!((found.appointments.len(), found.followup_appointments), (0, ids(&["flw-99"])));
-    assert_eq!(store.find_appointment_ids_between(301, 10_000).await.unwrap(), AppointmentIdsBetween::default());
-    assert_eq!(store.find_appointment_ids_between(200, 100).await.unwrap(), AppointmentIdsBetween::default());
-}
-
 /// 1,500 items of ~2 KB: more than DynamoDB's (and moto's) 1 MB per Query page, so the store
 /// has to follow LastEvaluatedKey.
 #[tokio::test]
@@ -380,60 +250,6 @@ async fn follows_pagination_to_the_end() {
     };
     assert_eq!(window.appointments, in_window(expect("BK", None)));
     assert_eq!(window.followup_appointments, in_window(expect("IN", Some("FLW"))));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_first_calls_create_the_table_once() {
-    let moto = Moto::start().await;
-    // One SDK: concurrent first calls run ensure_table once.
-    let counting = Arc::new(CountingStore::new(Arc::new(store(&moto.endpoint))));
-    let schedule = Arc::new(Schedule::new(counting.clone()));
-    let calls = (0..16).map(|_| {
-        let schedule = schedule.clone();
-        tokio::spawn(async move { schedule.ensure_ready().await })
-    });
-    for result in futures::future::join_all(calls).await {
-        result.unwrap().unwrap();
-    }
-    assert_eq!(counting.ensure_calls.load(Ordering::SeqCst), 1);
-    assert_python_shape(&describe(&raw_client(&moto.endpoint)).await);
-
-    // Several processes racing on a fresh server: every one succeeds (a lost CreateTable race,
-    // ResourceInUseException, counts as success) and there is one table.
-    let other = Moto::start().await;
-    let racers = (0..4).map(|_| {
-        let store = store(&other.endpoint);
-        tokio::spawn(async move { store.ensure_table().await })
-    });
-    for result in futures::future::join_all(racers).await {
-        result.unwrap().unwrap();
-    }
-    let tables = raw_client(&other.endpoint).list_tables().send().await.unwrap();
-    assert_eq!(tables.table_names(), [SCHEDULE_TABLE_NAME]);
-    assert_python_shape(&describe(&raw_client(&other.endpoint)).await);
-}
-
-#[tokio::test]
-async fn ids_with_quotes_and_unicode_round_trip() {
-    let (_moto, _, store) = with_table().await;
-    let odd = [
-        "it's \"quoted\"",
-        "ünïcødé-预约-🙂",
-        "a b/c?d=e&f#g",
-        "%41%20",
-        "back\\slash; DROP TABLE x;--",
-        "#s :s",
-    ];
-    for (i, id) in odd.iter().enumerate() {
-        store.upsert(&record(id, 100 + i as i64, "BK", "NEW")).await.unwrap();
-    }
-    let found = store.find_appointment_ids_between(100, 200).await.unwrap();
-    assert_eq!(found.appointments, ids(&odd));
-    for id in odd {
-        assert!(store.update_status(id, "IN").await.unwrap(), "{id}");
-        assert!(store.mark_reminder_sent(id, 9).await.unwrap(), "{id}");
-    }
-    assert_eq!(store.find_appointment_ids_between(100, 200).await.unwrap(), AppointmentIdsBetween::default());
 }
 
 #[tokio::test]

@@ -1,282 +1,24 @@
-//! The SQLite and MySQL schedule stores against real databases (a temp SQLite file, the local
-//! MariaDB). The same checks run on both backends; what only one has is tested below them.
+//! The SQLite, MySQL and PostgreSQL schedule stores against real databases (a temp SQLite file,
+//! the local MariaDB and PostgreSQL): what only one SQL backend has. The rules every backend
+//! follows are in `persistence_suite.rs`.
 
 mod support;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eka_webhook_core::config::{MysqlConfig, SqliteConfig};
-use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
+use eka_webhook_core::config::{MysqlConfig, PostgresConfig, PostgresSslMode, RootCert, SqliteConfig};
 use eka_webhook_core::persistence::mysql::MysqlStore;
+use eka_webhook_core::persistence::postgres::PostgresStore;
 use eka_webhook_core::persistence::schedule::Schedule;
+use eka_webhook_core::persistence::sql::SqlDialect;
 use eka_webhook_core::persistence::sqlite::SqliteStore;
 use eka_webhook_core::persistence::{
-    AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
+    AppointmentIdsBetween, PersistenceError, ScheduleStore, SCHEDULE_TABLE_NAME,
 };
 use eka_webhook_core::secret::Secret;
-use eka_webhook_core::signature::unix_now;
-use serde_json::json;
 use sqlx::AssertSqlSafe;
 use support::*;
-
-const ALL_COLUMNS: [&str; 8] =
-    ["appointment_id", "start_time", "end_time", "status", "visit_type", "created_at", "p_aid", "reminder_sent_at"];
-
-fn record(id: &str, start: i64, status: &str, visit_type: &str) -> ScheduleRecord {
-    ScheduleRecord {
-        appointment_id: id.into(),
-        start_time: start,
-        end_time: start + 900,
-        status: status.into(),
-        visit_type: visit_type.into(),
-        p_aid: None,
-    }
-}
-
-fn event(event_type: &str, id: &str, start: i64, status: &str, visit_type: &str) -> WebhookEvent {
-    WebhookEvent {
-        event_type: event_type.into(),
-        context: Some(Box::new(AppointmentContext {
-            appointment_details: json!({
-                "appointment_id": id, "start_time": start, "end_time": start + 900,
-                "status": status, "visit_type": visit_type, "patient_id": "pat-1",
-            }),
-            ..Default::default()
-        })),
-    }
-}
-
-fn ids(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// The checks both backends pass
-// ---------------------------------------------------------------------------------------------
-
-async fn creates_from_nothing(h: &dyn Harness) {
-    let store = h.store();
-    store.ensure_table().await.unwrap();
-    assert_eq!(h.columns().await, ALL_COLUMNS);
-    // Idempotent, and a second instance on the same database is happy with it.
-    store.ensure_table().await.unwrap();
-    h.another_store().ensure_table().await.unwrap();
-    assert_eq!(h.count().await, 0);
-}
-
-async fn migrates_an_older_table(h: &dyn Harness) {
-    h.exec(h.old_table_sql()).await;
-    h.exec("INSERT INTO eka_webhook_schedule_appointment (appointment_id, start_time, end_time, status, visit_type) VALUES ('old-1', 100, 200, 'BK', 'NEW')").await;
-    let store = h.store();
-    store.ensure_table().await.unwrap();
-    assert_eq!(h.columns().await, ALL_COLUMNS);
-    let old = h.row("old-1").await.unwrap();
-    assert_eq!((old.created_at, old.p_aid, old.reminder_sent_at), (0, None, None));
-    assert_eq!((old.start_time, old.status.as_str()), (100, "BK"));
-    // And it works as a full table now.
-    store.upsert(&record("new-1", 150, "BK", "NEW")).await.unwrap();
-    assert!(store.mark_reminder_sent("old-1", 42).await.unwrap());
-    assert_eq!(h.row("old-1").await.unwrap().reminder_sent_at, Some(42));
-    let found = store.find_appointment_ids_between(0, 1000).await.unwrap();
-    assert_eq!(found.appointments, ids(&["old-1", "new-1"]));
-}
-
-async fn applies_the_schedule_rules(h: &dyn Harness) {
-    let schedule = Arc::new(Schedule::new(h.store()));
-    let t = 1_900_000_000;
-    let before = unix_now();
-
-    // BK is scheduled, with created_at = now.
-    schedule.apply_event(&event("appointment.created", "a-1", t, "BK", "NEW"), None).await;
-    let row = h.row("a-1").await.unwrap();
-    assert_eq!((row.start_time, row.end_time, row.status.as_str(), row.visit_type.as_str()), (t, t + 900, "BK", "NEW"));
-    assert!(row.created_at >= before && row.created_at <= unix_now(), "created_at {}", row.created_at);
-    assert_eq!((row.p_aid, row.reminder_sent_at), (None, None));
-
-    // A re-upsert changes the schedule but keeps created_at.
-    h.exec("UPDATE eka_webhook_schedule_appointment SET created_at = 7 WHERE appointment_id = 'a-1'").await;
-    schedule.apply_event(&event("appointment.created", "a-1", t + 60, "BK", "FLW"), None).await;
-    let row = h.row("a-1").await.unwrap();
-    assert_eq!((row.start_time, row.visit_type.as_str(), row.created_at), (t + 60, "FLW", 7));
-
-    // A reschedule: the earlier appointment becomes RES, the new row remembers it.
-    schedule.apply_event(&event("appointment.created", "a-2", t + 3600, "BK", "NEW"), Some("a-1")).await;
-    assert_eq!(h.row("a-1").await.unwrap().status, "RES");
-    assert_eq!(h.row("a-2").await.unwrap().p_aid.as_deref(), Some("a-1"));
-    // Upserting a-2 again without a p_aid keeps the one it had.
-    schedule.apply_event(&event("appointment.created", "a-2", t + 7200, "BK", "NEW"), None).await;
-    let row = h.row("a-2").await.unwrap();
-    assert_eq!((row.p_aid.as_deref(), row.start_time), (Some("a-1"), t + 7200));
-    // A p_aid naming no row is harmless.
-    schedule.apply_event(&event("appointment.created", "a-3", t, "BK", "NEW"), Some("nowhere")).await;
-    assert_eq!(h.row("a-3").await.unwrap().p_aid.as_deref(), Some("nowhere"));
-    assert!(h.row("nowhere").await.is_none());
-
-    // Details that are an empty object change nothing, not even the p_aid's row (as Python).
-    let mut empty = event("appointment.created", "a-4", t, "BK", "NEW");
-    empty.context.as_mut().unwrap().appointment_details = json!({});
-    schedule.apply_event(&empty, Some("a-2")).await;
-    assert_eq!(h.row("a-2").await.unwrap().status, "BK");
-
-    // Only BK, or IN + FLW, is scheduled on create.
-    schedule.apply_event(&event("appointment.created", "f-1", t, "IN", "FLW"), None).await;
-    schedule.apply_event(&event("appointment.created", "n-1", t, "IN", "NEW"), None).await;
-    schedule.apply_event(&event("appointment.created", "c-1", t, "CND", "FLW"), None).await;
-    assert_eq!(h.row("f-1").await.unwrap().status, "IN");
-    assert!(h.row("n-1").await.is_none());
-    assert!(h.row("c-1").await.is_none());
-
-    // appointment.updated mirrors any status onto an existing row, and creates none.
-    schedule.apply_event(&event("appointment.updated", "f-1", t, "CND", "FLW"), None).await;
-    assert_eq!(h.row("f-1").await.unwrap().status, "CND");
-    schedule.apply_event(&event("appointment.updated", "n-1", t, "BK", "NEW"), None).await;
-    assert!(h.row("n-1").await.is_none());
-    // The same status again still counts as a match (MySQL's CLIENT_FOUND_ROWS).
-    assert!(h.store().update_status("f-1", "CND").await.unwrap());
-    assert!(!h.store().update_status("missing", "CND").await.unwrap());
-
-    // reminder_sent: now on the row; no row is a no-op.
-    let before = unix_now();
-    schedule.reminder_sent("a-2", unix_now()).await.unwrap();
-    let sent = h.row("a-2").await.unwrap().reminder_sent_at.unwrap();
-    assert!(sent >= before && sent <= unix_now());
-    schedule.reminder_sent("missing", unix_now()).await.unwrap();
-    assert!(h.row("missing").await.is_none());
-    assert_eq!(h.count().await, 4);
-}
-
-async fn finds_ids_at_the_exact_bounds(h: &dyn Harness) {
-    let store = h.store();
-    store.ensure_table().await.unwrap();
-    let (start, end) = (2_000_000_000, 2_000_003_600);
-    for r in [
-        record("before", start - 1, "BK", "NEW"),
-        record("z-at-start", start, "BK", "NEW"),
-        record("a-at-start", start, "BK", "NEW"),
-        record("flw-mid", start + 10, "IN", "FLW"),
-        record("in-new-mid", start + 10, "IN", "NEW"),
-        record("cnd-mid", start + 20, "CND", "NEW"),
-        record("bk-flw-mid", start + 30, "BK", "FLW"),
-        record("flw-at-end", end, "IN", "FLW"),
-        record("at-end", end, "BK", "NEW"),
-        record("after", end + 1, "BK", "NEW"),
-    ] {
-        store.upsert(&r).await.unwrap();
-    }
-    let found = store.find_appointment_ids_between(start, end).await.unwrap();
-    assert_eq!(
-        found,
-        AppointmentIdsBetween {
-            // start_time, then appointment_id.
-            appointments: ids(&["a-at-start", "z-at-start", "bk-flw-mid", "at-end"]),
-            followup_appointments: ids(&["flw-mid", "flw-at-end"]),
-        }
-    );
-    // A one-second window at each bound.
-    let at_start = store.find_appointment_ids_between(start, start).await.unwrap();
-    assert_eq!(at_start.appointments, ids(&["a-at-start", "z-at-start"]));
-    let at_end = store.find_appointment_ids_between(end, end).await.unwrap();
-    assert_eq!((at_end.appointments, at_end.followup_appointments), (ids(&["at-end"]), ids(&["flw-at-end"])));
-    assert_eq!(store.find_appointment_ids_between(end + 2, end + 100).await.unwrap(), AppointmentIdsBetween::default());
-}
-
-const AWKWARD_IDS: [&str; 9] = [
-    "it's",
-    "\"quoted\"",
-    "back\\slash\\",
-    "100%_like",
-    "x'; DROP TABLE eka_webhook_schedule_appointment;--",
-    "ünïcødé-予約-🩺",
-    "tab\tnew\nline",
-    "`backtick`",
-    "?",
-];
-
-async fn awkward_ids_round_trip(h: &dyn Harness) {
-    let store = h.store();
-    store.ensure_table().await.unwrap();
-    let t = 1_950_000_000;
-    for (i, id) in AWKWARD_IDS.iter().enumerate() {
-        let mut r = record(id, t + i as i64, "BK", "NEW");
-        r.p_aid = Some(format!("{id}-prev"));
-        store.upsert(&r).await.unwrap();
-    }
-    let found = store.find_appointment_ids_between(t, t + 100).await.unwrap();
-    assert_eq!(found.appointments, ids(&AWKWARD_IDS));
-    for id in AWKWARD_IDS {
-        assert!(store.update_status(id, "IN").await.unwrap(), "{id}");
-        assert!(store.mark_reminder_sent(id, 5).await.unwrap(), "{id}");
-        let row = h.row(id).await.unwrap_or_else(|| panic!("row {id:?}"));
-        assert_eq!((row.status.as_str(), row.reminder_sent_at, row.p_aid), ("IN", Some(5), Some(format!("{id}-prev"))));
-    }
-    // `%` and `_` are data, not patterns; nothing was dropped.
-    assert!(!store.update_status("100%", "X").await.unwrap());
-    assert_eq!(h.count().await, AWKWARD_IDS.len() as i64);
-}
-
-async fn concurrent_first_calls_create_the_table_once(h: &dyn Harness) {
-    let counting = Arc::new(CountingStore::new(h.store()));
-    let schedule = Arc::new(Schedule::new(counting.clone()));
-    let tasks: Vec<_> = (0..24)
-        .map(|i| {
-            let schedule = schedule.clone();
-            tokio::spawn(async move {
-                if i % 2 == 0 {
-                    schedule.ensure_ready().await.unwrap();
-                } else {
-                    let id = format!("c-{i}");
-                    schedule.apply_event(&event("appointment.created", &id, 1_900_000_000 + i, "BK", "NEW"), None).await;
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    assert_eq!(counting.ensure_calls.load(Ordering::SeqCst), 1);
-    assert_eq!(h.columns().await, ALL_COLUMNS);
-    assert_eq!(h.count().await, 12);
-}
-
-/// Runs one check on a fresh database of the backend, then removes the database.
-async fn on_fresh<H: Harness + 'static>(h: H, check: impl for<'a> FnOnce(&'a dyn Harness) -> futures::future::BoxFuture<'a, ()>) {
-    check(&h).await;
-    Box::new(h).cleanup().await;
-}
-
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        mod mysql_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    on_fresh(MysqlHarness::new(stringify!($check)).await, |h| Box::pin(super::$check(h))).await;
-                }
-            )*
-        }
-        mod sqlite_backend {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    on_fresh(SqliteHarness::new(stringify!($check)).await, |h| Box::pin(super::$check(h))).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
-    creates_from_nothing,
-    migrates_an_older_table,
-    applies_the_schedule_rules,
-    finds_ids_at_the_exact_bounds,
-    awkward_ids_round_trip,
-    concurrent_first_calls_create_the_table_once,
-);
 
 // ---------------------------------------------------------------------------------------------
 // MySQL only
@@ -286,18 +28,30 @@ fn unreachable_config(timeout: Duration) -> MysqlConfig {
     MysqlConfig { port: closed_port(), connect_timeout: timeout, ..mysql_admin_config("test") }
 }
 
-#[tokio::test]
-async fn mysql_unreachable_is_reported_within_the_connect_timeout() {
-    let store = MysqlStore::new(&unreachable_config(Duration::from_millis(800)));
+/// A server store whose port has nothing listening (connect timeout 800 ms): every operation
+/// is `Unreachable`, naming the target, after about the timeout.
+async fn assert_unreachable_within_the_connect_timeout(store: &dyn ScheduleStore, target: &str) {
     let started = Instant::now();
     let err = store.ensure_table().await.unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
-    assert!(elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(2000), "{elapsed:?}");
-    assert!(err.to_string().contains("127.0.0.1:"), "{err}");
+    assert!(
+        elapsed >= Duration::from_millis(700) && elapsed < Duration::from_millis(2000),
+        "{elapsed:?}"
+    );
+    assert!(err.to_string().contains(target), "{err}");
     // Every operation, not just the first.
-    let err = store.upsert(&record("x", 1, "BK", "NEW")).await.unwrap_err();
+    let err = store
+        .upsert(&record("x", 1, "BK", "NEW"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn mysql_unreachable_is_reported_within_the_connect_timeout() {
+    let store = MysqlStore::new(&unreachable_config(Duration::from_millis(800)));
+    assert_unreachable_within_the_connect_timeout(&store, "MySQL at 127.0.0.1:").await;
 }
 
 #[tokio::test]
@@ -412,6 +166,241 @@ async fn mysql_table_matches_the_python_ddl() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// PostgreSQL only
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn postgres_unreachable_is_reported_within_the_connect_timeout() {
+    let config = PostgresConfig {
+        port: closed_port(),
+        connect_timeout: Duration::from_millis(800),
+        ..postgres_config("public")
+    };
+    assert_unreachable_within_the_connect_timeout(
+        &PostgresStore::new(&config),
+        "PostgreSQL at 127.0.0.1:",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_unknown_role_database_and_schema_say_so() {
+    let role = PostgresStore::new(&PostgresConfig {
+        user: unique("nobody"),
+        ..postgres_config("public")
+    });
+    let err = role.ensure_table().await.unwrap_err();
+    assert!(matches!(err, PersistenceError::Auth(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("check the user and password"),
+        "{err}"
+    );
+
+    let database = PostgresStore::new(&PostgresConfig {
+        database: unique("missing_db"),
+        ..postgres_config("public")
+    });
+    let err = database.ensure_table().await.unwrap_err();
+    assert!(matches!(err, PersistenceError::Database(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("the database does not exist"),
+        "{err}"
+    );
+
+    let schema = unique("missing_schema").to_ascii_lowercase();
+    let err = PostgresStore::new(&postgres_config(&schema))
+        .ensure_table()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the schema does not exist") && err.to_string().contains(&schema),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_wrong_password_is_auth_and_never_shows_the_password() {
+    // The test server trusts loopback connections, so only a role without LOGIN is refused;
+    // the password given must still appear nowhere.
+    let admin = postgres_admin().await;
+    let role = unique("nologin").to_ascii_lowercase();
+    sqlx::raw_sql(AssertSqlSafe(format!("CREATE ROLE {role} NOLOGIN")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let wrong = "hunter2-Wrong-Pass";
+    let store = PostgresStore::new(&PostgresConfig {
+        user: role.clone(),
+        password: Secret::new(wrong),
+        ..postgres_config("public")
+    });
+    let err = store.ensure_table().await.unwrap_err();
+    assert!(matches!(err, PersistenceError::Auth(_)), "{err:?}");
+    assert!(
+        !err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong),
+        "{err}"
+    );
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE {role}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn postgres_incompatible_table_is_reported_and_nothing_is_dropped() {
+    let h = PostgresHarness::new("incompatible").await;
+    h.exec(&h.old_table_sql().replace(
+        "start_time BIGINT NOT NULL DEFAULT 0",
+        "start_time VARCHAR(20) NOT NULL DEFAULT ''",
+    ))
+    .await;
+    h.exec("INSERT INTO eka_webhook_schedule_appointment (appointment_id, start_time) VALUES ('kept', 'soon')").await;
+    let err = h.store().ensure_table().await.unwrap_err();
+    let PersistenceError::IncompatibleSchema(message) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.contains("start_time")
+            && message.contains("character varying")
+            && message.contains("BIGINT"),
+        "{message}"
+    );
+    // Nothing dropped nor half-migrated.
+    assert_eq!(h.columns().await.len(), 5);
+    assert_eq!(h.count().await, 1);
+    Box::new(h).cleanup().await;
+
+    // A table of the same name that is not the SDK's at all.
+    let h = PostgresHarness::new("foreign").await;
+    h.exec(
+        "CREATE TABLE eka_webhook_schedule_appointment (id SERIAL PRIMARY KEY, note TEXT); \
+            INSERT INTO eka_webhook_schedule_appointment (note) VALUES ('mine')",
+    )
+    .await;
+    let err = h.store().ensure_table().await.unwrap_err();
+    assert!(
+        err.to_string().contains("has no appointment_id column"),
+        "{err}"
+    );
+    assert_eq!(
+        (h.columns().await, h.count().await),
+        (ids(&["id", "note"]), 1)
+    );
+    Box::new(h).cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_schemas_keep_their_rows_apart() {
+    let a = PostgresHarness::new("schema_a").await;
+    let b = PostgresHarness::new("schema_b").await;
+    a.store()
+        .upsert(&record("only-a", 10, "BK", "NEW"))
+        .await
+        .unwrap_err(); // no table yet
+    a.store().ensure_table().await.unwrap();
+    b.store().ensure_table().await.unwrap();
+    a.store()
+        .upsert(&record("only-a", 10, "BK", "NEW"))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.store()
+            .find_appointment_ids_between(0, 100)
+            .await
+            .unwrap()
+            .appointments,
+        ids(&["only-a"])
+    );
+    assert_eq!(
+        b.store()
+            .find_appointment_ids_between(0, 100)
+            .await
+            .unwrap(),
+        AppointmentIdsBetween::default()
+    );
+    // The table is in the configured schema, not in `public`.
+    let admin = postgres_admin().await;
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT schemaname::text FROM pg_tables WHERE tablename = 'eka_webhook_schedule_appointment' \
+         AND schemaname = ANY($1) ORDER BY 1",
+    )
+    .bind([a.config().schema, b.config().schema, "public".to_string()])
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    let mut expected = [a.config().schema, b.config().schema];
+    expected.sort();
+    assert_eq!(schemas, expected);
+    Box::new(a).cleanup().await;
+    Box::new(b).cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_ssl_modes() {
+    let admin = postgres_admin().await;
+    let cert_file: String = sqlx::query_scalar("SHOW ssl_cert_file")
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+    let encrypted = |mode: PostgresSslMode, root: Option<RootCert>| async move {
+        let config = PostgresConfig {
+            ssl_mode: mode,
+            ssl_root_cert: root,
+            ..postgres_config("public")
+        };
+        let store = PostgresStore::new(&config);
+        let ssl: Result<bool, _> =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(store.pool())
+                .await;
+        store.close().await;
+        ssl.map_err(|e| {
+            <sqlx::Postgres as SqlDialect>::map_error(e, "test", Duration::from_secs(5))
+        })
+    };
+    assert!(!encrypted(PostgresSslMode::Disable, None).await.unwrap());
+    assert!(encrypted(PostgresSslMode::Require, None).await.unwrap());
+    // The test server's certificate is self-signed for `localhost`: not trusted by the bundled
+    // roots; trusted as the CA given (PEM text or file); its name checked by verify-full only.
+    let ca = || Some(RootCert::Pem(std::fs::read_to_string(&cert_file).unwrap()));
+    let err = encrypted(PostgresSslMode::VerifyFull, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PersistenceError::Unreachable(_))
+            && err.to_string().contains("UnknownIssuer"),
+        "{err:?}"
+    );
+    assert!(encrypted(PostgresSslMode::VerifyCa, ca()).await.unwrap());
+    assert!(encrypted(
+        PostgresSslMode::VerifyCa,
+        Some(RootCert::File(cert_file.clone()))
+    )
+    .await
+    .unwrap());
+    let err = encrypted(PostgresSslMode::VerifyFull, ca())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not valid for name \"127.0.0.1\""),
+        "{err:?}"
+    );
+    let localhost = PostgresConfig {
+        host: "localhost".into(),
+        ssl_mode: PostgresSslMode::VerifyFull,
+        ssl_root_cert: ca(),
+        ..postgres_config("public")
+    };
+    let store = PostgresStore::new(&localhost);
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(ssl);
+    store.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // SQLite only
 // ---------------------------------------------------------------------------------------------
 
@@ -490,7 +479,7 @@ async fn sqlite_unopenable_file_is_reported() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Both
+// All
 // ---------------------------------------------------------------------------------------------
 
 /// The SDK's constructor runs on the JS thread, outside any Tokio runtime: opening a store
@@ -504,9 +493,10 @@ fn stores_open_outside_any_runtime() {
         PersistenceConfig::Sqlite(SqliteConfig { filename: ":memory:".into() }),
         PersistenceConfig::Sqlite(SqliteConfig { filename: file.to_string_lossy().into_owned() }),
         PersistenceConfig::Mysql(mysql_admin_config("test")),
+        PersistenceConfig::Postgres(postgres_config("public")),
     ] {
-        let store = open_store(&config).unwrap();
-        // And it works once a runtime drives it (MySQL: only up to a query, so that no table
+        let store = open_store(&config);
+        // And it works once a runtime drives it (servers: only up to a query, so that no table
         // lands in the shared `test` database).
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {

@@ -64,21 +64,23 @@ pub trait ScheduleStore: Send + Sync {
 }
 pub mod dynamodb;
 pub mod mysql;
+pub mod postgres;
 pub mod schedule;
 pub mod sql;
 pub mod sqlite;
 pub mod write_queue;
 
-/// Opens the configured backend. Connections are made lazily (on the first webhook or query),
-/// so constructing an SDK never blocks on the database.
-pub fn open_store(config: &crate::config::PersistenceConfig) -> Result<std::sync::Arc<dyn ScheduleStore>, crate::error::CoreError> {
+/// Opens the configured backend (the config is already validated, so this cannot fail).
+/// Connections are made lazily (on the first webhook or query), so constructing an SDK never
+/// blocks on the database.
+pub fn open_store(config: &crate::config::PersistenceConfig) -> std::sync::Arc<dyn ScheduleStore> {
     use crate::config::PersistenceConfig;
     match config {
-        PersistenceConfig::Sqlite(c) => Ok(std::sync::Arc::new(sqlite::SqliteStore::new(c))),
-        PersistenceConfig::Mysql(c) => Ok(std::sync::Arc::new(mysql::MysqlStore::new(c))),
-        PersistenceConfig::Dynamodb(c) => Ok(std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone()))),
-        PersistenceConfig::Postgres(_) => Err(crate::error::CoreError::InvalidConfig(
-            "WebhookSDK: persistence type 'postgres' is not implemented yet".into(),
-        )),
+        PersistenceConfig::Sqlite(c) => std::sync::Arc::new(sqlite::SqliteStore::new(c)),
+        PersistenceConfig::Mysql(c) => std::sync::Arc::new(mysql::MysqlStore::new(c)),
+        PersistenceConfig::Dynamodb(c) => {
+            std::sync::Arc::new(dynamodb::DynamoDbStore::new(c.clone()))
+        }
+        PersistenceConfig::Postgres(c) => std::sync::Arc::new(postgres::PostgresStore::new(c)),
     }
 }

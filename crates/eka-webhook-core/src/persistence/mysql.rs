@@ -1,19 +1,16 @@
 //! MySQL / MariaDB: the table exactly as the Python SDK 0.1.4 creates it (so both SDKs can share
-//! it), a pool of 10 like the Python SDK's, opened lazily.
+//! it), a pool of 10 like the Python SDK's (`SERVER_POOL_SIZE`), opened lazily.
 
 use std::time::Duration;
 
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPoolOptions, MySqlQueryResult};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
 
-use super::sql::{create_table_sql, ColumnType, SqlDialect, SqlStore, TypeFamily};
+use super::sql::{map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily};
 use super::PersistenceError;
 use crate::config::MysqlConfig;
 
 /// The schedule store on MySQL or MariaDB.
 pub type MysqlStore = SqlStore<MySql>;
-
-/// The Python SDK's pool size.
-pub const MYSQL_POOL_SIZE: u32 = 10;
 
 // Server error numbers (https://mariadb.com/kb/en/mariadb-error-codes/).
 const ER_DBACCESS_DENIED: u16 = 1044;
@@ -37,10 +34,7 @@ impl SqlStore<MySql> {
         if !config.password.is_empty() {
             options = options.password(config.password.expose());
         }
-        let pool = MySqlPoolOptions::new()
-            .max_connections(MYSQL_POOL_SIZE)
-            .acquire_timeout(config.connect_timeout)
-            .test_before_acquire(true);
+        let pool = server_pool_options(config.connect_timeout);
         Self::with_options(options, pool, format!("MySQL at {}:{}/{}", config.host, config.port, config.database))
     }
 }
@@ -62,16 +56,7 @@ impl SqlDialect for MySql {
     const LIST_COLUMNS_SQL: &'static str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
          FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
 
-    fn column_type(ty: ColumnType) -> String {
-        match ty {
-            ColumnType::BigInt => "BIGINT".into(),
-            ColumnType::VarChar(n) => format!("VARCHAR({n})"),
-        }
-    }
-
-    fn create_statements() -> Vec<String> {
-        vec![create_table_sql::<MySql>(true)]
-    }
+    const INLINE_INDEX: bool = true;
 
     /// `bigint(20) unsigned` → Integer; `varchar`/`char`/`*text` → Text. Narrower integers are
     /// not compatible: epoch seconds overflow them (or will, in 2038).
@@ -89,40 +74,28 @@ impl SqlDialect for MySql {
         result.rows_affected()
     }
 
-    fn is_duplicate_column(err: &sqlx::Error) -> bool {
+    fn lost_ddl_race(err: &sqlx::Error) -> bool {
         server_error_number(err) == Some(ER_DUP_FIELDNAME)
     }
 
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError {
-        // sqlx's messages carry no connection URL (the pool is built from options, never a
-        // URL), and the server never echoes a password; still, only pieces are quoted.
-        match err {
-            sqlx::Error::PoolTimedOut => PersistenceError::Unreachable(format!(
-                "{target}: no connection within {} ms (is the server running and reachable?)",
-                connect_timeout.as_millis()
-            )),
-            sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
-            sqlx::Error::Tls(e) => PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}")),
-            sqlx::Error::PoolClosed => PersistenceError::Database(format!("{target}: the store was closed")),
-            sqlx::Error::Database(db) => {
-                let number = db.try_downcast_ref::<MySqlDatabaseError>().map(MySqlDatabaseError::number);
-                let message = db.message();
-                match number {
-                    Some(ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD | ER_DBACCESS_DENIED) => {
-                        PersistenceError::Auth(format!("{target}: {message} (check the user and password)"))
-                    }
-                    Some(ER_BAD_DB) => PersistenceError::Database(format!(
-                        "{target}: the database does not exist ({message}); create it first (CREATE DATABASE …)"
-                    )),
-                    Some(ER_TABLEACCESS_DENIED) => PersistenceError::Database(format!(
-                        "{target}: {message} (the user needs SELECT, INSERT, UPDATE, CREATE and ALTER on the database)"
-                    )),
-                    Some(n) => PersistenceError::Database(format!("{target}: error {n}: {message}")),
-                    None => PersistenceError::Database(format!("{target}: {message}")),
+        map_server_error(err, target, connect_timeout, |db| {
+            let number = db.try_downcast_ref::<MySqlDatabaseError>().map(MySqlDatabaseError::number);
+            let message = db.message();
+            match number {
+                Some(ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD | ER_DBACCESS_DENIED) => {
+                    PersistenceError::Auth(format!("{target}: {message} (check the user and password)"))
                 }
+                Some(ER_BAD_DB) => PersistenceError::Database(format!(
+                    "{target}: the database does not exist ({message}); create it first (CREATE DATABASE …)"
+                )),
+                Some(ER_TABLEACCESS_DENIED) => PersistenceError::Database(format!(
+                    "{target}: {message} (the user needs SELECT, INSERT, UPDATE, CREATE and ALTER on the database)"
+                )),
+                Some(n) => PersistenceError::Database(format!("{target}: error {n}: {message}")),
+                None => PersistenceError::Database(format!("{target}: {message}")),
             }
-            other => PersistenceError::Database(format!("{target}: {other}")),
-        }
+        })
     }
 }
 
@@ -136,6 +109,7 @@ fn server_error_number(err: &sqlx::Error) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persistence::sql::create_table_sql;
 
     /// The Python SDK 0.1.4's `_CREATE_TABLE_SQL`, as it renders.
     const PYTHON_CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS eka_webhook_schedule_appointment (
@@ -153,7 +127,7 @@ mod tests {
 
     #[test]
     fn create_table_is_the_python_sdks_text() {
-        assert_eq!(MySql::create_statements(), vec![PYTHON_CREATE_TABLE_SQL.to_string()]);
+        assert_eq!(create_table_sql::<MySql>(MySql::INLINE_INDEX), PYTHON_CREATE_TABLE_SQL);
     }
 
     #[test]

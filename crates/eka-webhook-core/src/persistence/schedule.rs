@@ -7,7 +7,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
-use super::write_queue::{is_transient, ScheduleWrite, WriteQueue};
+use super::write_queue::{is_transient, ScheduleWrite, WriteQueue, WriteTarget};
 use super::{PersistenceError, ScheduleRecord, ScheduleStore};
 use crate::api_client::EkaApiClient;
 use crate::events::{WebhookEvent, APPOINTMENT_CREATED, APPOINTMENT_UPDATED};
@@ -51,6 +51,11 @@ impl Schedule {
         &self.store
     }
 
+    /// Writes waiting in the retry queue for the database to come back.
+    pub fn write_queue_depth(&self) -> usize {
+        self.write_queue.len()
+    }
+
     pub async fn ensure_ready(&self) -> Result<(), PersistenceError> {
         let attempt = {
             let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -84,7 +89,7 @@ impl Schedule {
             return;
         }
         if !self.write_queue.is_empty() {
-            self.write_queue.push(writes, Arc::downgrade(self));
+            self.write_queue.push(writes, self.as_write_target());
             return;
         }
         let mut writes = writes.into_iter();
@@ -93,7 +98,8 @@ impl Schedule {
                 Ok(()) => {}
                 Err(err) if is_transient(&err) => {
                     logger::error(&format!("WebhookSDK: persistence error for {}, will retry: {err}", event.event_type));
-                    self.write_queue.push(std::iter::once(write).chain(writes), Arc::downgrade(self));
+                    let rest = std::iter::once(write).chain(writes);
+                    self.write_queue.push(rest, self.as_write_target());
                     return;
                 }
                 Err(err) => logger::error(&format!("WebhookSDK: persistence error for {}: {err}", event.event_type)),
@@ -101,8 +107,12 @@ impl Schedule {
         }
     }
 
+    fn as_write_target(self: &Arc<Self>) -> std::sync::Weak<dyn WriteTarget> {
+        Arc::downgrade(self) as std::sync::Weak<dyn WriteTarget>
+    }
+
     /// One write, creating the table first if that has not happened yet.
-    pub(super) async fn apply_write(&self, write: &ScheduleWrite) -> Result<(), PersistenceError> {
+    async fn apply_write(&self, write: &ScheduleWrite) -> Result<(), PersistenceError> {
         self.ensure_ready().await?;
         match write {
             ScheduleWrite::Upsert(record) => self.store.upsert(record).await,
@@ -173,6 +183,15 @@ impl Schedule {
             logger::error(&format!("WebhookSDK: closing with {lost} schedule write(s) not yet stored; they are lost"));
         }
         self.store.close().await;
+    }
+}
+
+impl WriteTarget for Schedule {
+    fn apply_write<'a>(
+        &'a self,
+        write: &'a ScheduleWrite,
+    ) -> BoxFuture<'a, Result<(), PersistenceError>> {
+        Schedule::apply_write(self, write).boxed()
     }
 }
 

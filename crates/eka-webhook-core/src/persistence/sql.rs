@@ -1,18 +1,21 @@
 //! What the SQL backends share: the schedule table's columns (rendered per dialect), the
-//! statements that are the same text in MySQL and SQLite, the migration plan for an older table,
-//! and one `ScheduleStore` implementation generic over the sqlx database. A dialect
-//! (`mysql.rs`, `sqlite.rs`) supplies only what really differs: its DDL types, its upsert, how
+//! statements that are the same text in MySQL, PostgreSQL and SQLite (bind markers aside), the
+//! migration plan for an older table, the error cases every server has, and one
+//! `ScheduleStore` implementation generic over the sqlx database. A dialect (`mysql.rs`,
+//! `postgres.rs`, `sqlite.rs`) supplies only what really differs: its DDL types, its upsert, how
 //! it lists a table's columns, and what its errors mean.
 //!
 //! Every value reaches the database as a bound parameter; the only SQL built at run time is the
 //! DDL, from the constant column list below.
 
+use std::borrow::Cow;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::pool::PoolOptions;
+use sqlx::error::DatabaseError;
 use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
@@ -82,6 +85,20 @@ pub const NON_KEY_COLUMNS: [Column; 7] = [
 
 pub const INDEX_NAME: &str = "idx_start_time";
 
+/// The upsert of SQLite and PostgreSQL (which share this syntax); MySQL has its own.
+pub const ON_CONFLICT_UPSERT_SQL: &str = "INSERT INTO eka_webhook_schedule_appointment \
+     (appointment_id, start_time, end_time, status, visit_type, created_at, p_aid) \
+     VALUES (?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (appointment_id) DO UPDATE SET \
+     start_time = excluded.start_time, \
+     end_time = excluded.end_time, \
+     status = excluded.status, \
+     visit_type = excluded.visit_type, \
+     p_aid = COALESCE(excluded.p_aid, eka_webhook_schedule_appointment.p_aid)";
+
+/// The pool size of the server databases: the Python SDK's for MySQL.
+pub const SERVER_POOL_SIZE: u32 = 10;
+
 /// `start_time BETWEEN` is inclusive at both ends; the split is the Python SDK's, and the order
 /// (which the Python SDK leaves to the database) is made stable.
 const FIND_BETWEEN_SQL: &str = "SELECT appointment_id, status, visit_type FROM eka_webhook_schedule_appointment \
@@ -100,16 +117,26 @@ pub trait SqlDialect: Database {
     const UPSERT_SQL: &'static str;
     /// Rows `(column name, declared type)` of the schedule table; one bind: the table name.
     const LIST_COLUMNS_SQL: &'static str;
+    /// Binds are written `?` in every statement here; PostgreSQL numbers them (`$1`, `$2`, …).
+    const NUMBERED_BINDS: bool = false;
 
-    /// The column's type in this dialect's DDL, e.g. `BIGINT` or `INTEGER`.
-    fn column_type(ty: ColumnType) -> String;
-    /// The statements that create the table and its index when they do not exist.
-    fn create_statements() -> Vec<String>;
+    /// The column's type in this dialect's DDL: by default the Python SDK's MySQL types
+    /// (`BIGINT`, `VARCHAR(n)`), which PostgreSQL shares.
+    fn column_type(ty: ColumnType) -> String {
+        match ty {
+            ColumnType::BigInt => "BIGINT".into(),
+            ColumnType::VarChar(n) => format!("VARCHAR({n})"),
+        }
+    }
+    /// MySQL declares the index inside `CREATE TABLE`; the others create it on its own, after
+    /// any missing column is added (so also on an older table that lacks it).
+    const INLINE_INDEX: bool;
     /// The family of a type as the database reports it for an existing column.
     fn type_family(declared: &str) -> TypeFamily;
     fn rows_affected(result: &Self::QueryResult) -> u64;
-    /// The `ALTER TABLE … ADD COLUMN` lost a race with another process that added it first.
-    fn is_duplicate_column(err: &sqlx::Error) -> bool;
+    /// A `CREATE … IF NOT EXISTS` or `ALTER TABLE … ADD COLUMN` lost a race with another
+    /// process that made the same object first (so there is nothing left to do).
+    fn lost_ddl_race(err: &sqlx::Error) -> bool;
     /// A precise `PersistenceError` for a driver error. `target` names the database without
     /// any secret (e.g. `MySQL at db:3306/app`).
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError;
@@ -123,6 +150,87 @@ pub trait SqlDialect: Database {
     /// True when another writer holds the lock right now.
     fn is_busy(_err: &sqlx::Error) -> bool {
         false
+    }
+}
+
+/// `sql` with its `?` binds as the dialect writes them. No statement here has a `?` in a literal.
+pub fn with_binds<D: SqlDialect>(sql: &'static str) -> Cow<'static, str> {
+    if !D::NUMBERED_BINDS {
+        return Cow::Borrowed(sql);
+    }
+    let mut numbered = String::with_capacity(sql.len() + 8);
+    for (i, part) in sql.split('?').enumerate() {
+        if i > 0 {
+            numbered.push_str(&format!("${i}"));
+        }
+        numbered.push_str(part);
+    }
+    Cow::Owned(numbered)
+}
+
+/// The statements a store runs, with the dialect's bind markers.
+struct Statements {
+    upsert: Arc<str>,
+    list_columns: Arc<str>,
+    find_between: Arc<str>,
+    update_status: Arc<str>,
+    mark_reminder_sent: Arc<str>,
+}
+
+impl Statements {
+    fn new<D: SqlDialect>() -> Self {
+        let render = |sql| Arc::from(with_binds::<D>(sql));
+        Self {
+            upsert: render(D::UPSERT_SQL),
+            list_columns: render(D::LIST_COLUMNS_SQL),
+            find_between: render(FIND_BETWEEN_SQL),
+            update_status: render(UPDATE_STATUS_SQL),
+            mark_reminder_sent: render(MARK_REMINDER_SENT_SQL),
+        }
+    }
+}
+
+/// A statement whose text comes from the constants above (never from a value).
+fn statement(sql: &Arc<str>) -> sqlx::AssertSqlSafe<Arc<str>> {
+    sqlx::AssertSqlSafe(sql.clone())
+}
+
+/// The index where it is not part of `CREATE TABLE`.
+pub const CREATE_INDEX_SQL: &str =
+    "CREATE INDEX IF NOT EXISTS idx_start_time ON eka_webhook_schedule_appointment (start_time)";
+
+/// A server's pool: at most [`SERVER_POOL_SIZE`] connections, each checked before use so a
+/// restarted server is picked up, and a bounded wait for one (never sqlx's default 30 s).
+pub fn server_pool_options<D: SqlDialect>(connect_timeout: Duration) -> PoolOptions<D> {
+    PoolOptions::new()
+        .max_connections(SERVER_POOL_SIZE)
+        .acquire_timeout(connect_timeout)
+        .test_before_acquire(true)
+}
+
+/// The driver errors every server database has in common; `database` words the server's own.
+/// sqlx's messages carry no connection URL (pools are built from options, never a URL), and
+/// servers never echo a password; still, only pieces are quoted.
+pub fn map_server_error(
+    err: sqlx::Error,
+    target: &str,
+    connect_timeout: Duration,
+    database: impl FnOnce(&dyn DatabaseError) -> PersistenceError,
+) -> PersistenceError {
+    match err {
+        sqlx::Error::PoolTimedOut => PersistenceError::Unreachable(format!(
+            "{target}: no connection within {} ms (is the server running and reachable?)",
+            connect_timeout.as_millis()
+        )),
+        sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
+        sqlx::Error::Tls(e) => {
+            PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}"))
+        }
+        sqlx::Error::PoolClosed => {
+            PersistenceError::Database(format!("{target}: the store was closed"))
+        }
+        sqlx::Error::Database(db) => database(db.as_ref()),
+        other => PersistenceError::Database(format!("{target}: {other}")),
     }
 }
 
@@ -188,13 +296,15 @@ pub fn split_ids(rows: impl IntoIterator<Item = (String, String, String)>) -> Ap
     out
 }
 
-/// A schedule store over a sqlx pool. `MysqlStore` and `SqliteStore` are this with a dialect.
+/// A schedule store over a sqlx pool. `MysqlStore`, `PostgresStore` and `SqliteStore` are this
+/// with a dialect.
 pub struct SqlStore<D: SqlDialect> {
     connect_options: <D::Connection as Connection>::Options,
     pool_options: PoolOptions<D>,
     /// Made on first use, inside the caller's runtime: sqlx spawns the pool's maintenance tasks
     /// when it builds one, and the SDK's constructor runs on the JS thread, outside any runtime.
     pool: OnceLock<Pool<D>>,
+    statements: Statements,
     /// Names the database for messages; never holds a secret.
     target: String,
     connect_timeout: Duration,
@@ -208,12 +318,26 @@ impl<D: SqlDialect> SqlStore<D> {
         target: String,
     ) -> Self {
         let connect_timeout = pool_options.get_acquire_timeout();
-        Self { connect_options, pool_options, pool: OnceLock::new(), target, connect_timeout }
+        let statements = Statements::new::<D>();
+        let pool = OnceLock::new();
+        Self { connect_options, pool_options, pool, statements, target, connect_timeout }
     }
 
     /// The pool, built (without connecting) on first call. Call it from within a Tokio runtime.
     pub fn pool(&self) -> &Pool<D> {
         self.pool.get_or_init(|| self.pool_options.clone().connect_lazy_with(self.connect_options.clone()))
+    }
+
+    /// Runs a `CREATE … IF NOT EXISTS`; losing the race to another process is success.
+    async fn create(&self, ddl: String) -> Result<(), PersistenceError>
+    where
+        for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    {
+        let run = || sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.clone())).execute(self.pool());
+        match self.write(run).await {
+            Err(e) if !D::lost_ddl_race(&e) => Err(self.error(e)),
+            _ => Ok(()),
+        }
     }
 
     fn error(&self, err: sqlx::Error) -> PersistenceError {
@@ -222,7 +346,7 @@ impl<D: SqlDialect> SqlStore<D> {
 
     /// Runs a write, again (after a short, growing pause) while the dialect calls its error
     /// busy, for up to [`SqlDialect::BUSY_RETRY`].
-    async fn write<T, F, Fut>(&self, mut run: F) -> Result<T, PersistenceError>
+    async fn write<T, F, Fut>(&self, mut run: F) -> Result<T, sqlx::Error>
     where
         F: FnMut() -> Fut + Send,
         Fut: Future<Output = Result<T, sqlx::Error>> + Send,
@@ -236,7 +360,7 @@ impl<D: SqlDialect> SqlStore<D> {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
-                result => return result.map_err(|e| self.error(e)),
+                result => return result,
             }
         }
     }
@@ -255,10 +379,9 @@ where
     usize: ColumnIndex<D::Row>,
 {
     async fn ensure_table(&self) -> Result<(), PersistenceError> {
-        for statement in D::create_statements() {
-            self.write(|| sqlx::raw_sql(sqlx::AssertSqlSafe(statement.clone())).execute(self.pool())).await?;
-        }
-        let existing: Vec<(String, String)> = sqlx::query_as(D::LIST_COLUMNS_SQL)
+        self.create(create_table_sql::<D>(D::INLINE_INDEX)).await?;
+        let list_columns = statement(&self.statements.list_columns);
+        let existing: Vec<(String, String)> = sqlx::query_as(list_columns)
             .bind(SCHEDULE_TABLE_NAME)
             .fetch_all(self.pool())
             .await
@@ -272,9 +395,12 @@ where
                     column.name
                 )),
                 // Another process (or SDK instance) added it between our look and our ALTER.
-                Err(e) if D::is_duplicate_column(&e) => {}
+                Err(e) if D::lost_ddl_race(&e) => {}
                 Err(e) => return Err(self.error(e)),
             }
+        }
+        if !D::INLINE_INDEX {
+            self.create(CREATE_INDEX_SQL.to_string()).await?;
         }
         Ok(())
     }
@@ -282,7 +408,7 @@ where
     async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
         let created_at = unix_now();
         self.write(|| {
-            sqlx::query(D::UPSERT_SQL)
+            sqlx::query(statement(&self.statements.upsert))
                 .bind(record.appointment_id.as_str())
                 .bind(record.start_time)
                 .bind(record.end_time)
@@ -292,21 +418,34 @@ where
                 .bind(record.p_aid.as_deref())
                 .execute(self.pool())
         })
-        .await?;
+        .await
+        .map_err(|e| self.error(e))?;
         Ok(())
     }
 
     async fn update_status(&self, appointment_id: &str, status: &str) -> Result<bool, PersistenceError> {
         let result = self
-            .write(|| sqlx::query(UPDATE_STATUS_SQL).bind(status).bind(appointment_id).execute(self.pool()))
-            .await?;
+            .write(|| {
+                sqlx::query(statement(&self.statements.update_status))
+                    .bind(status)
+                    .bind(appointment_id)
+                    .execute(self.pool())
+            })
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result) > 0)
     }
 
     async fn mark_reminder_sent(&self, appointment_id: &str, now: i64) -> Result<bool, PersistenceError> {
         let result = self
-            .write(|| sqlx::query(MARK_REMINDER_SENT_SQL).bind(now).bind(appointment_id).execute(self.pool()))
-            .await?;
+            .write(|| {
+                sqlx::query(statement(&self.statements.mark_reminder_sent))
+                    .bind(now)
+                    .bind(appointment_id)
+                    .execute(self.pool())
+            })
+            .await
+            .map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result) > 0)
     }
 
@@ -315,7 +454,8 @@ where
         start_time: i64,
         end_time: i64,
     ) -> Result<AppointmentIdsBetween, PersistenceError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(FIND_BETWEEN_SQL)
+        let find_between = statement(&self.statements.find_between);
+        let rows: Vec<(String, String, String)> = sqlx::query_as(find_between)
             .bind(start_time)
             .bind(end_time)
             .fetch_all(self.pool())
@@ -336,6 +476,13 @@ mod tests {
 
     fn row(id: &str, status: &str, visit: &str) -> (String, String, String) {
         (id.into(), status.into(), visit.into())
+    }
+
+    #[test]
+    fn numbered_binds() {
+        let numbered = with_binds::<sqlx::Postgres>("a = ? AND b IN (?, ?)");
+        assert_eq!(numbered, "a = $1 AND b IN ($2, $3)");
+        assert_eq!(with_binds::<sqlx::MySql>("a = ? AND b = ?"), "a = ? AND b = ?");
     }
 
     #[test]

@@ -8,8 +8,8 @@ use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::sql::{create_table_sql, ColumnType, SqlDialect, SqlStore, TypeFamily, INDEX_NAME};
-use super::{PersistenceError, SCHEDULE_TABLE_NAME};
+use super::sql::{ColumnType, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_UPSERT_SQL};
+use super::PersistenceError;
 use crate::config::{SqliteConfig, DEFAULT_DB_CONNECT_TIMEOUT};
 
 /// The schedule store on an SQLite file (or `:memory:`).
@@ -48,15 +48,7 @@ impl SqlStore<Sqlite> {
 }
 
 impl SqlDialect for Sqlite {
-    const UPSERT_SQL: &'static str = "INSERT INTO eka_webhook_schedule_appointment \
-         (appointment_id, start_time, end_time, status, visit_type, created_at, p_aid) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (appointment_id) DO UPDATE SET \
-         start_time = excluded.start_time, \
-         end_time = excluded.end_time, \
-         status = excluded.status, \
-         visit_type = excluded.visit_type, \
-         p_aid = COALESCE(excluded.p_aid, p_aid)";
+    const UPSERT_SQL: &'static str = ON_CONFLICT_UPSERT_SQL;
     const LIST_COLUMNS_SQL: &'static str = "SELECT name, type FROM pragma_table_info(?)";
 
     fn column_type(ty: ColumnType) -> String {
@@ -66,12 +58,7 @@ impl SqlDialect for Sqlite {
         }
     }
 
-    fn create_statements() -> Vec<String> {
-        vec![
-            create_table_sql::<Sqlite>(false),
-            format!("CREATE INDEX IF NOT EXISTS {INDEX_NAME} ON {SCHEDULE_TABLE_NAME} (start_time)"),
-        ]
-    }
+    const INLINE_INDEX: bool = false;
 
     /// SQLite's affinity rules (https://www.sqlite.org/datatype3.html#determination_of_column_affinity).
     fn type_family(declared: &str) -> TypeFamily {
@@ -89,7 +76,7 @@ impl SqlDialect for Sqlite {
         result.rows_affected()
     }
 
-    fn is_duplicate_column(err: &sqlx::Error) -> bool {
+    fn lost_ddl_race(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(db) if db.message().starts_with("duplicate column name"))
     }
 
@@ -137,6 +124,7 @@ fn primary_code(code: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::persistence::sql::create_table_sql;
 
     #[test]
     fn affinities() {
@@ -150,10 +138,9 @@ mod tests {
 
     #[test]
     fn ddl() {
-        let create = Sqlite::create_statements();
-        assert!(create[0].contains("start_time INTEGER NOT NULL DEFAULT 0,\n"));
-        assert!(create[0].contains("p_aid TEXT NULL DEFAULT NULL,\n"));
-        assert!(!create[0].contains("INDEX"));
-        assert!(create[1].starts_with("CREATE INDEX IF NOT EXISTS idx_start_time"));
+        let create = create_table_sql::<Sqlite>(Sqlite::INLINE_INDEX);
+        assert!(create.contains("start_time INTEGER NOT NULL DEFAULT 0,\n"));
+        assert!(create.contains("p_aid TEXT NULL DEFAULT NULL,\n"));
+        assert!(!create.contains("INDEX"));
     }
 }

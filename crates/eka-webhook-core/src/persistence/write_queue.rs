@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use tokio::sync::Notify;
 
-use super::schedule::Schedule;
 use super::{PersistenceError, ScheduleRecord};
 use crate::logger;
 
@@ -33,6 +33,16 @@ impl ScheduleWrite {
             ScheduleWrite::SetStatus { appointment_id, status } => format!("status {status} for {appointment_id}"),
         }
     }
+}
+
+/// What the queue retries its writes against (the schedule, which owns the queue: it is held
+/// weakly, and named by this trait rather than its type so the two modules do not import each
+/// other).
+pub trait WriteTarget: Send + Sync {
+    fn apply_write<'a>(
+        &'a self,
+        write: &'a ScheduleWrite,
+    ) -> BoxFuture<'a, Result<(), PersistenceError>>;
 }
 
 /// Whether retrying can help: yes for an unreachable database or a failed statement, not for
@@ -70,7 +80,11 @@ impl WriteQueue {
 
     /// Queues writes behind any already waiting (order per appointment is preserved), starting
     /// the worker on first use.
-    pub fn push(self: &Arc<Self>, writes: impl IntoIterator<Item = ScheduleWrite>, schedule: Weak<Schedule>) {
+    pub fn push(
+        self: &Arc<Self>,
+        writes: impl IntoIterator<Item = ScheduleWrite>,
+        target: Weak<dyn WriteTarget>,
+    ) {
         let now = Instant::now();
         {
             let mut pending = self.lock();
@@ -87,7 +101,7 @@ impl WriteQueue {
             logger::warn(&format!("WebhookSDK: {} schedule write(s) waiting for the database", pending.len()));
         }
         if !self.worker_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            tokio::spawn(run(self.clone(), schedule));
+            tokio::spawn(run(self.clone(), target));
         }
         self.wake.notify_one();
     }
@@ -110,8 +124,8 @@ impl WriteQueue {
 }
 
 /// The worker: applies the oldest write; on a transient failure waits (exponential backoff) and
-/// tries it again. Holds the schedule weakly so that dropping the SDK ends it.
-async fn run(queue: Arc<WriteQueue>, schedule: Weak<Schedule>) {
+/// tries it again. Holds the target weakly so that dropping the SDK ends it.
+async fn run(queue: Arc<WriteQueue>, target: Weak<dyn WriteTarget>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let front = queue.lock().front().map(|p| (p.write.clone(), p.first_failed));
@@ -121,7 +135,7 @@ async fn run(queue: Arc<WriteQueue>, schedule: Weak<Schedule>) {
             woken.await;
             continue;
         };
-        let Some(current) = schedule.upgrade() else { return };
+        let Some(current) = target.upgrade() else { return };
         let outcome = current.apply_write(&write).await;
         drop(current);
         match outcome {

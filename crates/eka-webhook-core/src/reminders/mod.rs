@@ -22,10 +22,15 @@ use crate::logger;
 const FIRE_CONCURRENCY: usize = 64;
 
 /// Receives each reminder's outcome: when the scheduler fired it (epoch ms) and the fresh
-/// context, or why none could be fetched.
+/// context, or why none could be fetched. `Err`: the callback failed, with its message.
 #[async_trait]
 pub trait ReminderSink: Send + Sync {
-    async fn fire(&self, reminder_id: &str, fired_at_ms: i64, outcome: Result<AppointmentContext, String>);
+    async fn fire(
+        &self,
+        reminder: &ScheduledReminder,
+        fired_at_ms: i64,
+        outcome: Result<AppointmentContext, String>,
+    ) -> Result<(), String>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,5 +177,15 @@ async fn fire(api: &EkaApiClient, sink: &dyn ReminderSink, reminder: ScheduledRe
         logger::error(&message);
         message
     });
-    sink.fire(&reminder.id, fired_at_ms, outcome).await;
+    let fetched = outcome.is_ok();
+    let delivered = sink.fire(&reminder, fired_at_ms, outcome).await;
+    if let Err(message) = &delivered {
+        logger::error(&format!("WebhookSDK: reminder callback {} failed: {message}", reminder.id));
+    }
+    let outcome = match (fetched, delivered) {
+        (false, _) => "fetch_failed",
+        (true, Err(_)) => "callback_failed",
+        (true, Ok(())) => "fired",
+    };
+    api.telemetry().reminder(outcome, fired_at_ms - reminder.fire_at_ms);
 }

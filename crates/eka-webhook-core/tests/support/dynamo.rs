@@ -1,14 +1,24 @@
 //! DynamoDB test support: a store and a raw client on a moto server.
 
-
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, Select, TableDescription,
+};
 use aws_sdk_dynamodb::Client;
 use eka_webhook_core::config::DynamodbConfig;
-use eka_webhook_core::persistence::dynamodb::DynamoDbStore;
+use eka_webhook_core::persistence::dynamodb::{DynamoDbStore, STATUS_START_TIME_INDEX};
+use eka_webhook_core::persistence::{ScheduleStore, SCHEDULE_TABLE_NAME};
 use eka_webhook_core::secret::Secret;
+
+use super::moto::Moto;
+use super::{Harness, RawRow};
 
 pub const REGION: &str = "us-east-1";
 pub const SECRET_KEY: &str = "moto-secret-key-never-printed";
@@ -38,4 +48,179 @@ pub fn raw_client(endpoint: &str) -> Client {
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     Client::from_conf(config)
+}
+
+/// The raw item, read consistently.
+pub async fn get_item(client: &Client, id: &str) -> Option<HashMap<String, AttributeValue>> {
+    client
+        .get_item()
+        .table_name(SCHEDULE_TABLE_NAME)
+        .key("appointment_id", AttributeValue::S(id.to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+/// The key schema, GSI and projection (what matters for reads and writes).
+pub fn assert_key_and_gsi(table: &TableDescription) {
+    let keys: Vec<_> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(keys, [("appointment_id", "HASH")]);
+    let gsis = table.global_secondary_indexes();
+    assert_eq!(gsis.len(), 1, "{gsis:?}");
+    let gsi = &gsis[0];
+    assert_eq!(gsi.index_name(), Some(STATUS_START_TIME_INDEX));
+    let gsi_keys: Vec<_> = gsi
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type().as_str()))
+        .collect();
+    assert_eq!(gsi_keys, [("status", "HASH"), ("start_time", "RANGE")]);
+    let projection = gsi.projection().unwrap();
+    assert_eq!(projection.projection_type().unwrap().as_str(), "INCLUDE");
+    assert_eq!(projection.non_key_attributes(), ["visit_type"]);
+}
+
+/// A table the way a Python SDK release before the GSI created it: hash key only.
+pub async fn create_table_without_gsi(client: &Client) {
+    client
+        .create_table()
+        .table_name(SCHEDULE_TABLE_NAME)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("appointment_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("appointment_id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A moto server of its own for one test of the shared persistence suite.
+pub struct DynamoHarness {
+    moto: Moto,
+    pub client: Client,
+    store: Arc<DynamoDbStore>,
+}
+
+impl DynamoHarness {
+    pub async fn new(_tag: &str) -> Self {
+        let moto = Moto::start().await;
+        let client = raw_client(&moto.endpoint);
+        Self {
+            store: Arc::new(store(&moto.endpoint)),
+            client,
+            moto,
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for DynamoHarness {
+    fn store(&self) -> Arc<dyn ScheduleStore> {
+        self.store.clone()
+    }
+
+    fn another_store(&self) -> Arc<dyn ScheduleStore> {
+        Arc::new(store(&self.moto.endpoint))
+    }
+
+    async fn row(&self, id: &str) -> Option<RawRow> {
+        let item = get_item(&self.client, id).await?;
+        let number = |name: &str| {
+            item.get(name)
+                .map(|v| v.as_n().unwrap().parse::<i64>().unwrap())
+        };
+        let text = |name: &str| item.get(name).map(|v| v.as_s().unwrap().clone());
+        Some(RawRow {
+            start_time: number("start_time").unwrap(),
+            end_time: number("end_time").unwrap(),
+            status: text("status").unwrap(),
+            visit_type: text("visit_type").unwrap(),
+            // An item written before the SDK set created_at reads as the SQL column's default.
+            created_at: number("created_at").unwrap_or(0),
+            p_aid: text("p_aid"),
+            reminder_sent_at: number("reminder_sent_at"),
+        })
+    }
+
+    async fn count(&self) -> i64 {
+        let scan = self
+            .client
+            .scan()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .select(Select::Count)
+            .consistent_read(true)
+            .send()
+            .await;
+        scan.unwrap().count() as i64
+    }
+
+    async fn set_created_at(&self, id: &str, created_at: i64) {
+        self.client
+            .update_item()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .key("appointment_id", AttributeValue::S(id.into()))
+            .update_expression("SET created_at = :c")
+            .expression_attribute_values(":c", AttributeValue::N(created_at.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn create_older_table_with(
+        &self,
+        id: &str,
+        start_time: i64,
+        status: &str,
+        visit_type: &str,
+    ) {
+        create_table_without_gsi(&self.client).await;
+        self.client
+            .put_item()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .item("appointment_id", AttributeValue::S(id.into()))
+            .item("start_time", AttributeValue::N(start_time.to_string()))
+            .item(
+                "end_time",
+                AttributeValue::N((start_time + 100).to_string()),
+            )
+            .item("status", AttributeValue::S(status.into()))
+            .item("visit_type", AttributeValue::S(visit_type.into()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn assert_table_complete(&self) {
+        let table = self
+            .client
+            .describe_table()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        assert_key_and_gsi(&table);
+    }
+
+    async fn cleanup(self: Box<Self>) {
+        self.store.close().await;
+    }
 }

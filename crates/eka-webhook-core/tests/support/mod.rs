@@ -12,7 +12,39 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::persistence::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore};
+use serde_json::json;
+
+/// A row of 15 minutes from `start`, without a p_aid.
+pub fn record(id: &str, start: i64, status: &str, visit_type: &str) -> ScheduleRecord {
+    ScheduleRecord {
+        appointment_id: id.into(),
+        start_time: start,
+        end_time: start + 900,
+        status: status.into(),
+        visit_type: visit_type.into(),
+        p_aid: None,
+    }
+}
+
+/// An enriched webhook whose appointment details describe that row.
+pub fn event(event_type: &str, id: &str, start: i64, status: &str, visit_type: &str) -> WebhookEvent {
+    WebhookEvent {
+        event_type: event_type.into(),
+        context: Some(Box::new(AppointmentContext {
+            appointment_details: json!({
+                "appointment_id": id, "start_time": start, "end_time": start + 900,
+                "status": status, "visit_type": visit_type, "patient_id": "pat-1",
+            }),
+            ..Default::default()
+        })),
+    }
+}
+
+pub fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
 
 /// Delegates to a real store and counts `ensure_table` calls.
 pub struct CountingStore {

@@ -31,7 +31,18 @@ export declare class NativeWebhookSdk {
    * Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
    * once, or as a promise when the event is enriched from the Eka Care API.
    */
-  handle(body: string | Buffer, event?: string | undefined | null, appointmentId?: string | undefined | null, pAid?: string | undefined | null, signatureHeader?: string | undefined | null): NativeWebhookResult | Promise<NativeWebhookResult>
+  handle(body: string | Buffer, event: string | undefined | null, appointmentId: string | undefined | null, pAid: string | undefined | null, signatureHeader: string | undefined | null, timed: boolean): NativeWebhookResult | Promise<NativeWebhookResult>
+  /**
+   * Counts a JS door's delivery once its answer is final (after `onEvent`); returns its
+   * reason (`ok`, `signature_invalid`, …) for the delivery's span.
+   */
+  recordDelivery(status: number, error?: string | undefined | null): string
+  /** The JSON text of every counter (`sdk.stats()`). */
+  stats(): string
+  /** Starts keeping each Eka Care API request for `takeApiCalls` (OpenTelemetry is in use). */
+  keepApiCalls(): void
+  /** The API requests made since the last take (at most 10,000 are kept in between). */
+  takeApiCalls(): Array<NativeApiCall>
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
   /**
@@ -63,7 +74,25 @@ export interface GlueErrorCodes {
   invalidArgument: string
 }
 
+/** One Eka Care API request, for the latency histogram. */
+export interface NativeApiCall {
+  /** `login`, `appointment`, `patient`, `doctor` or `clinic`. */
+  resource: string
+  /** `ok`, `http_4xx`, `http_5xx`, `timeout`, `network` or `invalid_response`. */
+  outcome: string
+  durationMs: number
+}
+
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string
+
+/** One phase of a delivery, for its telemetry span. */
+export interface NativePhase {
+  /** `verify`, `dedupe`, `enrich`, `persist` or `onEvent`. */
+  name: string
+  /** Milliseconds after the core started the delivery. */
+  startMs: number
+  durationMs: number
+}
 
 export interface NativeReminder {
   id: string
@@ -74,6 +103,8 @@ export interface NativeReminder {
 /** A fired reminder as handed to JS: the fresh context, or why it could not be fetched. */
 export interface NativeReminderFire {
   id: string
+  /** When it was due, epoch milliseconds. */
+  scheduledAtMs: number
   /** When the scheduler fired it, epoch milliseconds. */
   firedAtMs: number
   contextJson?: string
@@ -105,6 +136,8 @@ export interface NativeWebhookResult {
   error?: string
   eventType?: string
   contextJson?: string
+  /** The phases that ran, in order, when the call asked for them (a traced delivery). */
+  phases?: Array<NativePhase>
 }
 
 /** The schedule table shared with the Python SDK. */

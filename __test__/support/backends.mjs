@@ -1,0 +1,87 @@
+// The four persistence backends for the shared suites: each `open(tag)` gives a fresh place (an
+// SQLite file, a MariaDB database, a PostgreSQL schema, a moto server), the SDK's persistence
+// config for it, a raw view of its rows that does not go through the SDK, and its cleanup.
+
+import { createMysqlDatabase, createPostgresSchema, mysqlRows, postgresRows, sqliteRows, tempDir } from './sql.mjs'
+import { startMoto, dynamo, REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './moto.mjs'
+
+const TABLE = 'eka_webhook_schedule_appointment'
+
+/** DynamoDB items as the SQL rows look (absent attributes are null). */
+async function dynamoRows(endpoint) {
+  const items = []
+  let ExclusiveStartKey
+  do {
+    const page = await dynamo(endpoint, 'Scan', { TableName: TABLE, ConsistentRead: true, ExclusiveStartKey })
+    items.push(...page.Items)
+    ExclusiveStartKey = page.LastEvaluatedKey
+  } while (ExclusiveStartKey)
+  const n = (v) => (v ? Number(v.N) : null)
+  const rows = items
+    .map((item) => ({
+      appointment_id: item.appointment_id.S,
+      start_time: n(item.start_time),
+      end_time: n(item.end_time),
+      status: item.status.S,
+      visit_type: item.visit_type.S,
+      created_at: n(item.created_at),
+      p_aid: item.p_aid ? item.p_aid.S : null,
+      reminder_sent_at: n(item.reminder_sent_at),
+    }))
+    .sort((a, b) => (a.appointment_id < b.appointment_id ? -1 : 1))
+  return new Map(rows.map((row) => [row.appointment_id, row]))
+}
+
+/**
+ * @type {{ name: string, open(tag: string): Promise<{ persistence: object,
+ *   rows(): Promise<Map<string, object>>, cleanup(): Promise<void> }> }[]}
+ */
+export const BACKENDS = [
+  {
+    name: 'sqlite',
+    async open(tag) {
+      const tmp = tempDir(tag)
+      const filename = tmp.file('schedule.db')
+      return { persistence: { type: 'sqlite', filename }, rows: async () => sqliteRows(filename), cleanup: async () => tmp.cleanup() }
+    },
+  },
+  {
+    name: 'mysql',
+    async open(tag) {
+      const db = createMysqlDatabase(tag)
+      return {
+        persistence: { type: 'mysql', connection: db.connection },
+        rows: async () => mysqlRows(db.name),
+        cleanup: async () => db.drop(),
+      }
+    },
+  },
+  {
+    name: 'postgres',
+    async open(tag) {
+      const schema = createPostgresSchema(tag)
+      return {
+        persistence: { type: 'postgres', connection: schema.connection },
+        rows: async () => postgresRows(schema.name),
+        cleanup: async () => schema.drop(),
+      }
+    },
+  },
+  {
+    name: 'dynamodb',
+    async open() {
+      const moto = await startMoto()
+      return {
+        persistence: {
+          type: 'dynamodb',
+          region: REGION,
+          accessKeyId: ACCESS_KEY_ID,
+          secretAccessKey: SECRET_ACCESS_KEY,
+          endpoint: moto.endpoint,
+        },
+        rows: () => dynamoRows(moto.endpoint),
+        cleanup: () => moto.stop(),
+      }
+    },
+  },
+]
