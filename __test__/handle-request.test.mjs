@@ -149,3 +149,22 @@ test('every answer has a body of its own: changing one leaves the next intact', 
     await env.close()
   }
 })
+
+test('each handleRequest counts one delivery in stats(): glue-answered, retried in canonical form, failed in onEvent', async () => {
+  let throwing = false
+  const env = await setup({ onEvent: () => { if (throwing) throw new Error('boom') } })
+  try {
+    const text = JSON.stringify(prescription)
+    const pretty = JSON.stringify(prescription, null, 2)
+    assert.equal((await env.sdk.handleRequest('{"event":', signed('x'))).status, 400)
+    assert.equal((await env.sdk.handleRequest(pretty, signed(text))).status, 200)
+    assert.equal((await env.sdk.handleRequest(pretty, signed(`${text} `))).status, 403)
+    throwing = true
+    assert.equal((await env.sdk.handleRequest(text, signed(text))).status, 500)
+    const { deliveries } = env.sdk.stats()
+    assert.equal(deliveries.total, 4)
+    assert.deepEqual(deliveries.byReason, { invalid_json: 1, ok: 1, signature_invalid: 1, on_event_failed: 1 })
+  } finally {
+    await env.close()
+  }
+})
