@@ -12,11 +12,11 @@ use crate::error::CoreError;
 use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::persistence::open_store;
-use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
+use crate::pipeline::{EventSink, Pipeline};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
-use crate::telemetry::{PhaseTimings, Telemetry};
+use crate::telemetry::Telemetry;
 
 /// How long `close()` lets writes waiting for the database reach it.
 const CLOSE_FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -99,19 +99,6 @@ impl WebhookSdk {
     /// True when the reminder was pending.
     pub fn cancel_reminder(&self, reminder_id: &str) -> bool {
         self.reminders.get().is_some_and(|r| r.cancel(reminder_id))
-    }
-
-    pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
-        self.pipeline.handle(body, signature_header).await
-    }
-
-    /// [`handle`](Self::handle), with when each phase ran.
-    pub async fn handle_timed(
-        &self,
-        body: RequestBody<'_>,
-        signature_header: Option<&str>,
-    ) -> (WebhookResult, PhaseTimings) {
-        self.pipeline.handle_timed(body, signature_header).await
     }
 
     pub fn telemetry(&self) -> &Arc<Telemetry> {
