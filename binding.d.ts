@@ -16,12 +16,27 @@ export declare class NativeServer {
 }
 
 export declare class NativeWebhookSdk {
-  /** `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper. */
-  constructor(options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
+  /**
+   * `options` is the user's config without its callbacks; `onServerEvent` wraps `onEvent` for the
+   * standalone server (the JS doors call `onEvent` from the glue).
+   */
+  constructor(options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
   /** `atEpochMs`: the instant the glue made of the Date or cron string, and checked. */
   scheduleReminder(atEpochMs: number, appointmentId: string): NativeReminder
   /** True when the reminder was pending (it will now not fire). */
   cancelReminder(id: string): boolean
+  /**
+   * A request from a JS door, which parsed the body with `JSON.parse` and read the
+   * envelope fields from the parsed payload. `body` is the text to verify, as received (a
+   * Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
+   * once, or as a promise when the event is enriched from the Eka Care API.
+   */
+  handle(body: string | Buffer, event: string | undefined | null, appointmentId: string | undefined | null, pAid: string | undefined | null, signatureHeader: string | undefined | null, timed: boolean): NativeWebhookResult | Promise<NativeWebhookResult>
+  /**
+   * Counts a JS door's delivery once its answer is final (after `onEvent`); returns its
+   * reason (`ok`, `signature_invalid`, …) for the delivery's span.
+   */
+  recordDelivery(status: number, error?: string | undefined | null): string
   /** Starts polling for due durable reminders (once; not with `reminders.poll: false`). */
   remindersStartPolling(): void
   /**
@@ -37,24 +52,12 @@ export declare class NativeWebhookSdk {
   remindersRunDue(maxMs: number): Promise<string>
   /** `{fired, storeCalls, claims}` of this instance's durable reminders. */
   remindersStats(): string
-  handle(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): Promise<NativeWebhookResult>
   /** The JSON text of every counter (`sdk.stats()`). */
   stats(): string
   /** Starts keeping each Eka Care API request for `takeApiCalls` (OpenTelemetry is in use). */
   keepApiCalls(): void
   /** The API requests made since the last take (at most 10,000 are kept in between). */
   takeApiCalls(): Array<NativeApiCall>
-  /**
-   * The pipeline on the calling thread when it needs no waiting: failures before enrichment,
-   * and unenriched events when there is no `onEvent`. `null`: call `handle`. Same results as
-   * `handle`, without its two thread hops; a Buffer body is borrowed, not copied.
-   *
-   * One string, not an object (building a JS object property by property costs more than the
-   * rest of the call): the three-digit status, then the JSON body. On success the body is
-   * `{"success":true,"event":type}` and the event's payload is the request body itself; on
-   * failure the result's `error` is the body's `error`.
-   */
-  handleNow(body: string | Buffer | undefined | null, kind: BodyKind, signatureHeader?: string | undefined | null): string | null
   /** Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port. */
   listen(port: number): NativeServer
   /**
@@ -74,16 +77,6 @@ export declare class NativeWebhookSdk {
 
 /** The events enriched from the Eka Care API. */
 export declare function appointmentEvents(): Array<string>
-
-/** What the JS glue knows of a body it hands over (see [`RequestBody`]). */
-export declare const enum BodyKind {
-  /** A string or Buffer as received, not (successfully) parsed by the glue. */
-  Raw = 'raw',
-  /** A string or Buffer whose text the glue's `JSON.parse` accepted. */
-  Parsed = 'parsed',
-  /** `JSON.stringify` output of an object. */
-  Canonical = 'canonical',
-}
 
 export declare function glueErrorCodes(): GlueErrorCodes
 
@@ -143,9 +136,9 @@ export interface NativeVerifyResult {
   reason?: string
 }
 
-export declare function nativeVerifySignature(body: string | Buffer, isCanonical: boolean, signatureHeader: string | undefined | null, signingKeys: Array<string>, toleranceSeconds?: number | undefined | null, now?: number | undefined | null): NativeVerifyResult
+export declare function nativeVerifySignature(body: string | Buffer, signatureHeader: string | undefined | null, signingKeys: Array<string>, toleranceSeconds?: number | undefined | null, now?: number | undefined | null): NativeVerifyResult
 
-/** An event as handed to JS; the glue turns it into a `WebhookEvent`. */
+/** An event the standalone server hands to `onEvent`; the glue turns it into a `WebhookEvent`. */
 export interface NativeWebhookEvent {
   type: string
   payloadJson: string
@@ -153,15 +146,18 @@ export interface NativeWebhookEvent {
   contextJson?: string
 }
 
+/**
+ * The result of `handle` on every path. Failures have `error` (the body is `{error}`);
+ * successes `eventType` and, for enriched events, `contextJson` (the body is
+ * `{success: true, event: eventType, ...context}`).
+ */
 export interface NativeWebhookResult {
   status: number
-  bodyJson: string
-  event?: NativeWebhookEvent
   error?: string
-  /** A fixed name for why it got its status (`ok`, `signature_invalid`, …), for telemetry. */
-  reason: string
-  /** The phases that ran, in order. */
-  phases: Array<NativePhase>
+  eventType?: string
+  contextJson?: string
+  /** The phases that ran, in order, when the call asked for them (a traced delivery). */
+  phases?: Array<NativePhase>
 }
 
 /** The schedule table shared with the Python SDK. */

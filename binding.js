@@ -838,7 +838,6 @@ module.exports = nativeBinding
 module.exports.NativeServer = nativeBinding.NativeServer
 module.exports.NativeWebhookSdk = nativeBinding.NativeWebhookSdk
 module.exports.appointmentEvents = nativeBinding.appointmentEvents
-module.exports.BodyKind = nativeBinding.BodyKind
 module.exports.glueErrorCodes = nativeBinding.glueErrorCodes
 module.exports.nativeGenerateSignatureHeader = nativeBinding.nativeGenerateSignatureHeader
 module.exports.nativeVerifySignature = nativeBinding.nativeVerifySignature

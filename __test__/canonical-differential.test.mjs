@@ -1,11 +1,14 @@
-// Differential test of the Rust canonicaliser against V8: random JS values are signed over
-// Node's own JSON.stringify, then handed to the SDK as the object and as re-formatted bytes
+// Differential test of the Rust canonicaliser (crates/eka-webhook-core/src/canonical_json.rs,
+// used by the standalone server, the one door without V8) against V8: random JS values are
+// signed over Node's own JSON.stringify, then POSTed to the server as re-formatted bytes
 // (pretty-printed with keys in written order), which only verify if Rust reproduces
-// JSON.stringify exactly.
-import { test } from 'node:test'
+// JSON.stringify exactly. The JS doors' fallback (verifySignature, handleRequest) canonicalises
+// with V8 itself; it is checked on the same values.
+import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { createHmac } from 'node:crypto'
-import { verifySignature } from './support/sdk.mjs'
+import { WebhookSDK, verifySignature, CLIENT } from './support/sdk.mjs'
 
 const KEY = 'differential-key'
 const COUNT = 10_000
@@ -88,47 +91,104 @@ function headerFor(text, t = 1700000000) {
   return `t=${t},v1=${createHmac('sha256', KEY).update(`${t}.${text}`).digest('hex')}`
 }
 
-test(`${COUNT} random values: object and re-formatted bytes verify against V8's JSON.stringify`, () => {
+// prescription.created is not enriched: the server answers without the Eka Care API.
+let sdk
+let server
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+before(() => {
+  sdk = new WebhookSDK({ ...CLIENT, signingKey: KEY, apiBaseUrl: 'http://127.0.0.1:9' })
+  server = sdk.listen(0)
+})
+after(async () => {
+  agent.destroy()
+  await sdk.close()
+})
+
+/** The server's answer to `bytes` signed as `header`: its status and error. */
+function post(bytes, header) {
+  return new Promise((resolve, reject) => {
+    const headers = { 'eka-webhook-signature': header, 'content-length': Buffer.byteLength(bytes) }
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/', headers, agent }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode, error: JSON.parse(Buffer.concat(chunks)).error }))
+    })
+    req.on('error', reject)
+    req.end(bytes)
+  })
+}
+
+/**
+ * Texts serde_json refuses have no canonical form in Rust and are verified as their raw bytes
+ * only (README, "Signatures"): an escaped lone surrogate — JSON.stringify writes one for every
+ * lone surrogate — and a number beyond f64.
+ */
+const hasLoneSurrogate = (canonical) => /\\ud[89a-f][0-9a-f]{2}/.test(canonical)
+
+test(`${COUNT} random values: re-formatted bytes verify on the server against V8's JSON.stringify`, async () => {
   const next = rng(20261130)
   let reformattedDiffered = 0
+  let rawOnly = 0
   for (let i = 0; i < COUNT; i++) {
     const value = { event: 'prescription.created', data: randomValue(next, 1 + Math.floor(next() * 6)) }
     const canonical = JSON.stringify(value)
     const header = headerFor(canonical)
-    const asObject = verifySignature(value, header, KEY)
-    assert.equal(asObject.valid, true, `object #${i}: ${canonical}`)
     const bytes = reformat(JSON.parse(canonical), next)
     assert.deepEqual(JSON.parse(bytes), JSON.parse(canonical), `reformat #${i} must parse back to the same value`)
     if (bytes !== canonical) reformattedDiffered++
-    const asBytes = verifySignature(Buffer.from(bytes), header, KEY)
-    assert.equal(asBytes.valid, true, `bytes #${i}: ${bytes}\nexpected canonical: ${canonical}`)
-    assert.equal(verifySignature(bytes, header, KEY).valid, true, `string #${i}`)
+    const answer = await post(Buffer.from(bytes), header)
+    if (bytes !== canonical && hasLoneSurrogate(canonical)) {
+      rawOnly++
+      assert.deepEqual(answer, { status: 403, error: 'Invalid signature' }, `#${i}: raw bytes only`)
+    } else {
+      assert.equal(answer.status, 200, `bytes #${i}: ${bytes}\nexpected canonical: ${canonical}\n${answer.error}`)
+    }
+    // The JS doors: V8 canonicalises, the object is its own canonical form.
+    if (i % 10 === 0) {
+      assert.equal(verifySignature(value, header, KEY).valid, true, `object #${i}`)
+      assert.equal(verifySignature(Buffer.from(bytes), header, KEY).valid, true, `Buffer #${i}`)
+      assert.equal(verifySignature(bytes, header, KEY).valid, true, `string #${i}`)
+    }
   }
   assert.ok(reformattedDiffered > COUNT * 0.9, 'the re-formatted bytes really differ from the canonical text')
+  assert.ok(rawOnly < COUNT * 0.2, `most values are canonicalised (${rawOnly} raw only)`)
 })
 
-test('deep nesting up to the limit verifies; beyond it is rejected, not a crash', () => {
+test('deep nesting: canonical form to serde_json\'s 128 levels, raw bytes to the limit, 1001 refused', async () => {
   const deep = (n) => '['.repeat(n) + ']'.repeat(n)
-  const ok = `{"event":"x","d":${deep(990)}}`
-  assert.equal(verifySignature(ok.replace(/,/g, ' , '), headerFor(ok), KEY).valid, true)
-  const tooDeep = `{"event":"x","d":${deep(100000)}}`
+  const body = (n) => `{"event":"prescription.created","d":${deep(n)}}`
+  const spaced = (text) => text.replace(/,/g, ' , ')
+  assert.equal((await post(spaced(body(120)), headerFor(body(120)))).status, 200)
+  assert.deepEqual(await post(spaced(body(200)), headerFor(body(200))), { status: 403, error: 'Invalid signature' })
+  // The object itself is one level.
+  assert.equal((await post(body(999), headerFor(body(999)))).status, 200)
+  assert.deepEqual(await post(body(1000), headerFor(body(1000))), { status: 400, error: 'JSON body is nested too deeply' })
+  // The JS doors canonicalise with V8 at any depth it stringifies.
+  assert.equal(verifySignature(spaced(body(990)), headerFor(body(990)), KEY).valid, true)
+  const tooDeep = body(100000)
   assert.equal(verifySignature(tooDeep + ' ', headerFor(tooDeep), KEY).valid, false)
 })
 
-test('a fixed corpus of edge cases', () => {
+test('a fixed corpus of edge cases', async () => {
   const corpus = [
-    '{"b":1,"a":2,"1":3,"0":4}',
-    '{"a":1,"a":2}',
-    '{"__proto__":{"x":1}}',
-    '{"n":[1.0,1e21,1E-7,-0,0.1,100e-2,1e400]}',
-    '{"s":"\\u00e9\\ud83d\\ude00\\ud800\\u001f\\/"}',
-    '{"4294967295":1,"4294967294":2,"01":3,"1":4}',
-    '{"nested":{"z":{"y":[{"x":null}]}}}',
-    '{"big":123456789012345678901234567890}',
+    ['{"b":1,"a":2,"1":3,"0":4}', 200],
+    ['{"a":1,"a":2}', 200],
+    ['{"__proto__":{"x":1}}', 200],
+    ['{"n":[1.0,1e21,1E-7,-0,0.1,100e-2]}', 200],
+    ['{"s":"\\u00e9\\ud83d\\ude00\\u001f\\/"}', 200],
+    ['{"4294967295":1,"4294967294":2,"01":3,"1":4}', 200],
+    ['{"nested":{"z":{"y":[{"x":null}]}}}', 200],
+    ['{"big":123456789012345678901234567890}', 200],
+    // serde_json refuses these: raw bytes only.
+    ['{"s":"\\ud800"}', 403],
+    ['{"n":1e400}', 403],
   ]
-  for (const text of corpus) {
+  for (const [data, status] of corpus) {
+    const text = `{"event":"prescription.created","data":${data}}`
     const canonical = JSON.stringify(JSON.parse(text))
     const pretty = text.replace(/([{[,:])/g, '$1 \n ')
+    assert.equal((await post(pretty, headerFor(canonical))).status, status, text)
+    assert.equal((await post(canonical, headerFor(canonical))).status, 200, `${text} as signed`)
     assert.equal(verifySignature(pretty, headerFor(canonical), KEY).valid, true, text)
     assert.equal(verifySignature(JSON.parse(text), headerFor(canonical), KEY).valid, true, text)
   }

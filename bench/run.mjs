@@ -113,7 +113,10 @@ function runBench(file) {
 function table(rows) {
   const out = []
   let section = null
-  for (const row of rows) {
+  // One block per section, in order of first appearance (a bench file may alternate sections).
+  const order = [...new Set(rows.map((row) => row.section))]
+  const grouped = order.flatMap((name) => rows.filter((row) => row.section === name))
+  for (const row of grouped) {
     if (row.section !== section) {
       section = row.section
       out.push('', `**${section}**`, '', '| measurement | median | min–max | runs | target | met |', '|---|--:|--:|--:|:-:|:-:|')

@@ -6,7 +6,7 @@
 # Exits 0 when every target ran clean, 1 when a target crashed (the input is saved under
 # fuzz/artifacts/<target>/ and the command to reproduce it is printed), 2 when the targets
 # do not build. Without cargo-fuzz it prints a notice and exits 0: CI calls it
-# opportunistically, and `cargo test -p eka-webhook-core` replays the regression corpus anyway.
+# opportunistically, and `cargo test -p eka-webhook-core` replays seeds/ and regressions/ anyway.
 #
 # Only the stable toolchain is needed: RUSTC_BOOTSTRAP=1 lets it accept the nightly-only flags
 # cargo-fuzz passes (-Zsanitizer=address and friends). If the AddressSanitizer build fails,
@@ -20,7 +20,6 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
   exit 2
 fi
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
-replay_dir="$fuzz_dir/../crates/eka-webhook-core/tests/fuzz_corpus"
 cd "$fuzz_dir"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -50,7 +49,7 @@ for target in $targets; do
   # corpus/<target> (first: new inputs go there, git-ignored), then the committed seeds and the
   # regression corpus, read only.
   # shellcheck disable=SC2086
-  if cargo fuzz run "${sanitizer[@]}" "$target" "corpus/$target" "seeds/$target" "$replay_dir/$target" -- \
+  if cargo fuzz run "${sanitizer[@]}" "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -dict="dicts/$target.dict" \
       -print_final_stats=1 ${FUZZ_ARGS:-} 2>"run-$target.log"; then
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' "run-$target.log" || true
@@ -64,7 +63,7 @@ done
 
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzz/run.sh: crashes in: ${failed[*]}. Reproduce with: RUSTC_BOOTSTRAP=1 cargo fuzz run <target> <artifact>;" \
-       "after the fix, copy the artifact to crates/eka-webhook-core/tests/fuzz_corpus/<target>/" >&2
+       "after the fix, copy the artifact to fuzz/regressions/<target>/" >&2
   exit 1
 fi
 echo "fuzz/run.sh: all targets ran ${seconds}s without a crash"

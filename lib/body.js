@@ -1,72 +1,75 @@
 'use strict'
-// Argument shaping shared by every door: what the native pipeline receives as the body, and the
-// signature header picked out of whatever header shape the framework has.
+// Argument shaping shared by every door: the text the native side verifies, the payload V8 parses
+// from it, and the signature header picked out of whatever header shape the framework has.
 
 const SIGNATURE_HEADER = 'eka-webhook-signature'
 
+const INVALID_JSON_BODY = 'Invalid JSON body'
+const BODY_REQUIRED = 'Request body is required'
+
 /**
- * The cheapest exact bytes for a body: a string or Buffer as received (the raw-bytes signature
- * path), anything else through V8's own JSON.stringify (exact canonical form by definition).
- * Returns `{ body, isCanonical }`, or `{ failure }` when a JS value cannot be serialised.
+ * The exact text to sign or verify: a string or Buffer as received (any other byte view as a
+ * Buffer over the same memory), anything else through `JSON.stringify` (the canonical form by
+ * definition, `isCanonical`). Returns `{ text, isCanonical }` (`text` null for no body), or
+ * `{ failure }` when a JS value cannot be serialised.
  */
 function shapeBody(body) {
-  if (body === undefined || body === null) return { body: null, isCanonical: false }
-  if (typeof body === 'string' || Buffer.isBuffer(body)) return { body, isCanonical: false }
+  if (body === undefined || body === null) return { text: null, isCanonical: false }
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return { text: body, isCanonical: false }
   if (body instanceof Uint8Array) {
-    return { body: Buffer.from(body.buffer, body.byteOffset, body.byteLength), isCanonical: false }
+    return { text: Buffer.from(body.buffer, body.byteOffset, body.byteLength), isCanonical: false }
   }
-  if (body instanceof ArrayBuffer) return { body: Buffer.from(body), isCanonical: false }
+  if (body instanceof ArrayBuffer) return { text: Buffer.from(body), isCanonical: false }
   let text
   try {
     text = JSON.stringify(body)
   } catch (error) {
     // A RangeError here is V8 running out of stack on a very deep object.
-    return { failure: error instanceof RangeError ? 'JSON body is nested too deeply' : 'Invalid JSON body' }
+    return { failure: error instanceof RangeError ? 'JSON body is nested too deeply' : INVALID_JSON_BODY }
   }
-  return text === undefined ? { body: null, isCanonical: false } : { body: text, isCanonical: true }
+  return text === undefined ? { text: null, isCanonical: false } : { text, isCanonical: true }
 }
 
 /**
- * `shapeBody` for the pipeline, which also needs the event's payload: a string or Buffer body is
- * parsed here, once, with `JSON.parse`, and goes over as `kind` `'parsed'` — the native side then
- * need not check the grammar again (it is `JSON.parse`'s). Text `JSON.parse` refuses goes over
- * as `'raw'`, for the native side to name the precise error. Returns `{ body, kind, payload }`
- * (`payload` when the body parsed, or was an object), or `{ failure }`.
+ * `shapeBody` for the pipeline, which also needs the payload: parsed here, once, with
+ * `JSON.parse` (an object body is its own payload). Returns `{ text, isCanonical, payload }`,
+ * or `{ failure }` for a body that is missing, not JSON or not a JSON object.
  */
 function shapeRequestBody(body) {
   if (typeof body === 'string' || Buffer.isBuffer(body)) return parsedText(body)
   const shaped = shapeBody(body)
   if (shaped.failure) return shaped
-  if (shaped.isCanonical) return { body: shaped.body, kind: 'canonical', payload: body }
-  return shaped.body === null ? { body: null, kind: 'raw' } : parsedText(shaped.body)
+  if (shaped.text === null) return { failure: BODY_REQUIRED }
+  if (!shaped.isCanonical) return parsedText(shaped.text)
+  // JSON.stringify writes an object, and only an object, starting with '{'.
+  if (!shaped.text.startsWith('{')) return { failure: BODY_REQUIRED }
+  return { text: shaped.text, isCanonical: true, payload: body }
 }
 
-function parsedText(bytes) {
+function parsedText(text) {
   let payload
   try {
-    payload = JSON.parse(verifiedText(bytes))
+    payload = JSON.parse(typeof text === 'string' ? text : text.toString('utf8'))
   } catch {
-    return { body: bytes, kind: 'raw' }
+    return { failure: INVALID_JSON_BODY }
   }
-  return { body: bytes, kind: 'parsed', payload }
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return { failure: BODY_REQUIRED }
+  return { text, isCanonical: false, payload }
 }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
- * The text the native side verifies, as a JS string: a Buffer as UTF-8 (the native side refuses
- * it if it is not valid UTF-8); a string reaches Rust as UTF-8 with each lone surrogate replaced
- * by U+FFFD, so do the same.
+ * `JSON.stringify(JSON.parse(text))`, the text a sender that signs its payload object signed;
+ * `undefined` when the text is not UTF-8 JSON or has no JSON form (too deep for `stringify`).
  */
-function verifiedText(body) {
-  if (typeof body !== 'string') return body.toString('utf8')
-  return isWellFormed(body) ? body : toWellFormed(body)
+function canonicalText(text) {
+  try {
+    return JSON.stringify(JSON.parse(typeof text === 'string' ? text : strictUtf8.decode(text)))
+  } catch {
+    return undefined
+  }
 }
-
-const isWellFormed = typeof String.prototype.isWellFormed === 'function'
-  ? (text) => text.isWellFormed()
-  : (text) => !/\p{Surrogate}/u.test(text)
-const toWellFormed = typeof String.prototype.toWellFormed === 'function'
-  ? (text) => text.toWellFormed()
-  : (text) => text.replace(/\p{Surrogate}/gu, '\ufffd')
 
 /**
  * The `Eka-Webhook-Signature` value from a plain object (any name case; arrays give their
@@ -90,4 +93,4 @@ function firstValue(value) {
   return typeof value === 'string' ? value : null
 }
 
-module.exports = { shapeBody, shapeRequestBody, signatureHeaderOf, SIGNATURE_HEADER }
+module.exports = { shapeBody, shapeRequestBody, canonicalText, signatureHeaderOf, SIGNATURE_HEADER }

@@ -26,4 +26,4 @@ function bridgeCallback(userFunction, toArgument) {
   }
 }
 
-module.exports = { bridgeCallback }
+module.exports = { bridgeCallback, messageOf }

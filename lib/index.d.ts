@@ -446,7 +446,10 @@ export declare class WebhookSDK {
   readonly reminders: DurableReminders
   /** Throws a `WebhookSDKError` with code `ERR_INVALID_CONFIG` naming the bad field. */
   constructor(config: WebhookSDKConfig)
-  /** For an object body, `result.event.payload` is that same object (as in the Python SDK). */
+  /**
+   * For an object body, `result.event.payload` is that same object (as in the Python SDK). The
+   * `event` passed to `onEvent` is `result.event` itself.
+   */
   handleRequest(
     body: unknown,
     headers: Record<string, string | string[] | undefined> | Headers | null | undefined,

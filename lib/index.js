@@ -1,10 +1,11 @@
 'use strict'
-// Public entry of @eka-care/webhook-sdk. Thin glue over the Rust core: argument shaping,
-// callback wrapping and the framework adapters. All behaviour lives in Rust.
+// Public entry of @eka-care/webhook-sdk. Thin glue over the Rust core: V8 does the JSON (parse
+// once, JSON.stringify for the canonical form), Rust the signatures, enrichment, persistence,
+// scheduling and the standalone server. Also callback wrapping and the framework adapters.
 
-const { binding, callSync, callAsync } = require('./native')
-const { shapeBody, shapeRequestBody, signatureHeaderOf } = require('./body')
-const { bridgeCallback } = require('./callbacks')
+const { binding, withCode, callSync, callAsync } = require('./native')
+const { shapeBody, shapeRequestBody, canonicalText, signatureHeaderOf } = require('./body')
+const { bridgeCallback, messageOf } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
 const { DurableReminders } = require('./durable-reminders')
@@ -26,51 +27,45 @@ class WebhookProcessingError extends Error {
   }
 }
 
-/** The enriched event as users see it, from the native event's JSON texts. */
-function toWebhookEvent(native, payload = JSON.parse(native.payloadJson)) {
-  const event = { type: native.type, payload }
+const INVALID_SIGNATURE = 'Invalid signature'
+const ON_EVENT_FAILED = 'Internal server error while processing webhook event'
+
+/** Whether `[ERROR]` lines are printed: process-global, the last SDK constructed wins. */
+let debugLogging = false
+
+/** The event the standalone server hands to `onEvent`, from the native event's JSON texts. */
+function toServerEvent(native) {
+  const event = { type: native.type, payload: JSON.parse(native.payloadJson) }
   if (native.contextJson) Object.assign(event, JSON.parse(native.contextJson))
   return event
 }
 
-/** `callerPayload`: the body as the glue parsed it, or the caller's own object. */
-function toWebhookResult(native, callerPayload) {
-  const result = { status: native.status, body: JSON.parse(native.bodyJson) }
-  if (native.event) result.event = toWebhookEvent(native.event, callerPayload)
-  if (native.error !== undefined && native.error !== null) result.error = native.error
-  return result
+const stringOrNull = (value) => (typeof value === 'string' ? value : null)
+
+function failure(status, error) {
+  return { status, body: { error }, error }
 }
 
-/**
- * A result `handleNow` answered at once: `"<status><JSON body>"`. On success the event's payload
- * is the body as the glue parsed it (the caller's own object when the body was one, as in the
- * Python SDK); on failure `error` is the body's `error`.
- */
-function toImmediateResult(text, payload) {
-  const result = { status: Number(text.slice(0, 3)), body: immediateBody(text) }
-  if (result.status === 200) {
-    result.event = { type: result.body.event, payload }
-  } else {
-    result.error = result.body.error
+/** The user's result from the native one; `payload` is the body as the glue parsed it. */
+function toWebhookResult(native, payload) {
+  if (native.eventType === undefined || native.eventType === null) return failure(native.status, native.error)
+  const body = { success: true, event: native.eventType }
+  const event = { type: native.eventType, payload }
+  if (native.contextJson) {
+    // Parsed twice: the body and the event each own their objects, as the user may change one.
+    Object.assign(body, JSON.parse(native.contextJson))
+    Object.assign(event, JSON.parse(native.contextJson))
   }
-  return result
+  return { status: native.status, body, event }
 }
 
-/**
- * The body of an immediate answer, as a fresh object. The texts repeat (one per event type or
- * failure reason), so each is parsed once: parsing even this short text cost more than the
- * rest of the glue. The bodies are flat (`{success, event}` or `{error}`), so a shallow copy
- * is a fresh body. At most 64 texts are kept (failure reasons can quote the request).
- */
-const immediateBodies = new Map()
-function immediateBody(text) {
-  let body = immediateBodies.get(text)
-  if (body === undefined) {
-    if (immediateBodies.size >= 64) immediateBodies.clear()
-    body = JSON.parse(text.slice(3))
-    immediateBodies.set(text, body)
-  }
-  return { ...body }
+/** Rejects with the timeout's message if `promise` has not settled within `timeoutMs`. */
+function withTimeout(promise, timeoutMs) {
+  let timer
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`onEvent did not settle within ${timeoutMs} ms`)), timeoutMs)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 function requireString(value, what) {
@@ -80,6 +75,8 @@ function requireString(value, what) {
 
 class WebhookSDK {
   #native
+  #onEvent
+  #onEventTimeoutMs
   #telemetry
   #servers = new Set()
   #reminders = new ReminderRegistry()
@@ -93,13 +90,17 @@ class WebhookSDK {
       throw configError("'onEvent' must be a function")
     }
     // The rest crosses as it is; the Rust core checks every field.
-    const { onEvent: userOnEvent, ...options } = config
-    const onEvent = userOnEvent ? bridgeCallback(userOnEvent, toWebhookEvent) : undefined
+    const { onEvent, ...options } = config
+    const onServerEvent = onEvent ? bridgeCallback(onEvent, toServerEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
-    this.#native = callSync(() => new binding.NativeWebhookSdk(options, onEvent, onReminder))
+    this.#native = callSync(() => new binding.NativeWebhookSdk(options, onServerEvent, onReminder))
     this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
     /** Durable reminders in the configured database (see README "Reminders in production"). */
     this.reminders = new DurableReminders(this.#native)
+    // Read once the native side has validated the config.
+    this.#onEvent = onEvent
+    this.#onEventTimeoutMs = config.onEventTimeoutMs ?? null
+    debugLogging = config.debug === true
   }
 
   /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */
@@ -122,27 +123,67 @@ class WebhookSDK {
    */
   async handleRequest(body, headers) {
     const delivery = this.#telemetry.startDelivery()
-    const shaped = shapeRequestBody(body)
-    if (shaped.failure) {
-      const result = { status: 400, body: { error: shaped.failure }, error: shaped.failure }
-      return this.#telemetry.endDelivery(delivery, result)
-    }
+    const request = shapeRequestBody(body)
+    if (request.failure) return this.#finish(delivery, failure(400, request.failure))
     const signature = signatureHeaderOf(headers)
-    // Failures and unenriched events without onEvent finish on this thread (no thread hop); a
-    // traced delivery takes the path that reports the core's phase timings.
-    if (delivery === null) {
-      const immediate = callSync(() => this.#native.handleNow(shaped.body, shaped.kind, signature))
-      if (immediate !== null) return toImmediateResult(immediate, shaped.payload)
-    }
+    // A traced delivery asks the core for its phase timings.
+    const timed = delivery !== null
     let native
     try {
-      native = await callAsync(this.#native.handle(shaped.body, shaped.kind, signature))
+      native = this.#handle(request.text, request.payload, signature, timed)
+      // The raw bytes first, then what the sender signed if it signed its payload object.
+      if (native.error === INVALID_SIGNATURE && !request.isCanonical) {
+        const canonical = JSON.stringify(request.payload)
+        if (canonical !== request.text) native = this.#handle(canonical, request.payload, signature, timed)
+      }
+      // A promise only for events enriched from the Eka Care API.
+      if (typeof native.then === 'function') native = await callAsync(native)
     } catch (error) {
       this.#telemetry.failDelivery(delivery, error)
       throw error
     }
-    const result = toWebhookResult(native, shaped.payload)
-    return this.#telemetry.endDelivery(delivery, result, { phases: native.phases, reason: native.reason, eventType: shaped.payload?.event })
+    let result = toWebhookResult(native, request.payload)
+    const phases = native.phases ?? []
+    if (this.#onEvent && result.event) {
+      result = await this.#telemetry.timePhase(delivery, phases, 'onEvent', () => this.#deliver(result))
+    }
+    return this.#finish(delivery, result, phases, request.payload.event)
+  }
+
+  /** Counts the delivery in the core's stats and ends its span. Returns `result`. */
+  #finish(delivery, result, phases, eventType) {
+    const reason = this.#native.recordDelivery(result.status, result.error ?? null)
+    return this.#telemetry.endDelivery(delivery, result, { phases, reason, eventType })
+  }
+
+  #handle(text, payload, signature, timed) {
+    const data = payload.data
+    const fields = data !== null && typeof data === 'object'
+    try {
+      return this.#native.handle(
+        text,
+        stringOrNull(payload.event),
+        fields ? stringOrNull(data.appointment_id) : null,
+        fields ? stringOrNull(data.p_aid) : null,
+        signature,
+        timed,
+      )
+    } catch (error) {
+      throw withCode(error)
+    }
+  }
+
+  /** Awaits `onEvent` with the result's own event; a throw, rejection or timeout answers 500. */
+  async #deliver(result) {
+    try {
+      const delivered = this.#onEvent(result.event)
+      await (this.#onEventTimeoutMs === null ? delivered : withTimeout(delivered, this.#onEventTimeoutMs))
+      return result
+    } catch (error) {
+      const message = messageOf(error)
+      if (debugLogging) console.log(`[ERROR] WebhookSDK: Error in on_event callback: ${message}`)
+      return { status: 500, body: { error: ON_EVENT_FAILED }, error: message }
+    }
   }
 
   /**
@@ -268,11 +309,11 @@ class WebhookSDK {
   }
 }
 
-/** The exact bytes to sign or verify for a payload: strings and Buffers as they are. */
+/** The exact text to sign or verify for a payload: strings and Buffers as they are. */
 function bodyForSignature(payload, fnName) {
   const shaped = shapeBody(payload)
   if (shaped.failure) throw argumentError(`${fnName}: payload cannot be serialised: ${shaped.failure}`)
-  if (shaped.body === null) throw argumentError(`${fnName}: payload is required`)
+  if (shaped.text === null) throw argumentError(`${fnName}: payload is required`)
   return shaped
 }
 
@@ -283,21 +324,25 @@ function verifySignature(payload, signatureHeader, signingKey, options = {}) {
   }
   const shaped = bodyForSignature(payload, 'verifySignature')
   const header = typeof signatureHeader === 'string' ? signatureHeader : null
-  return callSync(
+  const verify = (text) => callSync(
     binding.nativeVerifySignature,
-    shaped.body,
-    shaped.isCanonical,
+    text,
     header,
     keys.filter((k) => typeof k === 'string'),
     options?.toleranceSeconds ?? null,
     options?.now ?? null,
   )
+  const result = verify(shaped.text)
+  // The raw bytes first, then their canonical form (what a sender signing its object signed).
+  if (result.reason !== INVALID_SIGNATURE || shaped.isCanonical) return result
+  const canonical = canonicalText(shaped.text)
+  return canonical === undefined || canonical === shaped.text ? result : verify(canonical)
 }
 
 function generateSignatureHeader(payload, signingKey, timestamp) {
   requireString(signingKey, 'generateSignatureHeader: signingKey')
   const shaped = bodyForSignature(payload, 'generateSignatureHeader')
-  return callSync(binding.nativeGenerateSignatureHeader, shaped.body, signingKey, timestamp ?? null)
+  return callSync(binding.nativeGenerateSignatureHeader, shaped.text, signingKey, timestamp ?? null)
 }
 
 module.exports = {

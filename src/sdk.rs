@@ -1,30 +1,30 @@
-//! `NativeWebhookSdk`: the class behind the JS `WebhookSDK`. Bodies and JSON results cross the
-//! boundary as strings: V8's `JSON.parse` on the JS side builds objects far faster than setting
-//! properties one napi call at a time.
+//! `NativeWebhookSdk`: the class behind the JS `WebhookSDK`. JSON crosses the boundary as text:
+//! V8's `JSON.parse` on the JS side builds objects far faster than setting properties one napi
+//! call at a time.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
+use eka_webhook_core::envelope::Envelope;
+use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
 use eka_webhook_core::persistence::reminder_store::ReminderRow;
 use eka_webhook_core::reminders::durable::{DueAt, DurableFire};
 use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
-use eka_webhook_core::pipeline::{EventSink, Immediate, RequestBody, WebhookResult};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
 use eka_webhook_core::telemetry::{delivery_reason, PhaseTimings};
-use napi::bindgen_prelude::{Buffer, BufferSlice, Either, FromNapiValue, Unknown};
+use napi::bindgen_prelude::{BufferSlice, Either, FromNapiValue, PromiseRaw, Unknown};
+use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
 use crate::callback::{JsCallback, JsCallbackFn};
 use crate::errors::to_js_error;
 use crate::js_text::JsText;
-use crate::signature::body_bytes;
 
-/// An event as handed to JS; the glue turns it into a `WebhookEvent`.
+/// An event the standalone server hands to `onEvent`; the glue turns it into a `WebhookEvent`.
 #[napi(object)]
 pub struct NativeWebhookEvent {
     #[napi(js_name = "type")]
@@ -34,38 +34,17 @@ pub struct NativeWebhookEvent {
     pub context_json: Option<String>,
 }
 
-/// What the JS glue knows of a body it hands over (see [`RequestBody`]).
-#[napi(string_enum = "lowercase")]
-pub enum BodyKind {
-    /// A string or Buffer as received, not (successfully) parsed by the glue.
-    Raw,
-    /// A string or Buffer whose text the glue's `JSON.parse` accepted.
-    Parsed,
-    /// `JSON.stringify` output of an object.
-    Canonical,
-}
-
-impl BodyKind {
-    fn request_body(self, bytes: Option<&[u8]>) -> RequestBody<'_> {
-        match (self, bytes) {
-            (_, None) => RequestBody::Missing,
-            (BodyKind::Raw, Some(b)) => RequestBody::Raw(b),
-            (BodyKind::Parsed, Some(b)) => RequestBody::Parsed(b),
-            (BodyKind::Canonical, Some(b)) => RequestBody::Canonical(b),
-        }
-    }
-}
-
+/// The result of `handle` on every path. Failures have `error` (the body is `{error}`);
+/// successes `eventType` and, for enriched events, `contextJson` (the body is
+/// `{success: true, event: eventType, ...context}`).
 #[napi(object)]
 pub struct NativeWebhookResult {
     pub status: u32,
-    pub body_json: String,
-    pub event: Option<NativeWebhookEvent>,
     pub error: Option<String>,
-    /// A fixed name for why it got its status (`ok`, `signature_invalid`, …), for telemetry.
-    pub reason: String,
-    /// The phases that ran, in order.
-    pub phases: Vec<NativePhase>,
+    pub event_type: Option<String>,
+    pub context_json: Option<String>,
+    /// The phases that ran, in order, when the call asked for them (a traced delivery).
+    pub phases: Option<Vec<NativePhase>>,
 }
 
 /// One phase of a delivery, for its telemetry span.
@@ -88,30 +67,22 @@ pub struct NativeApiCall {
     pub duration_ms: f64,
 }
 
-fn to_native_event(event: &WebhookEvent) -> NativeWebhookEvent {
-    let context_json = event.context.as_deref().map(context_json);
-    NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: event.payload_json.clone(), context_json }
-}
-
-fn to_native_result(result: WebhookResult, timings: PhaseTimings) -> NativeWebhookResult {
+fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> NativeWebhookResult {
+    let (event_type, context_json) = match result.event {
+        Some(event) => (Some(event.event_type), event.context.as_deref().map(context_json)),
+        None => (None, None),
+    };
     let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    let phases = timings
-        .phases
-        .iter()
-        .map(|p| NativePhase {
+    let phases = timings.map(|timings| {
+        let phase = |p: &eka_webhook_core::telemetry::PhaseTiming| NativePhase {
             name: p.phase.name().to_string(),
             start_ms: millis(p.start),
             duration_ms: millis(p.duration),
-        })
-        .collect();
-    NativeWebhookResult {
-        status: u32::from(result.status),
-        body_json: result.body.to_string(),
-        reason: delivery_reason(&result).to_string(),
-        event: result.event.as_ref().map(to_native_event),
-        error: result.error,
-        phases,
-    }
+        };
+        timings.phases.iter().map(phase).collect()
+    });
+    let status = u32::from(result.status);
+    NativeWebhookResult { status, error: result.error, event_type, context_json, phases }
 }
 
 /// A fired reminder as handed to JS: the fresh context, or why it could not be fetched.
@@ -213,13 +184,15 @@ fn reminder_row_json(row: &ReminderRow) -> Value {
     })
 }
 
-/// `onEvent` as the pipeline sees it.
+/// `onEvent` as the standalone server calls it (the JS doors call it from the glue).
 struct JsEventSink(JsCallback<NativeWebhookEvent>);
 
 #[async_trait]
 impl EventSink for JsEventSink {
-    async fn deliver(&self, event: &WebhookEvent) -> Result<(), String> {
-        self.0.call(to_native_event(event)).await
+    async fn deliver(&self, event: &WebhookEvent, payload_json: &str) -> Result<(), String> {
+        let context_json = event.context.as_deref().map(context_json);
+        let event = NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: payload_json.to_string(), context_json };
+        self.0.call(event).await
     }
 }
 
@@ -232,11 +205,12 @@ pub struct NativeWebhookSdk {
 
 #[napi]
 impl NativeWebhookSdk {
-    /// `options` is the user's config without its callbacks; `onEvent` is the glue's wrapper.
+    /// `options` is the user's config without its callbacks; `onServerEvent` wraps `onEvent` for the
+    /// standalone server (the JS doors call `onEvent` from the glue).
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "options: Record<string, unknown>, onEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
+        ts_args_type = "options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
     )]
     pub fn new(
         options: Unknown<'_>,
@@ -274,6 +248,74 @@ impl NativeWebhookSdk {
     #[napi(catch_unwind)]
     pub fn cancel_reminder(&self, id: String) -> bool {
         self.core.cancel_reminder(&id)
+    }
+
+    /// A request from a JS door, which parsed the body with `JSON.parse` and read the
+    /// envelope fields from the parsed payload. `body` is the text to verify, as received (a
+    /// Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
+    /// once, or as a promise when the event is enriched from the Eka Care API.
+    #[napi(catch_unwind, ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>")]
+    // Each field crosses as its own argument: an options object would cost a napi property
+    // lookup per field on every request.
+    #[allow(clippy::too_many_arguments)]
+    pub fn handle<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, BufferSlice>,
+        event: Option<String>,
+        appointment_id: Option<String>,
+        p_aid: Option<String>,
+        #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
+        timed: bool,
+    ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
+        if self.core.is_closed() {
+            return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
+        }
+        let bytes = match &body {
+            // V8 writes a string as UTF-8 (a lone surrogate as U+FFFD).
+            Either::A(text) => text.as_bytes(),
+            // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
+            Either::B(buffer) if std::str::from_utf8(buffer).is_err() => {
+                let result = WebhookResult::failure(400, INVALID_JSON_BODY);
+                return Ok(Either::A(to_native_result(result, timed.then(PhaseTimings::default))));
+            }
+            Either::B(buffer) => &buffer[..],
+        };
+        let envelope = Envelope { event, appointment_id, p_aid };
+        let pipeline = self.core.pipeline();
+        let header = signature_header.as_ref().map(JsText::as_str);
+        // The canonical form is the glue's to compute (JSON.stringify), on an invalid signature.
+        let mut timings = PhaseTimings::default();
+        let accepted = match pipeline.accept(bytes, || None, envelope, header, &mut timings) {
+            Ok(accepted) => accepted,
+            Err(rejection) => {
+                return Ok(Either::A(to_native_result(rejection.into(), timed.then_some(timings))))
+            }
+        };
+        if !accepted.is_enriched() {
+            let event = WebhookEvent { event_type: accepted.event_type, context: None };
+            let result = WebhookResult::success(event);
+            return Ok(Either::A(to_native_result(result, timed.then_some(timings))));
+        }
+        let pipeline = pipeline.clone();
+        let promise = env.spawn_future(async move {
+            let result = pipeline.complete(accepted, &mut timings).await;
+            Ok(to_native_result(result, timed.then_some(timings)))
+        })?;
+        Ok(Either::B(promise))
+    }
+
+    /// Counts a JS door's delivery once its answer is final (after `onEvent`); returns its
+    /// reason (`ok`, `signature_invalid`, …) for the delivery's span.
+    #[napi(catch_unwind)]
+    pub fn record_delivery(&self, status: u32, error: Option<String>) -> &'static str {
+        let status = u16::try_from(status).unwrap_or(500);
+        let result = match error {
+            Some(message) => WebhookResult::failure(status, message),
+            None => WebhookResult { status, body: Value::Null, event: None, error: None },
+        };
+        self.core.pipeline().record_delivery(&result);
+        delivery_reason(&result)
     }
 
     /// Starts polling for due durable reminders (once; not with `reminders.poll: false`).
@@ -354,22 +396,6 @@ impl NativeWebhookSdk {
         Ok(json!({ "fired": fired, "storeCalls": store_calls, "claims": claims }).to_string())
     }
 
-    #[napi]
-    pub async fn handle(
-        &self,
-        #[napi(ts_arg_type = "string | Buffer | undefined | null")] body: Option<Either<JsText, Buffer>>,
-        kind: BodyKind,
-        signature_header: Option<String>,
-    ) -> napi::Result<NativeWebhookResult> {
-        if self.core.is_closed() {
-            return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
-        }
-        let request_body = kind.request_body(body.as_ref().map(body_bytes));
-        let signature_header = signature_header.as_deref();
-        let (result, timings) = self.core.handle_timed(request_body, signature_header).await;
-        Ok(to_native_result(result, timings))
-    }
-
     /// The JSON text of every counter (`sdk.stats()`).
     #[napi(catch_unwind)]
     pub fn stats(&self) -> String {
@@ -394,44 +420,6 @@ impl NativeWebhookSdk {
                 duration_ms: c.duration_ms,
             })
             .collect()
-    }
-
-    /// The pipeline on the calling thread when it needs no waiting: failures before enrichment,
-    /// and unenriched events when there is no `onEvent`. `null`: call `handle`. Same results as
-    /// `handle`, without its two thread hops; a Buffer body is borrowed, not copied.
-    ///
-    /// One string, not an object (building a JS object property by property costs more than the
-    /// rest of the call): the three-digit status, then the JSON body. On success the body is
-    /// `{"success":true,"event":type}` and the event's payload is the request body itself; on
-    /// failure the result's `error` is the body's `error`.
-    #[napi(catch_unwind)]
-    pub fn handle_now(
-        &self,
-        #[napi(ts_arg_type = "string | Buffer | undefined | null")] body: Option<Either<JsText, BufferSlice>>,
-        kind: BodyKind,
-        #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
-    ) -> napi::Result<Option<String>> {
-        if self.core.is_closed() {
-            return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
-        }
-        let bytes = body.as_ref().map(|b| match b {
-            Either::A(text) => text.as_bytes(),
-            Either::B(buffer) => &buffer[..],
-        });
-        let Some(immediate) = self.core.pipeline().handle_now(kind.request_body(bytes), signature_header.as_ref().map(JsText::as_str)) else {
-            return Ok(None);
-        };
-        if let Immediate::Failed(result) = &immediate {
-            // The compact form carries the error only as the body's `error`.
-            if result.error.as_deref() != result.body.get("error").and_then(Value::as_str) {
-                return Ok(None);
-            }
-        }
-        // Sized for an accepted event's answer, so it is allocated once.
-        let mut answer = String::with_capacity(64);
-        let _ = write!(answer, "{:03}", immediate.status());
-        immediate.write_body_json(&mut answer);
-        Ok(Some(answer))
     }
 
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.

@@ -1,9 +1,10 @@
 //! `verifySignature` and `generateSignatureHeader`.
 
-use eka_webhook_core::pipeline::verify_body;
+use std::borrow::Cow;
+
 use eka_webhook_core::secret::Secret;
 use eka_webhook_core::signature::{self, unix_now, VerifyOptions};
-use napi::bindgen_prelude::{Buffer, Either};
+use napi::bindgen_prelude::{BufferSlice, Either};
 use napi_derive::napi;
 
 use crate::errors::invalid_argument;
@@ -16,11 +17,11 @@ pub struct NativeVerifyResult {
 }
 
 /// The bytes of a body handed over by the JS glue: a string or Buffer as received, or
-/// `JSON.stringify` output of an object (`isCanonical`).
-pub fn body_bytes(body: &Either<JsText, Buffer>) -> &[u8] {
+/// `JSON.stringify` output.
+fn body_bytes<'a>(body: &'a Either<JsText, BufferSlice>) -> &'a [u8] {
     match body {
         Either::A(text) => text.as_bytes(),
-        Either::B(buffer) => buffer.as_ref(),
+        Either::B(buffer) => buffer,
     }
 }
 
@@ -34,8 +35,7 @@ fn whole_seconds(value: f64, what: &str) -> napi::Result<i64> {
 
 #[napi(catch_unwind)]
 pub fn native_verify_signature(
-    #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, Buffer>,
-    is_canonical: bool,
+    #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, BufferSlice>,
     signature_header: Option<String>,
     signing_keys: Vec<String>,
     tolerance_seconds: Option<f64>,
@@ -48,14 +48,8 @@ pub fn native_verify_signature(
         .transpose()?;
     let now = now.map(|n| whole_seconds(n, "now")).transpose()?.unwrap_or_else(unix_now);
     let keys: Vec<Secret> = signing_keys.into_iter().filter(|k| !k.is_empty()).map(Secret::new).collect();
-    let outcome = verify_body(
-        body_bytes(&body),
-        is_canonical,
-        None,
-        signature_header.as_deref(),
-        &keys,
-        VerifyOptions { tolerance_seconds: tolerance, now },
-    );
+    let options = VerifyOptions { tolerance_seconds: tolerance, now };
+    let outcome = signature::verify(signature_header.as_deref(), &keys, options, [Cow::Borrowed(body_bytes(&body))]);
     Ok(match outcome {
         Ok(()) => NativeVerifyResult { valid: true, reason: None },
         Err(failure) => NativeVerifyResult { valid: false, reason: Some(failure.reason().to_string()) },
@@ -64,7 +58,7 @@ pub fn native_verify_signature(
 
 #[napi(catch_unwind)]
 pub fn native_generate_signature_header(
-    #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, Buffer>,
+    #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, BufferSlice>,
     signing_key: String,
     timestamp: Option<f64>,
 ) -> napi::Result<String> {

@@ -30,13 +30,11 @@ pub struct AppointmentContext {
     pub clinic_details: Option<Value>,
 }
 
-/// A verified, validated (and for appointment events, enriched) webhook event.
+/// A verified, validated (and for appointment events, enriched) webhook event. Its payload stays
+/// with the door that parsed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEvent {
     pub event_type: String,
-    /// The payload as the JSON text that was verified; the JS side parses it with V8's own
-    /// `JSON.parse`, which is both faster than building the object key by key and exact.
-    pub payload_json: String,
     /// Boxed: it is large, and most events (and every failure) carry none.
     pub context: Option<Box<AppointmentContext>>,
 }

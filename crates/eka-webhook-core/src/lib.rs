@@ -8,11 +8,9 @@ pub mod canonical_json;
 pub mod config;
 pub mod config_parse;
 pub mod enrichment;
-pub mod envelope_scan;
+pub mod envelope;
 pub mod error;
 pub mod events;
-#[doc(hidden)]
-pub mod fuzz_checks;
 pub mod logger;
 pub mod persistence;
 pub mod reminders;

@@ -1,5 +1,7 @@
-//! One webhook request, end to end: parse → verify → event rules → enrich → persist → `onEvent`
-//! → result. Every door (handleRequest, Express, Fetch, the standalone server) comes here.
+//! One webhook request: verify → event rules → enrich → persist → result. The JS doors
+//! (handleRequest, Express, Fetch, Fastify) parse the body with `JSON.parse`, call
+//! [`Pipeline::accept`] and [`Pipeline::complete`], then `onEvent` themselves; the standalone
+//! server comes in through [`Pipeline::handle_bytes`].
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -8,17 +10,16 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 
 use crate::api_client::EkaApiClient;
-use crate::canonical_json::{self, JsonValue};
+use crate::canonical_json;
 use crate::config::SdkConfig;
 use crate::enrichment::enrich_appointment;
-use crate::envelope_scan;
+use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::events::{is_appointment_event, AppointmentContext, WebhookEvent, SUPPORTED_EVENTS};
 use crate::logger;
 use crate::persistence::schedule::Schedule;
 use crate::reminders::durable::DurableReminders;
-use crate::secret::Secret;
-use crate::signature::{self, VerifyFailure, VerifyOptions};
-use crate::telemetry::{delivery_reason, Phase, PhaseTimings, OK_REASON};
+use crate::signature::{self, VerifyOptions};
+use crate::telemetry::{delivery_reason, Phase, PhaseTimings};
 
 pub const INVALID_JSON_BODY: &str = "Invalid JSON body";
 pub const BODY_REQUIRED: &str = "Request body is required";
@@ -26,22 +27,6 @@ pub const BODY_TOO_DEEP: &str = "JSON body is nested too deeply";
 pub const MISSING_EVENT: &str = "Missing 'event' field in webhook payload";
 pub const MISSING_APPOINTMENT_ID: &str = "Missing 'appointment_id' in webhook payload data";
 pub const ON_EVENT_FAILED: &str = "Internal server error while processing webhook event";
-
-/// The request body as a door received it.
-#[derive(Debug, Clone, Copy)]
-pub enum RequestBody<'a> {
-    /// Bytes off the wire (a string, a Buffer, an HTTP body): verified as received first, then
-    /// in canonical form.
-    Raw(&'a [u8]),
-    /// Bytes off the wire whose text V8's `JSON.parse` has already accepted (the JS door parses
-    /// a string or Buffer body for the event's payload): treated as `Raw`, but the grammar is
-    /// not checked a second time (UTF-8 and the nesting limit still are).
-    Parsed(&'a [u8]),
-    /// `JSON.stringify` output of a JS object: already canonical, verified as is.
-    Canonical(&'a [u8]),
-    /// No body at all (`null`, `undefined`, an empty HTTP body).
-    Missing,
-}
 
 /// What `handleRequest` returns: the HTTP status and JSON body to answer with.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,101 +44,71 @@ impl WebhookResult {
 
     fn failure_with_body(status: u16, error: String, public_message: Option<&str>) -> Self {
         let body = json!({ "error": public_message.unwrap_or(&error) });
-        Self { status, body, event: None, error: Some(error) }
-    }
-}
-
-/// What [`Pipeline::handle_now`] decided.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Immediate {
-    /// The final result: a failure.
-    Failed(WebhookResult),
-    /// Verified and accepted, nothing to enrich or deliver: status 200 with
-    /// [`Immediate::body`]; the event's payload is the request body as passed.
-    Accepted { event_type: String },
-}
-
-impl Immediate {
-    pub fn status(&self) -> u16 {
-        match self {
-            Immediate::Failed(result) => result.status,
-            Immediate::Accepted { .. } => 200,
+        Self {
+            status,
+            body,
+            event: None,
+            error: Some(error),
         }
     }
 
-    pub fn body(&self) -> Value {
-        match self {
-            Immediate::Failed(result) => result.body.clone(),
-            Immediate::Accepted { event_type } => success_body(event_type, None),
-        }
-    }
-
-    /// Appends [`Immediate::body`] as compact JSON text. An accepted event's body is written
-    /// directly: building the `Value` (an ordered map) cost more than the rest of the answer.
-    pub fn write_body_json(&self, out: &mut String) {
-        match self {
-            Immediate::Failed(result) => out.push_str(&result.body.to_string()),
-            Immediate::Accepted { event_type } => {
-                out.push_str(r#"{"success":true,"event":"#);
-                // A string always serialises.
-                if let Ok(quoted) = serde_json::to_string(event_type) {
-                    out.push_str(&quoted);
-                }
-                out.push('}');
-            }
-        }
-    }
-
-    /// The [`WebhookResult`] `handle` gives for the same request; `payload` is its body.
-    pub fn into_result(self, payload: &[u8]) -> WebhookResult {
-        match self {
-            Immediate::Failed(result) => result,
-            Immediate::Accepted { event_type } => {
-                let body = success_body(&event_type, None);
-                let accepted = Accepted { event_type, payload, appointment_id: None, p_aid: None };
-                WebhookResult { status: 200, body, event: Some(accepted.into_event()), error: None }
-            }
+    /// 200, `{"success": true, "event": type, ...context}`.
+    pub fn success(event: WebhookEvent) -> Self {
+        let body = success_body(&event.event_type, event.context.as_deref());
+        Self {
+            status: 200,
+            body,
+            event: Some(event),
+            error: None,
         }
     }
 }
 
-/// A request that passed parsing, verification and the event rules.
-struct Accepted<'a> {
-    event_type: String,
-    /// The verified body (valid UTF-8: the parse checked it).
-    payload: &'a [u8],
-    appointment_id: Option<String>,
-    p_aid: Option<String>,
-}
-
-impl Accepted<'_> {
-    fn into_event(self) -> WebhookEvent {
-        // The binding parses the text with V8's JSON.parse.
-        WebhookEvent { event_type: self.event_type, payload_json: String::from_utf8_lossy(self.payload).into_owned(), context: None }
-    }
-}
-
-/// The user's `onEvent`, however it is called (a JS function through the binding, a Rust
-/// closure in tests). `Err` carries the thrown error's message.
-#[async_trait]
-pub trait EventSink: Send + Sync {
-    async fn deliver(&self, event: &WebhookEvent) -> Result<(), String>;
-}
-
-/// A request refused before anything was awaited: its status and error text.
-struct Rejection {
-    status: u16,
-    message: String,
+/// A request refused by the synchronous checks: its status and error text (the body is
+/// `{"error": message}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub status: u16,
+    pub message: String,
 }
 
 impl Rejection {
     fn new(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
+}
 
-    fn into_result(self) -> WebhookResult {
-        WebhookResult::failure(self.status, self.message)
+impl From<Rejection> for WebhookResult {
+    fn from(rejection: Rejection) -> Self {
+        WebhookResult::failure(rejection.status, rejection.message)
     }
+}
+
+/// A request that passed the synchronous checks: nesting, signature, event rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub event_type: String,
+    pub appointment_id: Option<String>,
+    pub p_aid: Option<String>,
+}
+
+impl Accepted {
+    /// True when completing it waits for the Eka Care API; otherwise its result is
+    /// `WebhookResult::success` of the unenriched event (persistence acts only on enriched
+    /// events).
+    pub fn is_enriched(&self) -> bool {
+        is_appointment_event(&self.event_type)
+    }
+}
+
+/// The user's `onEvent` where Rust starts the work (the standalone server): a JS function
+/// through the binding, a Rust closure in tests. `Err` carries the thrown error's message.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    async fn deliver(&self, event: &WebhookEvent, payload_json: &str) -> Result<(), String>;
 }
 
 pub struct Pipeline {
@@ -177,91 +132,98 @@ impl Pipeline {
         schedule: Option<Arc<Schedule>>,
         on_event: Option<Arc<dyn EventSink>>,
     ) -> Self {
-        Self { config, api, schedule, on_event, reminders: None }
-    }
-
-    pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
-        self.handle_timed(body, signature_header).await.0
-    }
-
-    /// [`handle`](Self::handle), with when each phase ran.
-    pub async fn handle_timed(
-        &self,
-        body: RequestBody<'_>,
-        signature_header: Option<&str>,
-    ) -> (WebhookResult, PhaseTimings) {
-        let mut timings = PhaseTimings::default();
-        let result = match self.prepare(body, signature_header, &mut timings) {
-            Ok(accepted) => self.complete(accepted, &mut timings).await,
-            Err(rejection) => rejection.into_result(),
-        };
-        self.api.telemetry().delivery(result.status, delivery_reason(&result));
-        (result, timings)
-    }
-
-    /// The whole pipeline when it finishes without waiting for anything: any failure up to the
-    /// event rules, and events that are not enriched when there is no `onEvent` (persistence
-    /// acts only on enriched events). `None`: use [`handle`](Self::handle), whose result
-    /// [`Immediate::into_result`] reproduces exactly. A door on a JS thread answers these
-    /// without a thread hop, and an accepted event costs no copy of the body.
-    pub fn handle_now(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> Option<Immediate> {
-        if self.on_event.is_some() {
-            return None;
+        Self {
+            config,
+            api,
+            schedule,
+            on_event,
+            reminders: None,
         }
-        let immediate = match self.prepare(body, signature_header, &mut PhaseTimings::default()) {
-            Err(rejection) => Immediate::Failed(rejection.into_result()),
-            Ok(accepted) if is_appointment_event(&accepted.event_type) => return None,
-            Ok(accepted) => Immediate::Accepted { event_type: accepted.event_type },
-        };
-        let reason = match &immediate {
-            Immediate::Failed(result) => delivery_reason(result),
-            Immediate::Accepted { .. } => OK_REASON,
-        };
-        self.api.telemetry().delivery(immediate.status(), reason);
-        Some(immediate)
     }
 
-    /// The synchronous steps: parse, verify, event rules. `Err` is the final (failure) result.
-    fn prepare<'a>(
+    /// The standalone server's door, end to end: bytes off the wire (empty: no body), parsed
+    /// here, `onEvent` called through the [`EventSink`].
+    pub async fn handle_bytes(&self, body: &[u8], signature_header: Option<&str>) -> WebhookResult {
+        let mut timings = PhaseTimings::default();
+        let result = match self.accept_bytes(body, signature_header, &mut timings) {
+            Ok(accepted) => self.complete(accepted, &mut timings).await,
+            Err(rejection) => rejection.into(),
+        };
+        let result = match (&self.on_event, &result.event) {
+            // The event exists only on success, whose body was valid UTF-8.
+            (Some(sink), Some(event)) => {
+                let payload_json = String::from_utf8_lossy(body);
+                let delivery = self.deliver(sink.as_ref(), event, &payload_json);
+                match timings.time_async(Phase::OnEvent, delivery).await {
+                    Ok(()) => result,
+                    Err(failure) => failure,
+                }
+            }
+            _ => result,
+        };
+        self.record_delivery(&result);
+        result
+    }
+
+    /// Counts a delivery's final answer (status and reason) for telemetry. The JS doors call it
+    /// once per request, after `onEvent`.
+    pub fn record_delivery(&self, result: &WebhookResult) {
+        self.api.telemetry().delivery(result.status, delivery_reason(result));
+    }
+
+    fn accept_bytes(
         &self,
-        body: RequestBody<'a>,
+        body: &[u8],
         signature_header: Option<&str>,
         timings: &mut PhaseTimings,
-    ) -> Result<Accepted<'a>, Rejection> {
-        let (bytes, is_canonical, is_known_json) = match body {
-            RequestBody::Raw(b) => (b, false, false),
-            RequestBody::Parsed(b) => (b, false, true),
-            RequestBody::Canonical(b) => (b, true, true),
-            RequestBody::Missing => return Err(Rejection::new(400, BODY_REQUIRED)),
-        };
-        // Only what the pipeline reads: no tree (the tree is built only if the raw bytes fail
-        // to verify and their canonical form is needed).
-        let envelope = if is_known_json {
-            envelope_scan::read_envelope_of_valid_json(bytes, canonical_json::DEFAULT_MAX_DEPTH)
-        } else {
-            canonical_json::read_envelope(bytes)
-        };
-        let envelope = match envelope {
-            Ok(envelope) if envelope.is_object => envelope,
-            Ok(_) => return Err(Rejection::new(400, BODY_REQUIRED)),
-            Err(err) if err.is_too_deep() => return Err(Rejection::new(400, BODY_TOO_DEEP)),
-            Err(_) => return Err(Rejection::new(400, INVALID_JSON_BODY)),
-        };
+    ) -> Result<Accepted, Rejection> {
+        if body.is_empty() {
+            return Err(Rejection::new(400, BODY_REQUIRED));
+        }
+        let text = std::str::from_utf8(body).map_err(|_| Rejection::new(400, INVALID_JSON_BODY))?;
+        let envelope = envelope::read_envelope(text).map_err(|e| match e {
+            EnvelopeError::Invalid => Rejection::new(400, INVALID_JSON_BODY),
+            EnvelopeError::NotAnObject => Rejection::new(400, BODY_REQUIRED),
+        })?;
+        self.accept(
+            body,
+            || canonical_json::canonicalize(text),
+            envelope,
+            signature_header,
+            timings,
+        )
+    }
 
+    /// The synchronous checks every door runs, in order: nesting, signature, event rules.
+    /// `body` is the text to verify, exactly as received; `canonical` gives its canonical form,
+    /// tried (and computed) only when the bytes themselves do not verify. `envelope` is what
+    /// the door read of the body. `timings` gets the verify phase.
+    pub fn accept(
+        &self,
+        body: &[u8],
+        canonical: impl FnOnce() -> Option<Vec<u8>>,
+        envelope: Envelope,
+        signature_header: Option<&str>,
+        timings: &mut PhaseTimings,
+    ) -> Result<Accepted, Rejection> {
+        if envelope::is_too_deep(body) {
+            return Err(Rejection::new(400, BODY_TOO_DEEP));
+        }
         if !self.config.signing_keys.is_empty() {
             let options = VerifyOptions::at_current_time(self.config.signature_tolerance_seconds);
-            let keys = &self.config.signing_keys;
-            let verified = timings.time(Phase::Verify, || {
-                verify_body(bytes, is_canonical, None, signature_header, keys, options)
+            let canonical = std::iter::once_with(|| {
+                canonical().filter(|c| c.as_slice() != body).map(Cow::Owned)
             });
-            if let Err(failure) = verified {
-                return Err(Rejection::new(403, failure.reason()));
-            }
+            let candidates = std::iter::once(Cow::Borrowed(body)).chain(canonical.flatten());
+            let keys = &self.config.signing_keys;
+            timings
+                .time(Phase::Verify, || signature::verify(signature_header, keys, options, candidates))
+                .map_err(|failure| Rejection::new(403, failure.reason()))?;
         }
 
-        let event_type = match envelope.event {
-            Some(e) if !e.is_empty() => e,
-            _ => return Err(Rejection::new(400, MISSING_EVENT)),
+        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
+        let Some(event_type) = non_empty(envelope.event) else {
+            return Err(Rejection::new(400, MISSING_EVENT));
         };
         if !self.is_allowed(&event_type) {
             return Err(Rejection::new(
@@ -272,21 +234,26 @@ impl Pipeline {
                 ),
             ));
         }
-        let non_empty = |s: Option<String>| s.filter(|s| !s.is_empty());
         let appointment_id = non_empty(envelope.appointment_id);
         if is_appointment_event(&event_type) && appointment_id.is_none() {
             return Err(Rejection::new(400, MISSING_APPOINTMENT_ID));
         }
-        Ok(Accepted { event_type, payload: bytes, appointment_id, p_aid: non_empty(envelope.p_aid) })
+        Ok(Accepted {
+            event_type,
+            appointment_id,
+            p_aid: non_empty(envelope.p_aid),
+        })
     }
 
-    /// The steps that wait: enrichment, persistence, `onEvent`.
-    async fn complete(&self, accepted: Accepted<'_>, timings: &mut PhaseTimings) -> WebhookResult {
-        let appointment_id = accepted.appointment_id.clone();
-        let p_aid = accepted.p_aid.clone();
-        let mut event = accepted.into_event();
+    /// The steps that wait: enrichment and persistence (not `onEvent`: the door calls it).
+    /// `timings` gets their phases.
+    pub async fn complete(&self, accepted: Accepted, timings: &mut PhaseTimings) -> WebhookResult {
+        let mut event = WebhookEvent {
+            event_type: accepted.event_type,
+            context: None,
+        };
         if is_appointment_event(&event.event_type) {
-            let appointment_id = appointment_id.as_deref().unwrap_or_default();
+            let appointment_id = accepted.appointment_id.as_deref().unwrap_or_default();
             // Logins, retries and the four fetches together: a stalled API answers 504 in time
             // for the sender, never a request that hangs on.
             let limit = self.config.webhook_timeout;
@@ -309,36 +276,44 @@ impl Pipeline {
                 }
             }
         }
-
         if let Some(schedule) = &self.schedule {
+            let p_aid = accepted.p_aid.as_deref();
             // The durable reminders follow the appointment alongside (their own table).
             let follow = async {
                 if let Some(reminders) = &self.reminders {
-                    reminders.follow_event(&event, p_aid.as_deref()).await;
+                    reminders.follow_event(&event, p_aid).await;
                 }
             };
-            let applied = schedule.apply_event(&event, p_aid.as_deref());
-            let persisted = futures::future::join(applied, follow);
+            let persisted = futures::future::join(schedule.apply_event(&event, p_aid), follow);
             timings.time_async(Phase::Persist, persisted).await;
         }
+        WebhookResult::success(event)
+    }
 
-        if let Some(on_event) = &self.on_event {
-            let delivery = async {
-                match self.config.on_event_timeout {
-                    None => on_event.deliver(&event).await,
-                    Some(limit) => tokio::time::timeout(limit, on_event.deliver(&event))
-                        .await
-                        .unwrap_or_else(|_| Err(format!("onEvent did not settle within {} ms", limit.as_millis()))),
-                }
-            };
-            let delivered = timings.time_async(Phase::OnEvent, delivery).await;
-            if let Err(message) = delivered {
-                logger::error(&format!("WebhookSDK: Error in on_event callback: {message}"));
-                return WebhookResult::failure_with_body(500, message, Some(ON_EVENT_FAILED));
-            }
-        }
-
-        WebhookResult { status: 200, body: success_body(&event.event_type, event.context.as_deref()), event: Some(event), error: None }
+    /// Calls `onEvent` within `onEventTimeoutMs`; `Err` is the 500 to answer with.
+    async fn deliver(
+        &self,
+        sink: &dyn EventSink,
+        event: &WebhookEvent,
+        payload_json: &str,
+    ) -> Result<(), WebhookResult> {
+        let delivered = match self.config.on_event_timeout {
+            None => sink.deliver(event, payload_json).await,
+            Some(limit) => tokio::time::timeout(limit, sink.deliver(event, payload_json))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "onEvent did not settle within {} ms",
+                        limit.as_millis()
+                    ))
+                }),
+        };
+        delivered.map_err(|message| {
+            logger::error(&format!(
+                "WebhookSDK: Error in on_event callback: {message}"
+            ));
+            WebhookResult::failure_with_body(500, message, Some(ON_EVENT_FAILED))
+        })
     }
 
     fn allowed_events(&self) -> Vec<&str> {
@@ -354,31 +329,6 @@ impl Pipeline {
             _ => SUPPORTED_EVENTS.contains(&event_type),
         }
     }
-}
-
-/// Verifies a body: the exact bytes first, then (unless they already are `JSON.stringify`
-/// output) their canonical re-serialisation, computed only when the bytes did not match.
-/// `parsed` saves a second parse when the caller already has the tree.
-pub fn verify_body(
-    bytes: &[u8],
-    is_canonical: bool,
-    parsed: Option<&JsonValue>,
-    signature_header: Option<&str>,
-    keys: &[Secret],
-    options: VerifyOptions,
-) -> Result<(), VerifyFailure> {
-    let canonical = || {
-        if is_canonical {
-            return None;
-        }
-        let canonical = match parsed {
-            Some(tree) => canonical_json::to_canonical_vec(tree),
-            None => canonical_json::canonicalize(bytes).ok()?,
-        };
-        (canonical.as_slice() != bytes).then_some(Cow::Owned(canonical))
-    };
-    let candidates = std::iter::once(Cow::Borrowed(bytes)).chain(std::iter::once_with(canonical).flatten());
-    signature::verify(signature_header, keys, options, candidates)
 }
 
 /// `{"success": true, "event": type, "appointmentDetails"?, "patientDetails"?, ...}`.

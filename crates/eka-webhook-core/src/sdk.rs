@@ -11,16 +11,16 @@ use crate::config::SdkConfig;
 use crate::error::CoreError;
 use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
+use crate::config::PersistenceConfig;
 use crate::persistence::open_stores;
 use crate::persistence::reminder_store::ReminderRow;
 use crate::persistence::sqlite::SQLITE_MEMORY;
-use crate::config::PersistenceConfig;
 use crate::reminders::durable::{DueAt, DurableReminders, RunSummary};
-use crate::pipeline::{EventSink, Pipeline, RequestBody, WebhookResult};
+use crate::pipeline::{EventSink, Pipeline};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
-use crate::telemetry::{PhaseTimings, Telemetry};
+use crate::telemetry::Telemetry;
 
 /// How long `close()` lets writes waiting for the database reach it.
 const CLOSE_FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -155,19 +155,6 @@ impl WebhookSdk {
         max: std::time::Duration,
     ) -> Result<RunSummary, CoreError> {
         self.durable_reminders("runDue")?.run_due(max).await
-    }
-
-    pub async fn handle(&self, body: RequestBody<'_>, signature_header: Option<&str>) -> WebhookResult {
-        self.pipeline.handle(body, signature_header).await
-    }
-
-    /// [`handle`](Self::handle), with when each phase ran.
-    pub async fn handle_timed(
-        &self,
-        body: RequestBody<'_>,
-        signature_header: Option<&str>,
-    ) -> (WebhookResult, PhaseTimings) {
-        self.pipeline.handle_timed(body, signature_header).await
     }
 
     pub fn telemetry(&self) -> &Arc<Telemetry> {

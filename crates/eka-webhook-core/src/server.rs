@@ -1,7 +1,7 @@
 //! The standalone HTTP/1.1 server behind `sdk.listen(port)`: `POST <path>` → the pipeline with
-//! the raw body (so the raw-bytes signature path is used), `GET /eka-webhook-health`, and the
-//! Python SDK's 404 for everything else. Bounded in what it reads and how long it waits, and in
-//! how many connections and webhooks it takes on at once (503 with `Retry-After` past that).
+//! the raw body (verified as received first, then in canonical form), `GET /eka-webhook-health`,
+//! and the Python SDK's 404 for everything else. Bounded in what it reads and how long it waits,
+//! and in how many connections and webhooks it takes on at once (503 with `Retry-After` past that).
 //!
 //! A request refused before its body was read (413, 503) is answered at once, then the rest of
 //! its body is read and discarded for a bounded time and size before the connection closes
@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::ServerLimits;
 use crate::error::CoreError;
-use crate::pipeline::{Pipeline, RequestBody};
+use crate::pipeline::Pipeline;
 use crate::signature::SIGNATURE_HEADER;
 
 pub const HEALTH_PATH: &str = "/eka-webhook-health";
@@ -271,18 +271,9 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
         }
         Ok(Ok(bytes)) => bytes,
     };
-    let body = if bytes.is_empty() { RequestBody::Missing } else { RequestBody::Raw(&bytes) };
-    // Unenriched events without onEvent (and every failure) are answered without copying the
-    // body into an event.
-    let (status, body) = match pipeline.handle_now(body, signature.as_deref()) {
-        Some(immediate) => (immediate.status(), immediate.body()),
-        None => {
-            let result = pipeline.handle(body, signature.as_deref()).await;
-            (result.status, result.body)
-        }
-    };
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, &body)
+    let result = pipeline.handle_bytes(&bytes, signature.as_deref()).await;
+    let status = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &result.body)
 }
 
 /// 413, and the connection is not kept: what is left of the body is only drained.

@@ -32,7 +32,6 @@ pub fn record(id: &str, start: i64, status: &str, visit_type: &str) -> ScheduleR
 pub fn event(event_type: &str, id: &str, start: i64, status: &str, visit_type: &str) -> WebhookEvent {
     WebhookEvent {
         event_type: event_type.into(),
-        payload_json: "{}".into(),
         context: Some(Box::new(AppointmentContext {
             appointment_details: json!({
                 "appointment_id": id, "start_time": start, "end_time": start + 900,

@@ -1,6 +1,7 @@
-// handleRequest answers failures and unenriched events on the calling thread (handleNow) when
-// there is no onEvent; with an onEvent every request takes the async native path. Both must give
-// the same results for every kind of input: this replays one corpus through both.
+// handleRequest: the glue parses the body once with JSON.parse, the native side answers
+// failures and unenriched events at once (a promise only for enriched events), and the glue
+// calls onEvent afterwards with the result's own event. With or without an onEvent, results
+// must be the same for every kind of input: this replays one corpus through both.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setup, generateSignatureHeader, appointmentPayload, SIGNING_KEY } from './support/sdk.mjs'
@@ -46,24 +47,69 @@ function cases() {
   return list
 }
 
-test('handleNow (no onEvent) and the async path (onEvent) give identical results', async () => {
+test('with and without an onEvent, every input gives the same result', async () => {
   const immediate = await setup()
-  let delivered = 0
-  const viaAsync = await setup({ onEvent: () => { delivered++ } })
+  const delivered = []
+  const viaAsync = await setup({ onEvent: async (event) => { delivered.push(event) } })
   try {
     for (const [name, body, headers] of cases()) {
       const a = await immediate.sdk.handleRequest(body, headers)
+      const before = delivered.length
       const b = await viaAsync.sdk.handleRequest(body, headers)
       assert.deepStrictEqual(a, b, name)
+      // onEvent ran, before the result, exactly for the accepted events, with the result's own event.
+      assert.equal(delivered.length - before, b.status === 200 ? 1 : 0, name)
+      if (b.status === 200) {
+        assert.equal(delivered.at(-1), b.event, name)
+        assert.equal(delivered.at(-1).payload, b.event.payload, name)
+      }
     }
-    assert.ok(delivered > 0)
+    assert.ok(delivered.length > 5)
   } finally {
     await immediate.close()
     await viaAsync.close()
   }
 })
 
-test('the immediate path hands back the payload: the caller\'s object itself, or the string / Buffer parsed', async () => {
+test('onEvent gets the very payload object of the result, the caller\'s own for an object body', async () => {
+  let seen
+  const env = await setup({ onEvent: (event) => { seen = event } })
+  try {
+    const text = JSON.stringify(prescription)
+    const fromObject = await env.sdk.handleRequest(prescription, signed(text))
+    assert.equal(fromObject.status, 200)
+    assert.equal(seen.payload, prescription)
+    assert.equal(fromObject.event.payload, prescription)
+    const appointment = appointmentPayload()
+    const enriched = await env.sdk.handleRequest(Buffer.from(JSON.stringify(appointment)), signed(JSON.stringify(appointment)))
+    assert.equal(enriched.status, 200)
+    assert.equal(seen, enriched.event)
+    assert.deepStrictEqual(seen.payload, appointment)
+    assert.equal(seen.appointmentDetails.appointment_id, appointment.data.appointment_id)
+    assert.notEqual(enriched.body.appointmentDetails, enriched.event.appointmentDetails, 'the body owns its objects')
+  } finally {
+    await env.close()
+  }
+})
+
+test('a body signed in canonical form verifies when sent re-formatted, on every door shape', async () => {
+  const env = await setup()
+  try {
+    const text = JSON.stringify(prescription)
+    const pretty = JSON.stringify(prescription, null, 2)
+    for (const body of [pretty, Buffer.from(pretty), new Uint8Array(Buffer.from(pretty))]) {
+      const r = await env.sdk.handleRequest(body, signed(text))
+      assert.equal(r.status, 200)
+      assert.deepStrictEqual(r.event.payload, JSON.parse(pretty))
+    }
+    const wrong = await env.sdk.handleRequest(pretty, signed(`${text} `))
+    assert.deepStrictEqual(wrong, { status: 403, body: { error: 'Invalid signature' }, error: 'Invalid signature' })
+  } finally {
+    await env.close()
+  }
+})
+
+test('the payload is the caller\'s own object, or the string / Buffer parsed', async () => {
   const env = await setup()
   try {
     const text = JSON.stringify(prescription)
@@ -80,13 +126,13 @@ test('the immediate path hands back the payload: the caller\'s object itself, or
   }
 })
 
-test('a closed SDK rejects handleRequest with ERR_CLOSED on both paths', async () => {
+test('a closed SDK rejects handleRequest with ERR_CLOSED', async () => {
   const env = await setup()
   await env.close()
   await assert.rejects(env.sdk.handleRequest(prescription, signed(JSON.stringify(prescription))), { code: 'ERR_CLOSED' })
 })
 
-test('every immediate answer has a body of its own: changing one leaves the next intact', async () => {
+test('every answer has a body of its own: changing one leaves the next intact', async () => {
   const env = await setup()
   try {
     const text = JSON.stringify(prescription)
@@ -99,6 +145,25 @@ test('every immediate answer has a body of its own: changing one leaves the next
       assert.notEqual(second.body, first.body)
       assert.deepStrictEqual(second.body, expected)
     }
+  } finally {
+    await env.close()
+  }
+})
+
+test('each handleRequest counts one delivery in stats(): glue-answered, retried in canonical form, failed in onEvent', async () => {
+  let throwing = false
+  const env = await setup({ onEvent: () => { if (throwing) throw new Error('boom') } })
+  try {
+    const text = JSON.stringify(prescription)
+    const pretty = JSON.stringify(prescription, null, 2)
+    assert.equal((await env.sdk.handleRequest('{"event":', signed('x'))).status, 400)
+    assert.equal((await env.sdk.handleRequest(pretty, signed(text))).status, 200)
+    assert.equal((await env.sdk.handleRequest(pretty, signed(`${text} `))).status, 403)
+    throwing = true
+    assert.equal((await env.sdk.handleRequest(text, signed(text))).status, 500)
+    const { deliveries } = env.sdk.stats()
+    assert.equal(deliveries.total, 4)
+    assert.deepEqual(deliveries.byReason, { invalid_json: 1, ok: 1, signature_invalid: 1, on_event_failed: 1 })
   } finally {
     await env.close()
   }
