@@ -203,6 +203,15 @@ for (const backend of BACKENDS) {
     // Scheduling it again re-arms it.
     assert.equal((await sdk.reminders.schedule({ appointmentId: 'apt-bk-1', name: 'follow', at: due.dueAt })).status, 'pending')
     assert.equal((await sdk.reminders.runDue()).done, 1)
+
+    // A pass ends once nothing is due, also after a batch exactly the claim's size (64).
+    const past = Date.now() - 1000
+    for (let i = 0; i < 64; i++) {
+      await sdk.reminders.schedule({ appointmentId: 'apt-bk-1', name: 'follow', at: new Date(past + i) })
+    }
+    const started = Date.now()
+    assert.deepEqual(await sdk.reminders.runDue({ maxMs: 60_000 }), { claimed: 64, done: 64, retried: 0, failed: 0, missed: 0, cancelled: 0 })
+    assert.ok(Date.now() - started < 30_000, 'runDue returned without waiting out maxMs')
   })
 }
 

@@ -312,15 +312,14 @@ impl DurableReminders {
         loop {
             let limit = FIRE_CONCURRENCY as u32;
             let claimed = self.claim(limit).await?;
+            // A batch short of the limit took everything that was due.
+            let drained = claimed.len() < limit as usize;
             summary.claimed += claimed.len() as u64;
             let fires = claimed.into_iter().map(|row| self.fire(row));
             for ended in futures::future::join_all(fires).await {
                 summary.add(ended);
             }
-            if summary.claimed % u64::from(limit) != 0
-                || summary.claimed == 0
-                || started.elapsed() >= max
-            {
+            if drained || started.elapsed() >= max {
                 return Ok(summary);
             }
         }
