@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use eka_webhook_core::envelope::Envelope;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
-use eka_webhook_core::envelope::Envelope;
-use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
 use eka_webhook_core::persistence::reminder_store::ReminderRow;
+use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
 use eka_webhook_core::reminders::durable::{DueAt, DurableFire};
 use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
 use eka_webhook_core::sdk::WebhookSdk;
@@ -69,7 +69,10 @@ pub struct NativeApiCall {
 
 fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> NativeWebhookResult {
     let (event_type, context_json) = match result.event {
-        Some(event) => (Some(event.event_type), event.context.as_deref().map(context_json)),
+        Some(event) => (
+            Some(event.event_type),
+            event.context.as_deref().map(context_json),
+        ),
         None => (None, None),
     };
     let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
@@ -82,7 +85,13 @@ fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> Nat
         timings.phases.iter().map(phase).collect()
     });
     let status = u32::from(result.status);
-    NativeWebhookResult { status, error: result.error, event_type, context_json, phases }
+    NativeWebhookResult {
+        status,
+        error: result.error,
+        event_type,
+        context_json,
+        phases,
+    }
 }
 
 /// A fired reminder as handed to JS: the fresh context, or why it could not be fetched.
@@ -191,7 +200,11 @@ struct JsEventSink(JsCallback<NativeWebhookEvent>);
 impl EventSink for JsEventSink {
     async fn deliver(&self, event: &WebhookEvent, payload_json: &str) -> Result<(), String> {
         let context_json = event.context.as_deref().map(context_json);
-        let event = NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: payload_json.to_string(), context_json };
+        let event = NativeWebhookEvent {
+            event_type: event.event_type.clone(),
+            payload_json: payload_json.to_string(),
+            context_json,
+        };
         self.0.call(event).await
     }
 }
@@ -219,15 +232,24 @@ impl NativeWebhookSdk {
     ) -> napi::Result<Self> {
         // Converted here rather than as a `Value` parameter, whose error would carry no code.
         let options = Value::from_unknown(options).map_err(|e| {
-            let reason = format!("WebhookSDK: the config must hold only plain data ({})", e.reason);
+            let reason = format!(
+                "WebhookSDK: the config must hold only plain data ({})",
+                e.reason
+            );
             to_js_error(CoreError::InvalidConfig(reason))
         })?;
-        let config = eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
+        let config =
+            eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
         let on_event = on_event.map(|f| Arc::new(JsEventSink(JsCallback::new(f))));
         let on_reminder = Arc::new(JsReminderSink(JsCallback::new(on_reminder)));
         let event_sink = on_event.clone().map(|s| s as Arc<dyn EventSink>);
-        let core = WebhookSdk::new(config, event_sink, Some(on_reminder.clone())).map_err(to_js_error)?;
-        Ok(Self { core: Arc::new(core), on_event, on_reminder })
+        let core =
+            WebhookSdk::new(config, event_sink, Some(on_reminder.clone())).map_err(to_js_error)?;
+        Ok(Self {
+            core: Arc::new(core),
+            on_event,
+            on_reminder,
+        })
     }
 
     /// `atEpochMs`: the instant the glue made of the Date or cron string, and checked.
@@ -241,7 +263,10 @@ impl NativeWebhookSdk {
             self.core.schedule_reminder(at_epoch_ms, &appointment_id)
         })
         .map_err(to_js_error)?;
-        Ok(NativeReminder { id: reminder.id, next_run_ms: reminder.fire_at_ms as f64 })
+        Ok(NativeReminder {
+            id: reminder.id,
+            next_run_ms: reminder.fire_at_ms as f64,
+        })
     }
 
     /// True when the reminder was pending (it will now not fire).
@@ -254,7 +279,10 @@ impl NativeWebhookSdk {
     /// envelope fields from the parsed payload. `body` is the text to verify, as received (a
     /// Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
     /// once, or as a promise when the event is enriched from the Eka Care API.
-    #[napi(catch_unwind, ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>")]
+    #[napi(
+        catch_unwind,
+        ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>"
+    )]
     // Each field crosses as its own argument: an options object would cost a napi property
     // lookup per field on every request.
     #[allow(clippy::too_many_arguments)]
@@ -269,7 +297,9 @@ impl NativeWebhookSdk {
         timed: bool,
     ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
         if self.core.is_closed() {
-            return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
+            return Err(to_js_error(CoreError::Closed(
+                "WebhookSDK: this instance was closed".into(),
+            )));
         }
         let bytes = match &body {
             // V8 writes a string as UTF-8 (a lone surrogate as U+FFFD).
@@ -277,11 +307,18 @@ impl NativeWebhookSdk {
             // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
             Either::B(buffer) if std::str::from_utf8(buffer).is_err() => {
                 let result = WebhookResult::failure(400, INVALID_JSON_BODY);
-                return Ok(Either::A(to_native_result(result, timed.then(PhaseTimings::default))));
+                return Ok(Either::A(to_native_result(
+                    result,
+                    timed.then(PhaseTimings::default),
+                )));
             }
             Either::B(buffer) => &buffer[..],
         };
-        let envelope = Envelope { event, appointment_id, p_aid };
+        let envelope = Envelope {
+            event,
+            appointment_id,
+            p_aid,
+        };
         let pipeline = self.core.pipeline();
         let header = signature_header.as_ref().map(JsText::as_str);
         // The canonical form is the glue's to compute (JSON.stringify), on an invalid signature.
@@ -289,13 +326,22 @@ impl NativeWebhookSdk {
         let accepted = match pipeline.accept(bytes, || None, envelope, header, &mut timings) {
             Ok(accepted) => accepted,
             Err(rejection) => {
-                return Ok(Either::A(to_native_result(rejection.into(), timed.then_some(timings))))
+                return Ok(Either::A(to_native_result(
+                    rejection.into(),
+                    timed.then_some(timings),
+                )))
             }
         };
         if !accepted.is_enriched() {
-            let event = WebhookEvent { event_type: accepted.event_type, context: None };
+            let event = WebhookEvent {
+                event_type: accepted.event_type,
+                context: None,
+            };
             let result = WebhookResult::success(event);
-            return Ok(Either::A(to_native_result(result, timed.then_some(timings))));
+            return Ok(Either::A(to_native_result(
+                result,
+                timed.then_some(timings),
+            )));
         }
         let pipeline = pipeline.clone();
         let promise = env.spawn_future(async move {
@@ -312,7 +358,12 @@ impl NativeWebhookSdk {
         let status = u16::try_from(status).unwrap_or(500);
         let result = match error {
             Some(message) => WebhookResult::failure(status, message),
-            None => WebhookResult { status, body: Value::Null, event: None, error: None },
+            None => WebhookResult {
+                status,
+                body: Value::Null,
+                event: None,
+                error: None,
+            },
         };
         self.core.pipeline().record_delivery(&result);
         delivery_reason(&result)
@@ -343,7 +394,10 @@ impl NativeWebhookSdk {
                 return Err(to_js_error(CoreError::InvalidArgument(reason.into())));
             }
         };
-        let row = self.core.schedule_durable_reminder(&appointment_id, &name, due).await;
+        let row = self
+            .core
+            .schedule_durable_reminder(&appointment_id, &name, due)
+            .await;
         Ok(reminder_row_json(&row.map_err(to_js_error)?).to_string())
     }
 
@@ -351,7 +405,10 @@ impl NativeWebhookSdk {
     #[napi]
     pub async fn reminders_cancel(&self, appointment_id: String) -> napi::Result<u32> {
         let reminders = self.core.durable_reminders("cancel").map_err(to_js_error)?;
-        let cancelled = reminders.cancel(&appointment_id).await.map_err(to_js_error)?;
+        let cancelled = reminders
+            .cancel(&appointment_id)
+            .await
+            .map_err(to_js_error)?;
         Ok(u32::try_from(cancelled).unwrap_or(u32::MAX))
     }
 
@@ -363,8 +420,14 @@ impl NativeWebhookSdk {
         status: Option<String>,
     ) -> napi::Result<String> {
         let reminders = self.core.durable_reminders("list").map_err(to_js_error)?;
-        let rows = reminders.list(appointment_id.as_deref(), status.as_deref()).await;
-        let rows: Vec<Value> = rows.map_err(to_js_error)?.iter().map(reminder_row_json).collect();
+        let rows = reminders
+            .list(appointment_id.as_deref(), status.as_deref())
+            .await;
+        let rows: Vec<Value> = rows
+            .map_err(to_js_error)?
+            .iter()
+            .map(reminder_row_json)
+            .collect();
         Ok(Value::Array(rows).to_string())
     }
 
@@ -372,7 +435,11 @@ impl NativeWebhookSdk {
     #[napi]
     pub async fn reminders_run_due(&self, max_ms: u32) -> napi::Result<String> {
         let max = std::time::Duration::from_millis(u64::from(max_ms));
-        let summary = self.core.run_due_reminders(max).await.map_err(to_js_error)?;
+        let summary = self
+            .core
+            .run_due_reminders(max)
+            .await
+            .map_err(to_js_error)?;
         Ok(json!({
             "claimed": summary.claimed,
             "done": summary.done,
@@ -425,7 +492,8 @@ impl NativeWebhookSdk {
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.
     #[napi(catch_unwind)]
     pub fn listen(&self, port: u16) -> napi::Result<NativeServer> {
-        let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port)).map_err(to_js_error)?;
+        let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port))
+            .map_err(to_js_error)?;
         Ok(NativeServer { server })
     }
 
@@ -437,36 +505,65 @@ impl NativeWebhookSdk {
         start_time: i64,
         end_time: i64,
     ) -> napi::Result<String> {
-        let found = self.core.find_appointments_between(start_time, end_time).await;
+        let found = self
+            .core
+            .find_appointments_between(start_time, end_time)
+            .await;
         let found = found.map_err(to_js_error)?;
         Ok(json!({ "appointments": found.appointments, "followupAppointments": found.followup_appointments }).to_string())
     }
 
     #[napi]
     pub async fn reminder_sent(&self, appointment_id: String) -> napi::Result<()> {
-        self.core.reminder_sent(&appointment_id).await.map_err(to_js_error)
+        self.core
+            .reminder_sent(&appointment_id)
+            .await
+            .map_err(to_js_error)
     }
 
     /// Resolves to the JSON text of the appointment.
     #[napi]
-    pub async fn get_appointment_details(&self, id: String, partner_id: Option<String>) -> napi::Result<String> {
-        let details = self.core.get_appointment_details(&id, partner_id.as_deref()).await.map_err(to_js_error)?;
+    pub async fn get_appointment_details(
+        &self,
+        id: String,
+        partner_id: Option<String>,
+    ) -> napi::Result<String> {
+        let details = self
+            .core
+            .get_appointment_details(&id, partner_id.as_deref())
+            .await
+            .map_err(to_js_error)?;
         Ok(details.to_string())
     }
 
     #[napi]
     pub async fn get_patient_details(&self, id: String) -> napi::Result<String> {
-        Ok(self.core.get_patient_details(&id).await.map_err(to_js_error)?.to_string())
+        Ok(self
+            .core
+            .get_patient_details(&id)
+            .await
+            .map_err(to_js_error)?
+            .to_string())
     }
 
     #[napi]
     pub async fn get_doctor_details(&self, id: String) -> napi::Result<String> {
-        Ok(self.core.get_doctor_details(&id).await.map_err(to_js_error)?.to_string())
+        Ok(self
+            .core
+            .get_doctor_details(&id)
+            .await
+            .map_err(to_js_error)?
+            .to_string())
     }
 
     #[napi]
     pub async fn get_clinic_details(&self, id: String) -> napi::Result<String> {
-        Ok(self.core.get_clinic_details(&id).await.map_err(to_js_error)?.to_string())
+        Ok(self
+            .core
+            .get_clinic_details(&id)
+            .await
+            .map_err(to_js_error)?
+            .to_string())
     }
 
     /// Stops everything the instance started and drops its JS callbacks. Idempotent.

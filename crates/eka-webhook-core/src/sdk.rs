@@ -7,16 +7,16 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 
 use crate::api_client::EkaApiClient;
+use crate::config::PersistenceConfig;
 use crate::config::SdkConfig;
 use crate::error::CoreError;
 use crate::logger;
-use crate::persistence::schedule::{AppointmentsBetween, Schedule};
-use crate::config::PersistenceConfig;
 use crate::persistence::open_stores;
 use crate::persistence::reminder_store::ReminderRow;
+use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::persistence::sqlite::SQLITE_MEMORY;
-use crate::reminders::durable::{DueAt, DurableReminders, RunSummary};
 use crate::pipeline::{EventSink, Pipeline};
+use crate::reminders::durable::{DueAt, DurableReminders, RunSummary};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
 use crate::signature::unix_now;
@@ -47,10 +47,13 @@ impl WebhookSdk {
     ) -> Result<Self, CoreError> {
         logger::set_debug(config.debug);
         let config = Arc::new(config);
-        let api = EkaApiClient::new(config.credentials.clone())
-            .map_err(|e| CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}")))?;
+        let api = EkaApiClient::new(config.credentials.clone()).map_err(|e| {
+            CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}"))
+        })?;
         let stores = config.persistence.as_ref().map(open_stores);
-        let schedule = stores.as_ref().map(|s| Arc::new(Schedule::new(s.schedule.clone())));
+        let schedule = stores
+            .as_ref()
+            .map(|s| Arc::new(Schedule::new(s.schedule.clone())));
         let durable = match (&config.persistence, stores, &schedule, &reminder_sink) {
             (None, ..) => Err("'persistence' is not configured".to_string()),
             (Some(PersistenceConfig::Sqlite(c)), ..) if c.filename == SQLITE_MEMORY => {
@@ -97,8 +100,15 @@ impl WebhookSdk {
     /// Starts a standalone server on the current tokio runtime; `close()` stops it too.
     pub fn listen(&self, port: u16) -> Result<Arc<StandaloneServer>, CoreError> {
         self.ensure_open()?;
-        let server = Arc::new(StandaloneServer::bind(port, self.pipeline.clone(), ServerOptions::new(&self.config.path, self.config.server.clone()))?);
-        self.servers.lock().unwrap_or_else(|e| e.into_inner()).push(server.clone());
+        let server = Arc::new(StandaloneServer::bind(
+            port,
+            self.pipeline.clone(),
+            ServerOptions::new(&self.config.path, self.config.server.clone()),
+        )?);
+        self.servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(server.clone());
         Ok(server)
     }
 
@@ -110,10 +120,9 @@ impl WebhookSdk {
         appointment_id: &str,
     ) -> Result<ScheduledReminder, CoreError> {
         self.ensure_open()?;
-        let sink = self
-            .reminder_sink
-            .clone()
-            .ok_or_else(|| CoreError::Reminder("WebhookSDK: reminders need a callback bridge".into()))?;
+        let sink = self.reminder_sink.clone().ok_or_else(|| {
+            CoreError::Reminder("WebhookSDK: reminders need a callback bridge".into())
+        })?;
         Ok(self
             .reminders
             .get_or_init(|| ReminderScheduler::start(self.api.clone(), sink))
@@ -147,7 +156,9 @@ impl WebhookSdk {
         name: &str,
         due: DueAt,
     ) -> Result<ReminderRow, CoreError> {
-        self.durable_reminders("schedule")?.schedule(appointment_id, name, due).await
+        self.durable_reminders("schedule")?
+            .schedule(appointment_id, name, due)
+            .await
     }
 
     pub async fn run_due_reminders(
@@ -176,14 +187,20 @@ impl WebhookSdk {
         })
     }
 
-    pub async fn find_appointments_between(&self, start_time: i64, end_time: i64) -> Result<AppointmentsBetween, CoreError> {
+    pub async fn find_appointments_between(
+        &self,
+        start_time: i64,
+        end_time: i64,
+    ) -> Result<AppointmentsBetween, CoreError> {
         let schedule = self.schedule_for("findAppointmentsBetween")?;
         if start_time > end_time {
             return Err(CoreError::InvalidArgument(format!(
                 "findAppointmentsBetween: startTime ({start_time}) is after endTime ({end_time})"
             )));
         }
-        Ok(schedule.find_appointments_between(&self.api, start_time, end_time).await?)
+        Ok(schedule
+            .find_appointments_between(&self.api, start_time, end_time)
+            .await?)
     }
 
     pub async fn reminder_sent(&self, appointment_id: &str) -> Result<(), CoreError> {
@@ -191,7 +208,11 @@ impl WebhookSdk {
         Ok(schedule.reminder_sent(appointment_id, unix_now()).await?)
     }
 
-    pub async fn get_appointment_details(&self, id: &str, partner_id: Option<&str>) -> Result<Value, CoreError> {
+    pub async fn get_appointment_details(
+        &self,
+        id: &str,
+        partner_id: Option<&str>,
+    ) -> Result<Value, CoreError> {
         self.ensure_open()?;
         Ok(self.api.get_appointment_details(id, partner_id).await?)
     }
@@ -213,7 +234,9 @@ impl WebhookSdk {
 
     fn ensure_open(&self) -> Result<(), CoreError> {
         if self.closed.load(Ordering::Acquire) {
-            Err(CoreError::Closed("WebhookSDK: this instance was closed".into()))
+            Err(CoreError::Closed(
+                "WebhookSDK: this instance was closed".into(),
+            ))
         } else {
             Ok(())
         }

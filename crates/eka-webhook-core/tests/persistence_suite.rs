@@ -7,8 +7,8 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use eka_webhook_core::persistence::schedule::Schedule;
 use eka_webhook_core::persistence::reminder_store::{FireOutcome, NewReminder, ReminderStore};
+use eka_webhook_core::persistence::schedule::Schedule;
 use eka_webhook_core::persistence::{open_stores, AppointmentIdsBetween};
 use eka_webhook_core::signature::unix_now;
 use serde_json::json;
@@ -298,7 +298,10 @@ async fn concurrent_first_calls_create_the_table_once(h: &dyn Harness) {
 /// Two reminder stores on the place: two SDK instances.
 fn two_reminder_stores(h: &dyn Harness) -> [Arc<dyn ReminderStore>; 2] {
     let config = h.persistence_config();
-    [open_stores(&config).reminders, open_stores(&config).reminders]
+    [
+        open_stores(&config).reminders,
+        open_stores(&config).reminders,
+    ]
 }
 
 fn new_reminder(
@@ -330,13 +333,18 @@ async fn reminders_are_claimed_once(h: &dyn Harness) {
         assert_eq!((first.status.as_str(), first.attempt), ("pending", 0));
     }
     // A reminder not yet due is not claimed.
-    a.insert_reminder(&new_reminder("later", "apt", now + 60_000, None), now).await.unwrap();
+    a.insert_reminder(&new_reminder("later", "apt", now + 60_000, None), now)
+        .await
+        .unwrap();
     let claimers = (0..4).map(|i| {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let claimed = store.claim_due(now_ms(), now_ms() + 60_000, 3).await.unwrap();
+                let claimed = store
+                    .claim_due(now_ms(), now_ms() + 60_000, 3)
+                    .await
+                    .unwrap();
                 if claimed.is_empty() {
                     return mine;
                 }
@@ -351,16 +359,27 @@ async fn reminders_are_claimed_once(h: &dyn Harness) {
     let mut ids: Vec<&str> = claimed.iter().map(|r| r.id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!((ids.len(), claimed.len()), (40, 40), "each claimed by exactly one claimer");
-    assert!(claimed.iter().all(|r| r.status == "running" && r.attempt == 1));
-    assert_eq!(a.next_run_at().await.unwrap().map(|at| at > now), Some(true));
+    assert_eq!(
+        (ids.len(), claimed.len()),
+        (40, 40),
+        "each claimed by exactly one claimer"
+    );
+    assert!(claimed
+        .iter()
+        .all(|r| r.status == "running" && r.attempt == 1));
+    assert_eq!(
+        a.next_run_at().await.unwrap().map(|at| at > now),
+        Some(true)
+    );
 }
 
 async fn expired_leases_are_claimed_again(h: &dyn Harness) {
     let [a, b] = two_reminder_stores(h);
     a.ensure_reminder_table().await.unwrap();
     let now = now_ms();
-    a.insert_reminder(&new_reminder("r", "apt", now - 10, None), now).await.unwrap();
+    a.insert_reminder(&new_reminder("r", "apt", now - 10, None), now)
+        .await
+        .unwrap();
     // Claimed with a lease that has already run out (the instance died).
     let [first] = <[_; 1]>::try_from(a.claim_due(now, now - 1, 10).await.unwrap()).unwrap();
     assert_eq!(first.attempt, 1);
@@ -368,18 +387,31 @@ async fn expired_leases_are_claimed_again(h: &dyn Harness) {
     let [again] = <[_; 1]>::try_from(claimed).unwrap();
     assert_eq!((again.id.as_str(), again.attempt), ("r", 2));
     // The first holder's late result is refused; the current holder's is recorded.
-    let done = FireOutcome::Finished { status: "done", error: None };
+    let done = FireOutcome::Finished {
+        status: "done",
+        error: None,
+    };
     assert!(!a.finish_fire("r", 1, now, &done).await.unwrap());
-    let retry = FireOutcome::Retry { run_at: now - 5, error: "gateway down".into() };
+    let retry = FireOutcome::Retry {
+        run_at: now - 5,
+        error: "gateway down".into(),
+    };
     assert!(b.finish_fire("r", 2, now, &retry).await.unwrap());
     let claimed = a.claim_due(now_ms(), now_ms() + 60_000, 10).await.unwrap();
     let [third] = <[_; 1]>::try_from(claimed).unwrap();
     assert_eq!(third.attempt, 3);
     assert_eq!(third.last_error.as_deref(), Some("gateway down"));
     assert!(a.finish_fire("r", 3, now, &done).await.unwrap());
-    assert!(b.claim_due(now_ms(), now_ms() + 60_000, 10).await.unwrap().is_empty());
+    assert!(b
+        .claim_due(now_ms(), now_ms() + 60_000, 10)
+        .await
+        .unwrap()
+        .is_empty());
     let rows = b.list_reminders(None, Some("done")).await.unwrap();
-    assert_eq!((rows.len(), rows[0].fired_at, rows[0].last_error.clone()), (1, Some(now), None));
+    assert_eq!(
+        (rows.len(), rows[0].fired_at, rows[0].last_error.clone()),
+        (1, Some(now), None)
+    );
 }
 
 async fn reminders_follow_and_cancel(h: &dyn Harness) {
@@ -388,17 +420,29 @@ async fn reminders_follow_and_cancel(h: &dyn Harness) {
     let now = now_ms();
     let follows = new_reminder("f", "old", now + 1000, Some(600));
     a.insert_reminder(&follows, now).await.unwrap();
-    a.insert_reminder(&new_reminder("fixed", "old", now + 1000, None), now).await.unwrap();
+    a.insert_reminder(&new_reminder("fixed", "old", now + 1000, None), now)
+        .await
+        .unwrap();
     // Rescheduled to "new", starting at start_ms: only the beforeStart reminder moves.
     let start_ms = now + 7_200_000;
     assert_eq!(b.rearm_reminders("old", "new", start_ms).await.unwrap(), 1);
     let [moved] = <[_; 1]>::try_from(a.list_reminders(Some("new"), None).await.unwrap()).unwrap();
     let due = start_ms - 600_000;
-    assert_eq!((moved.id.as_str(), moved.due_at, moved.run_at), ("f", due, due));
+    assert_eq!(
+        (moved.id.as_str(), moved.due_at, moved.run_at),
+        ("f", due, due)
+    );
     assert_eq!(a.list_reminders(Some("old"), None).await.unwrap().len(), 1);
     assert_eq!(b.cancel_reminders("new").await.unwrap(), 1);
-    assert_eq!(b.cancel_reminders("new").await.unwrap(), 0, "only pending ones are cancelled");
-    assert_eq!(a.list_reminders(None, Some("cancelled")).await.unwrap()[0].id, "f");
+    assert_eq!(
+        b.cancel_reminders("new").await.unwrap(),
+        0,
+        "only pending ones are cancelled"
+    );
+    assert_eq!(
+        a.list_reminders(None, Some("cancelled")).await.unwrap()[0].id,
+        "f"
+    );
     // Scheduling a cancelled reminder again arms it again.
     let again = a.insert_reminder(&follows, now).await.unwrap();
     assert_eq!((again.status.as_str(), again.attempt), ("pending", 0));

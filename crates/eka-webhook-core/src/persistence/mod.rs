@@ -50,9 +50,17 @@ pub trait ScheduleStore: Send + Sync {
     /// when `record.p_aid` is `None`.
     async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError>;
     /// Sets `status` on an existing row. `Ok(false)` when there is no such row.
-    async fn update_status(&self, appointment_id: &str, status: &str) -> Result<bool, PersistenceError>;
+    async fn update_status(
+        &self,
+        appointment_id: &str,
+        status: &str,
+    ) -> Result<bool, PersistenceError>;
     /// Sets `reminder_sent_at = now` on an existing row. `Ok(false)` when there is no such row.
-    async fn mark_reminder_sent(&self, appointment_id: &str, now: i64) -> Result<bool, PersistenceError>;
+    async fn mark_reminder_sent(
+        &self,
+        appointment_id: &str,
+        now: i64,
+    ) -> Result<bool, PersistenceError>;
     /// Inclusive bounds, ordered by `start_time` then `appointment_id`.
     async fn find_appointment_ids_between(
         &self,
@@ -82,7 +90,10 @@ pub struct Stores {
 
 fn stores<T: ScheduleStore + reminder_store::ReminderStore + 'static>(store: T) -> Stores {
     let store = std::sync::Arc::new(store);
-    Stores { schedule: store.clone(), reminders: store }
+    Stores {
+        schedule: store.clone(),
+        reminders: store,
+    }
 }
 
 /// Opens the configured backend (the config is already validated, so this cannot fail).

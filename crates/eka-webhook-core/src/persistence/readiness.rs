@@ -31,7 +31,10 @@ impl Readiness {
         create: impl FnOnce() -> BoxFuture<'static, Result<(), PersistenceError>>,
     ) -> Result<(), PersistenceError> {
         let attempt = {
-            let mut state = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut state = self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             match &*state {
                 State::Ready => return Ok(()),
                 State::InFlight(attempt) => attempt.clone(),
@@ -43,10 +46,17 @@ impl Readiness {
             }
         };
         let result = attempt.clone().await;
-        let mut state = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Only the attempt still on record decides: a later one may already be running.
         if matches!(&*state, State::InFlight(current) if current.ptr_eq(&attempt)) {
-            *state = if result.is_ok() { State::Ready } else { State::NotReady };
+            *state = if result.is_ok() {
+                State::Ready
+            } else {
+                State::NotReady
+            };
         }
         result
     }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use futures::FutureExt;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -20,10 +20,10 @@ use crate::enrichment::enrich_appointment;
 use crate::error::CoreError;
 use crate::events::{AppointmentContext, WebhookEvent, APPOINTMENT_UPDATED};
 use crate::logger;
+use crate::persistence::readiness::Readiness;
 use crate::persistence::reminder_store::{
     status, FireOutcome, NewReminder, ReminderRow, ReminderStore,
 };
-use crate::persistence::readiness::Readiness;
 use crate::persistence::schedule::Schedule;
 use crate::persistence::PersistenceError;
 use crate::signature::unix_now;
@@ -187,12 +187,15 @@ impl DurableReminders {
                     .api
                     .get_appointment_details(appointment_id, None)
                     .await?;
-                let start = details.get("start_time").and_then(Value::as_i64).ok_or_else(|| {
-                    CoreError::InvalidArgument(format!(
-                        "reminders.schedule: appointment {appointment_id} has no integer \
+                let start = details
+                    .get("start_time")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| {
+                        CoreError::InvalidArgument(format!(
+                            "reminders.schedule: appointment {appointment_id} has no integer \
                          start_time, so beforeStart cannot be used"
-                    ))
-                })?;
+                        ))
+                    })?;
                 (start * 1000 - seconds * 1000, Some(seconds))
             }
         };
