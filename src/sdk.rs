@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::envelope::Envelope;
-use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
+use eka_webhook_core::pipeline::{Admission, EventSink, WebhookResult, INVALID_JSON_BODY};
 use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
@@ -43,6 +43,10 @@ pub struct NativeWebhookResult {
     pub context_json: Option<String>,
     /// The phases that ran, in order, when the call asked for them (a traced delivery).
     pub phases: Option<Vec<NativePhase>>,
+    /// The delivery ledger has it done already: `onEvent` must not run.
+    pub duplicate: bool,
+    /// The ledger key this call claimed: hand it to `settleDelivery` once the answer is final.
+    pub claimed_key: Option<String>,
 }
 
 /// One phase of a delivery, for its telemetry span.
@@ -66,6 +70,15 @@ pub struct NativeApiCall {
 }
 
 fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> NativeWebhookResult {
+    claimed_result(result, timings, None)
+}
+
+fn claimed_result(
+    result: WebhookResult,
+    timings: Option<PhaseTimings>,
+    claimed_key: Option<String>,
+) -> NativeWebhookResult {
+    let duplicate = result.duplicate;
     let (event_type, context_json) = match result.event {
         Some(event) => (Some(event.event_type), event.context.as_deref().map(context_json)),
         None => (None, None),
@@ -80,7 +93,15 @@ fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> Nat
         timings.phases.iter().map(phase).collect()
     });
     let status = u32::from(result.status);
-    NativeWebhookResult { status, error: result.error, event_type, context_json, phases }
+    NativeWebhookResult {
+        status,
+        error: result.error,
+        event_type,
+        context_json,
+        phases,
+        duplicate,
+        claimed_key,
+    }
 }
 
 /// A fired reminder as handed to JS: the fresh context, or why it could not be fetched.
@@ -224,6 +245,7 @@ impl NativeWebhookSdk {
         event: Option<String>,
         appointment_id: Option<String>,
         p_aid: Option<String>,
+        transaction_id: Option<String>,
         #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
         timed: bool,
     ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
@@ -240,7 +262,7 @@ impl NativeWebhookSdk {
             }
             Either::B(buffer) => &buffer[..],
         };
-        let envelope = Envelope { event, appointment_id, p_aid };
+        let envelope = Envelope { event, appointment_id, p_aid, transaction_id };
         let pipeline = self.core.pipeline();
         let header = signature_header.as_ref().map(JsText::as_str);
         // The canonical form is the glue's to compute (JSON.stringify), on an invalid signature.
@@ -251,15 +273,22 @@ impl NativeWebhookSdk {
                 return Ok(Either::A(to_native_result(rejection.into(), timed.then_some(timings))))
             }
         };
-        if !accepted.is_enriched() {
+        let claims = pipeline.has_ledger() && accepted.delivery_key.is_some();
+        if !accepted.is_enriched() && !claims {
             let event = WebhookEvent { event_type: accepted.event_type, context: None };
             let result = WebhookResult::success(event);
             return Ok(Either::A(to_native_result(result, timed.then_some(timings))));
         }
         let pipeline = pipeline.clone();
         let promise = env.spawn_future(async move {
+            let claimed = match pipeline.admit(&accepted, &mut timings).await {
+                Admission::Run { claimed } => claimed,
+                Admission::Answer(answer) => {
+                    return Ok(to_native_result(answer, timed.then_some(timings)))
+                }
+            };
             let result = pipeline.complete(accepted, &mut timings).await;
-            Ok(to_native_result(result, timed.then_some(timings)))
+            Ok(claimed_result(result, timed.then_some(timings), claimed))
         })?;
         Ok(Either::B(promise))
     }
@@ -271,10 +300,17 @@ impl NativeWebhookSdk {
         let status = u16::try_from(status).unwrap_or(500);
         let result = match error {
             Some(message) => WebhookResult::failure(status, message),
-            None => WebhookResult { status, body: Value::Null, event: None, error: None },
+            None => WebhookResult { status, body: Value::Null, event: None, error: None, duplicate: false },
         };
         self.core.pipeline().record_delivery(&result);
         delivery_reason(&result)
+    }
+
+    /// Records the end of a delivery `handle` claimed (`claimedKey`): done when it succeeded,
+    /// released otherwise, so the sender's retry runs it again.
+    #[napi(catch_unwind)]
+    pub async fn settle_delivery(&self, key: String, succeeded: bool) {
+        self.core.pipeline().settle(&key, succeeded).await;
     }
 
     /// The JSON text of every counter (`sdk.stats()`).

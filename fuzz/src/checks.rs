@@ -379,6 +379,7 @@ pub fn check_canonical_json(data: &[u8]) {
             event,
             appointment_id: string_at(data.and_then(|d| d.get("appointment_id"))),
             p_aid: string_at(data.and_then(|d| d.get("p_aid"))),
+            transaction_id: string_at(value.get("transaction_id")),
         }),
         _ => Err(EnvelopeError::NotAnObject),
     };

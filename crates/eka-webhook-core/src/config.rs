@@ -24,6 +24,8 @@ pub struct SdkConfig {
     pub signature_tolerance_seconds: Option<u64>,
     /// An `onEvent` that has not settled by then answers 500 (default: wait for ever).
     pub on_event_timeout: Option<Duration>,
+    /// How long the delivery ledger remembers a delivery; `None`: no ledger.
+    pub delivery_ledger_ttl_seconds: Option<u64>,
 }
 
 /// What the Eka Care API client needs to log in and call the API.

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::config::*;
 use crate::error::CoreError;
+use crate::persistence::ledger::DEFAULT_LEDGER_TTL_SECONDS;
 use crate::secret::Secret;
 
 fn invalid(message: impl Into<String>) -> CoreError {
@@ -38,6 +39,8 @@ pub struct SdkOptions {
     pub request_timeout_ms: Option<Integer<1, 600_000>>,
     pub server: Option<Object<ServerOptions>>,
     pub on_event_timeout_ms: Option<Integer<1, 3_600_000>>,
+    pub delivery_ledger: Option<bool>,
+    pub delivery_ledger_ttl_seconds: Option<Integer<1, { 10 * 365 * 24 * 3600 }>>,
 }
 
 #[derive(Deserialize)]
@@ -333,6 +336,14 @@ impl SdkConfig {
             debug: options.debug.unwrap_or(false),
             signature_tolerance_seconds: options.signature_tolerance_seconds.map(|s| s.0),
             on_event_timeout: millis(options.on_event_timeout_ms),
+            delivery_ledger_ttl_seconds: match options.delivery_ledger {
+                Some(false) => None,
+                _ => Some(
+                    options
+                        .delivery_ledger_ttl_seconds
+                        .map_or(DEFAULT_LEDGER_TTL_SECONDS, |s| s.0),
+                ),
+            },
         })
     }
 }

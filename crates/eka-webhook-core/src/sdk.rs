@@ -11,6 +11,7 @@ use crate::config::SdkConfig;
 use crate::error::CoreError;
 use crate::logger;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
+use crate::persistence::ledger::{DeliveryStore, Ledger, MemoryLedger};
 use crate::persistence::open_store;
 use crate::pipeline::{EventSink, Pipeline};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
@@ -44,7 +45,14 @@ impl WebhookSdk {
         let api = EkaApiClient::new(config.credentials.clone())
             .map_err(|e| CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}")))?;
         let schedule = config.persistence.as_ref().map(|p| Arc::new(Schedule::new(open_store(p))));
-        let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event));
+        let ledger = config.delivery_ledger_ttl_seconds.map(|ttl| {
+            let store: Arc<dyn DeliveryStore> = match &schedule {
+                Some(schedule) => schedule.store().clone(),
+                None => Arc::new(MemoryLedger::default()),
+            };
+            Arc::new(Ledger::new(store, ttl))
+        });
+        let pipeline = Arc::new(Pipeline::new(config.clone(), api.clone(), schedule.clone(), ledger, on_event));
         Ok(Self {
             config,
             api,
