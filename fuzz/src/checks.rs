@@ -579,7 +579,7 @@ fn pipeline_for(flags: u8) -> Arc<Pipeline> {
                 let api = EkaApiClient::new(config.credentials.clone()).expect("API client");
                 let sink: Option<Arc<dyn EventSink>> =
                     (flags & ON_EVENT != 0).then(|| Arc::new(FailingSink) as Arc<dyn EventSink>);
-                Arc::new(Pipeline::new(Arc::new(config), api, None, sink))
+                Arc::new(Pipeline::new(Arc::new(config), api, None, None, sink))
             })
             .clone()
     })
