@@ -36,7 +36,7 @@ test('bad commands, flags and missing variables: a usage message naming the prob
     [['serve', '--persistence', 'redis://x'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /unsupported persistence URL scheme/],
     [['serve', '--persistence', 'postgres://x'], { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }, /postgres persistence URL must look like/],
     [['sign'], { EKA_SIGNING_KEY: 'k' }, /missing --file/],
-    [['sign', '--file', 'x.json'], { EKA_SIGNING_KEY: '' }, /missing --key/],
+    [['sign', '--file', 'x.json'], { EKA_SIGNING_KEY: '' }, /missing EKA_SIGNING_KEY \(or --key\)/],
     [['send'], { EKA_SIGNING_KEY: 'k' }, /missing the target URL/],
     [['send', 'http://127.0.0.1:9', '--event', 'nope'], { EKA_SIGNING_KEY: 'k' }, /--event must be one of/],
   ]
@@ -51,15 +51,51 @@ test('bad commands, flags and missing variables: a usage message naming the prob
   assert.match(help.stdout, /serve.*\n.*sign|sign/)
 })
 
+test('a bad persistence URL is shown with its password replaced by ***', () => {
+  const env = { EKA_CLIENT_ID: 'id', EKA_CLIENT_SECRET: 's' }
+  const cases = [
+    ['mysql://eka:hunter2-pw@db.internal:99999/app', /persistence URL "mysql:\/\/eka:\*\*\*@db\.internal:99999\/app" is not a URL/],
+    ['mysql//eka:hunter2@pw/x@db/app', /persistence URL "mysql\/\/eka:\*\*\*@db\/app" is not a URL/],
+    ['eka:hunter2/pw@db', /unsupported persistence URL scheme "eka:"/],
+  ]
+  for (const [bad, message] of cases) {
+    for (const r of [cli(['serve', '--persistence', bad], env), cli(['serve'], { ...env, EKA_PERSISTENCE_URL: bad })]) {
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(r.stderr, message)
+      assert.doesNotMatch(r.stderr + r.stdout, /hunter2/)
+    }
+  }
+})
+
 test('sign prints the header for the file exactly as its bytes', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'eka-cli-'))
   try {
     const file = path.join(dir, 'payload.json')
     const text = '{ "event": "prescription.created" }\n'
     writeFileSync(file, text)
-    const r = cli(['sign', '--file', file, '--key', 'k1', '--timestamp', '1700000000'])
+    const r = cli(['sign', '--file', file, '--timestamp', '1700000000'], { EKA_SIGNING_KEY: 'k1' })
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout.trim(), generateSignatureHeader(Buffer.from(text), 'k1', 1700000000))
+    assert.equal(r.stderr, '', 'no warning when the key comes from the environment')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('sign --key works but warns that ps shows it; EKA_SIGNING_KEY wins when both are given', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'eka-cli-'))
+  try {
+    const file = path.join(dir, 'payload.json')
+    writeFileSync(file, '{"event":"prescription.created"}')
+    const args = ['sign', '--file', file, '--key', 'k-arg', '--timestamp', '1700000000']
+    const alone = cli(args, { EKA_SIGNING_KEY: '' })
+    assert.equal(alone.status, 0, alone.stderr)
+    assert.equal(alone.stdout.trim(), generateSignatureHeader(Buffer.from('{"event":"prescription.created"}'), 'k-arg', 1700000000))
+    assert.match(alone.stderr, /warning: --key is visible to other users of this machine \(ps\).*prefer the EKA_SIGNING_KEY/)
+    assert.doesNotMatch(alone.stderr, /k-arg/)
+    const both = cli(args, { EKA_SIGNING_KEY: 'k-env' })
+    assert.equal(both.stdout.trim(), generateSignatureHeader(Buffer.from('{"event":"prescription.created"}'), 'k-env', 1700000000))
+    assert.match(both.stderr, /EKA_SIGNING_KEY is set and used instead/)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
@@ -73,7 +109,7 @@ test('send signs a sample event and prints the status and body', async () => {
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /^HTTP 200\n/)
     assert.equal(JSON.parse(r.stdout.split('\n')[1]).appointmentDetails.appointment_id, SAMPLE.appointmentId)
-    const forged = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'prescription.created', '--key', 'wrong'])
+    const forged = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'prescription.created', '--key', 'wrong'], { EKA_SIGNING_KEY: '' })
     assert.equal(forged.status, 1)
     assert.match(forged.stdout, /HTTP 403/)
   } finally {
@@ -104,16 +140,22 @@ for (const persistence of ['none', 'postgres']) test(`serve (persistence ${persi
       }
       check()
     })
-    const payload = { event: 'appointment.created', data: { appointment_id: SAMPLE.appointmentId } }
-    const response = await fetch(`http://127.0.0.1:${port}/hook`, {
-      method: 'POST',
-      body: JSON.stringify(payload),
-      headers: { 'eka-webhook-signature': generateSignatureHeader(payload, SIGNING_KEY) },
-    })
-    assert.equal(response.status, 200)
-    await new Promise((r) => setTimeout(r, 100))
-    const lines = output.trim().split('\n')
-    assert.match(lines.at(-1), /^\d{4}-\d\d-\d\dT[\d:.]+Z appointment\.created apt-bk-1 status=BK visit_type=NEW patient="[^"]+" doctor="[^"]+"$/)
+    /** Delivers a signed event; resolves with the log line it printed. */
+    const deliver = async (payload) => {
+      const response = await fetch(`http://127.0.0.1:${port}/hook`, {
+        method: 'POST',
+        body: JSON.stringify(payload),
+        headers: { 'eka-webhook-signature': generateSignatureHeader(payload, SIGNING_KEY) },
+      })
+      assert.equal(response.status, 200)
+      await new Promise((r) => setTimeout(r, 100))
+      return output.trim().split('\n').at(-1)
+    }
+    const appointment = { event: 'appointment.created', data: { appointment_id: SAMPLE.appointmentId } }
+    assert.match(await deliver(appointment), /^\d{4}-\d\d-\d\dT[\d:.]+Z appointment\.created apt-bk-1 status=BK visit_type=NEW patient="pat-1" doctor="doc-1" clinic="cln-1"$/)
+    const other = { event: 'prescription.created', transaction_id: 'txn-9', data: { prescription_id: 'rx-1', patient_name: 'Ananya Sharma' } }
+    assert.match(await deliver(other), /Z prescription\.created transaction_id="txn-9" prescription_id="rx-1"$/)
+    assert.doesNotMatch(output, /Ananya|Sharma|Kavya|Iyer|99999/, 'ids only, no patient or doctor names')
     assert.doesNotMatch(output, /demo-secret|whsec_test_signing_key|cli-db-pass/)
     if (schema) assert.equal(postgresRows(schema.name).get(SAMPLE.appointmentId).status, 'BK')
   } finally {

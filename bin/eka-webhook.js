@@ -25,10 +25,10 @@ Commands:
           dynamodb://region?endpoint=URL, or "none"),
           EKA_WEBHOOK_PATH (default /). Options: --port N, --path P, --persistence URL, --debug
   sign    Print an Eka-Webhook-Signature header for a payload file (signed as its exact bytes).
-          eka-webhook sign --file payload.json [--key K | EKA_SIGNING_KEY] [--timestamp UNIX]
+          eka-webhook sign --file payload.json [EKA_SIGNING_KEY | --key K] [--timestamp UNIX]
   send    Sign a sample (or given) event and POST it to a URL; prints the status and body.
           eka-webhook send <url> [--event TYPE] [--appointment-id ID] [--file payload.json]
-                                 [--key K | EKA_SIGNING_KEY]
+                                 [EKA_SIGNING_KEY | --key K]
   demo    Run everything locally against the Eka Care API simulator: a server with SQLite
           persistence, signed events of all four types, the stored rows, a range query and a
           reminder firing.
@@ -58,16 +58,24 @@ function integerOption(value, what) {
   return Number(value)
 }
 
-/** One log line per event: when, what, and the appointment's essentials. */
+/**
+ * One log line per event: when, what, and ids only. Names, phone numbers and other patient data
+ * stay out of logs (which often end up in shared log stores).
+ */
 function oneLine(event) {
   const details = event.appointmentDetails
   const parts = [new Date().toISOString(), event.type]
   if (details) {
     parts.push(String(details.appointment_id), `status=${details.status}`, `visit_type=${details.visit_type}`)
-    if (event.patientDetails) parts.push(`patient=${JSON.stringify(event.patientDetails.fln ?? event.patientDetails.patient_id)}`)
-    if (event.doctorDetails) parts.push(`doctor=${JSON.stringify(event.doctorDetails.name ?? event.doctorDetails.doctor_id)}`)
+    for (const who of ['patient', 'doctor', 'clinic']) {
+      const id = details[`${who}_id`] ?? event[`${who}Details`]?.[`${who}_id`]
+      if (id !== undefined) parts.push(`${who}=${JSON.stringify(String(id))}`)
+    }
   } else {
-    parts.push(JSON.stringify(event.payload.data ?? {}))
+    const data = event.payload.data ?? {}
+    const ids = Object.entries(data).filter(([k, v]) => k.endsWith('_id') && typeof v === 'string')
+    if (event.payload.transaction_id !== undefined) ids.unshift(['transaction_id', String(event.payload.transaction_id)])
+    parts.push(...ids.map(([k, v]) => `${k}=${JSON.stringify(v)}`))
   }
   return parts.join(' ')
 }
@@ -114,8 +122,14 @@ function serve(args) {
   process.once('SIGTERM', stop)
 }
 
+/** EKA_SIGNING_KEY first: a --key argument is visible to other users (ps, /proc) and history. */
 function signingKeyFrom(values) {
-  return required(values.key ?? process.env.EKA_SIGNING_KEY, '--key (or EKA_SIGNING_KEY)')
+  const fromEnv = process.env.EKA_SIGNING_KEY
+  if (values.key !== undefined) {
+    const use = fromEnv ? 'EKA_SIGNING_KEY is set and used instead' : 'prefer the EKA_SIGNING_KEY environment variable'
+    console.error(`eka-webhook: warning: --key is visible to other users of this machine (ps) and in shell history; ${use}`)
+  }
+  return required(fromEnv || values.key, 'EKA_SIGNING_KEY (or --key)')
 }
 
 function readPayloadFile(file) {

@@ -53,6 +53,9 @@ export interface PrescriptionWebhookPayload<T extends PrescriptionEvent = Prescr
   event: T
 }
 
+/** MySQL's `--ssl-mode` values, lower-case. */
+export type MySQLSslMode = 'disabled' | 'preferred' | 'required' | 'verify-ca' | 'verify-identity'
+
 export interface MySQLPersistenceConfig {
   type: 'mysql'
   connection: {
@@ -63,9 +66,20 @@ export interface MySQLPersistenceConfig {
     /** Omit for none. */
     password?: string
     database: string
+    ssl?: {
+      /** Default: `'preferred'` for a loopback host, else `'verify-identity'`. */
+      mode?: MySQLSslMode
+      /** PEM of the CA(s) to verify the server with (`verify-ca` / `verify-identity`). */
+      ca?: string
+    }
   }
   /** How long a webhook may wait for a connection when the database is down. Default 5000. */
   connectTimeoutMs?: number
+  /**
+   * How long a statement may wait for a lock (e.g. behind an `ALTER` waiting for a long
+   * transaction) before it fails and the write is retried later. Default 10000.
+   */
+  queryTimeoutMs?: number
 }
 
 export interface DynamoDBPersistenceConfig {
@@ -186,8 +200,13 @@ export interface WebhookSDKConfig {
   apiBaseUrl?: string
   /** Reject deliveries whose `t` is further than this from now (Eka Care advises ~180). */
   signatureToleranceSeconds?: number
-  /** Timeout of each Eka Care API request. Default 10000. */
+  /** Timeout of each Eka Care API request (a login included). Default 10000. */
   requestTimeoutMs?: number
+  /**
+   * A webhook's whole Eka Care API part (logins, retries, the four fetches) past this many ms
+   * answers 504. Default 30000.
+   */
+  webhookTimeoutMs?: number
   /** Limits of the standalone server. */
   server?: {
     /** Larger bodies get 413 without being read whole. Default 1 MiB. */
@@ -196,6 +215,10 @@ export interface WebhookSDKConfig {
     headerTimeoutMs?: number
     /** A client must send its whole body within this. Default 30000. */
     bodyTimeoutMs?: number
+    /** Open connections past this are answered 503 with `Retry-After: 1` and closed. Default 4096. */
+    maxConnections?: number
+    /** Webhooks handled at once past this are answered 503 with `Retry-After: 1`. Default 1024. */
+    maxInFlight?: number
   }
 }
 

@@ -124,8 +124,9 @@ export interface StatusFault {
  * `garbage`: 200 with a body that is not valid JSON.
  * `reset`: the connection is reset without an answer.
  * `hang`: no answer until the client gives up or the simulator closes.
+ * `oversized`: 200 with a 16 MiB chunked body (no Content-Length).
  */
-export type FaultKind = 'garbage' | 'reset' | 'hang';
+export type FaultKind = 'garbage' | 'reset' | 'hang' | 'oversized';
 
 export interface KindFault {
   kind: FaultKind;

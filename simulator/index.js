@@ -41,7 +41,9 @@ const RESOURCES = {
   },
 };
 
-const FAULT_KINDS = new Set(['garbage', 'reset', 'hang']);
+const FAULT_KINDS = new Set(['garbage', 'reset', 'hang', 'oversized']);
+/** What an `oversized` fault streams: more than any client should buffer (the SDK caps at 8 MiB). */
+const OVERSIZED_BODY_BYTES = 16 * 1024 * 1024;
 /** A 200 body that is not valid JSON: a response cut off mid-object. */
 const GARBAGE_BODY = '{"data": {"appointment_id": "apt-';
 
@@ -87,7 +89,7 @@ function validateClients(clients) {
 function normalizeFault(fault) {
   if (typeof fault === 'string') fault = { kind: fault };
   if (fault === null || typeof fault !== 'object') {
-    throw new TypeError('fault must be "garbage", "reset", "hang", { kind, times? } or { status, body?, headers?, times? }');
+    throw new TypeError('fault must be "garbage", "reset", "hang", "oversized", { kind, times? } or { status, body?, headers?, times? }');
   }
   const { times } = fault;
   if (times !== undefined && !(Number.isInteger(times) && times > 0)) {
@@ -96,7 +98,7 @@ function normalizeFault(fault) {
   const remaining = times ?? Infinity;
   if (fault.kind !== undefined) {
     if (!FAULT_KINDS.has(fault.kind)) {
-      throw new TypeError(`fault.kind must be "garbage", "reset" or "hang", got ${JSON.stringify(fault.kind)}`);
+      throw new TypeError(`fault.kind must be "garbage", "reset", "hang" or "oversized", got ${JSON.stringify(fault.kind)}`);
     }
     return { kind: fault.kind, remaining };
   }
@@ -159,6 +161,24 @@ function send(res, status, payload, headers) {
     ...headers,
   });
   res.end(text);
+}
+
+/** 200 with a chunked body (no Content-Length) of OVERSIZED_BODY_BYTES, written as the client reads. */
+function streamOversized(res) {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  let left = OVERSIZED_BODY_BYTES;
+  const pump = () => {
+    while (left > 0 && !res.destroyed) {
+      left -= chunk.length;
+      if (!res.write(chunk)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    if (!res.destroyed) res.end();
+  };
+  pump();
 }
 
 function sendError(res, status, error, message) {
@@ -320,6 +340,9 @@ async function startSimulator(options = {}) {
         break;
       case 'reset':
         req.socket.resetAndDestroy();
+        break;
+      case 'oversized':
+        streamOversized(res);
         break;
       case 'hang':
         // Never answered; close() or the client tearing down the connection ends it.

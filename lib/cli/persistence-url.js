@@ -7,6 +7,21 @@
 
 const DEFAULT_PERSISTENCE_URL = 'sqlite:./eka-webhooks.db'
 
+/**
+ * `text` with the password of its `user:password@` part replaced by `***`, for messages. Works on
+ * text that does not parse as a URL too (up to the last `@`, so a password containing `@` or `/`
+ * is hidden whole).
+ */
+function redactPassword(text) {
+  const at = text.lastIndexOf('@')
+  if (at < 0) return text
+  const slashes = text.indexOf('//')
+  const start = slashes >= 0 && slashes < at ? slashes + 2 : 0
+  const colon = text.indexOf(':', start)
+  if (colon < 0 || colon > at) return text
+  return `${text.slice(0, colon + 1)}***${text.slice(at)}`
+}
+
 function parsePersistenceUrl(text) {
   if (text.startsWith('sqlite:')) {
     const filename = text.slice('sqlite:'.length)
@@ -17,8 +32,7 @@ function parsePersistenceUrl(text) {
   try {
     url = new URL(text)
   } catch {
-    // Not the text itself: it may hold a password.
-    throw new Error('persistence URL is not a URL (expected sqlite:FILE, mysql://…, postgres://… or dynamodb://REGION)')
+    throw new Error(`persistence URL ${JSON.stringify(redactPassword(text))} is not a URL (expected sqlite:FILE, mysql://…, postgres://… or dynamodb://REGION)`)
   }
   if (url.protocol === 'mysql:') {
     const database = decodeURIComponent(url.pathname.replace(/^\//, ''))

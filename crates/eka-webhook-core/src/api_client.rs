@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures::future::{BoxFuture, FutureExt, Shared};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value};
 use thiserror::Error;
 
-use crate::config::ApiCredentials;
+use crate::config::{is_loopback_host, ApiCredentials};
 use crate::secret::Secret;
 use crate::telemetry::Telemetry;
 
@@ -29,6 +30,9 @@ const MAX_GET_ATTEMPTS: u32 = 3;
 const RETRY_BASE_DELAY: Duration = Duration::from_millis(100);
 /// A `Retry-After` longer than this is capped: a webhook should not wait on it for long.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The largest API response read; the API's answers are a few KiB, so more is a fault (or a
+/// hostile endpoint) and is refused rather than buffered.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ApiError {
@@ -42,6 +46,15 @@ pub enum ApiError {
     InvalidResponse { endpoint: String, message: String },
     #[error("invalid Eka Care API base URL: {0}")]
     InvalidBaseUrl(String),
+    /// Redirects are never followed: the bearer token and credentials must only go to the
+    /// configured host.
+    #[error(
+        "Eka Care API answered {endpoint} with a redirect (HTTP {status}{location}); \
+         redirects are not followed, check 'apiBaseUrl'"
+    )]
+    Redirect { status: u16, endpoint: String, location: String },
+    #[error("Eka Care API response for {endpoint} is larger than the {limit} bytes allowed")]
+    TooLarge { endpoint: String, limit: usize },
     /// An id that cannot be one URL path segment: empty, `.` or `..` (a URL cannot carry those
     /// as a segment, so the request would go to another endpoint). Never sent.
     #[error("invalid {resource} id {id:?}: an id must not be empty, \".\" or \"..\"")]
@@ -55,22 +68,56 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// A failed login: retried only after the login backoff, never by a GET's own retries.
+    fn is_login_failure(&self) -> bool {
+        match self {
+            ApiError::Status { endpoint, .. }
+            | ApiError::Timeout { endpoint, .. }
+            | ApiError::Network { endpoint, .. }
+            | ApiError::InvalidResponse { endpoint, .. }
+            | ApiError::Redirect { endpoint, .. }
+            | ApiError::TooLarge { endpoint, .. } => endpoint == LOGIN_PATH,
+            ApiError::InvalidBaseUrl(_) | ApiError::InvalidId { .. } => false,
+        }
+    }
 }
 
+/// A login shared by every caller that needs a token while it runs.
+type LoginFuture = Shared<BoxFuture<'static, Result<(Secret, u64), ApiError>>>;
+
 /// The token currently in use for one set of credentials, with a generation number so that a
-/// 401 only invalidates the token that actually failed.
+/// 401 only invalidates the token that actually failed. Guarded by a plain mutex that is never
+/// held across an await: a hanging login must not stall callers behind a lock.
 #[derive(Default)]
 struct TokenSlot {
     token: Option<(Secret, u64)>,
     generation: u64,
+    /// The login in progress, which every caller without a token awaits.
+    login: Option<LoginFuture>,
+    /// The last login's failure, answered to every caller until `retry_at`.
+    failure: Option<LoginFailure>,
 }
 
-type TokenCache = tokio::sync::Mutex<TokenSlot>;
+struct LoginFailure {
+    error: ApiError,
+    retry_at: Instant,
+    /// The pause after this one fails again (doubling up to `MAX_LOGIN_BACKOFF`).
+    next_backoff: Duration,
+}
+
+/// After a failed login, callers get the same error for this long before one logs in again;
+/// each further failure doubles the pause, up to `MAX_LOGIN_BACKOFF`.
+pub const FIRST_LOGIN_BACKOFF: Duration = Duration::from_secs(1);
+pub const MAX_LOGIN_BACKOFF: Duration = Duration::from_secs(30);
+
+type TokenCache = Mutex<TokenSlot>;
 
 fn http_client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
         reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .user_agent(concat!("eka-webhook-sdk-node/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -113,6 +160,14 @@ impl EkaApiClient {
             .map_err(|e| ApiError::InvalidBaseUrl(format!("{}: {e}", credentials.api_base_url)))?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
             return Err(ApiError::InvalidBaseUrl(format!("{} is not an http(s) URL", credentials.api_base_url)));
+        }
+        // The client secret and tokens travel in these requests: plain http only on this machine.
+        if base_url.scheme() == "http" && !base_url.host_str().is_some_and(is_loopback_host) {
+            return Err(ApiError::InvalidBaseUrl(format!(
+                "{} uses http; only https is allowed, except for loopback hosts \
+                 (127.0.0.0/8, ::1, localhost)",
+                credentials.api_base_url
+            )));
         }
         let tokens = token_cache_for(&credentials);
         Ok(Self { credentials, base_url, tokens, telemetry: Arc::default() })
@@ -170,14 +225,15 @@ impl EkaApiClient {
         let mut attempt = 1;
         loop {
             match self.get_once(&url, &endpoint, query).await {
-                Err(err) if attempt < MAX_GET_ATTEMPTS => match retry_delay(&err, attempt) {
-                    Some(delay) => {
-                        crate::logger::warn(&format!("WebhookSDK: retrying {endpoint} in {} ms after: {err}", delay.as_millis()));
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    None => return Err(err),
-                },
+                Err(err) if attempt < MAX_GET_ATTEMPTS && !err.is_login_failure() => {
+                    let Some(delay) = retry_delay(&err, attempt) else { return Err(err) };
+                    crate::logger::warn(&format!(
+                        "WebhookSDK: retrying {endpoint} in {} ms after: {err}",
+                        delay.as_millis()
+                    ));
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
                 result => return result,
             }
         }
@@ -188,7 +244,7 @@ impl EkaApiClient {
         let (token, generation) = self.token().await?;
         match self.send_authenticated(url, endpoint, query, &token).await {
             Err(ApiError::Status { status: 401, .. }) => {
-                self.invalidate(generation).await;
+                self.invalidate(generation);
                 let (token, _) = self.token().await?;
                 self.send_authenticated(url, endpoint, query, &token).await
             }
@@ -232,15 +288,36 @@ impl EkaApiClient {
                 ApiError::Network { endpoint: endpoint.to_string(), message: describe_reqwest_error(&e) }
             }
         };
-        let response = request.timeout(timeout).send().await.map_err(network_error)?;
+        let mut response = request.timeout(timeout).send().await.map_err(network_error)?;
         let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(|l| format!(" to {}", truncate(l, 200)))
+                .unwrap_or_default();
+            let status = status.as_u16();
+            return Err(ApiError::Redirect { status, endpoint: endpoint.to_string(), location });
+        }
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(network_error)?;
+        let too_large =
+            || ApiError::TooLarge { endpoint: endpoint.to_string(), limit: MAX_RESPONSE_BYTES };
+        if response.content_length().is_some_and(|len| len > MAX_RESPONSE_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(network_error)? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             return Err(ApiError::Status {
                 status: status.as_u16(),
@@ -255,22 +332,67 @@ impl EkaApiClient {
         })
     }
 
-    /// The cached token, logging in first when there is none. Holding the lock across the login
-    /// is what makes a burst of concurrent calls share one login.
+    /// The cached token, or the outcome of the one login in flight (started here when there is
+    /// none). After a failed login, its error is answered until the backoff has passed.
     async fn token(&self) -> Result<(Secret, u64), ApiError> {
-        let mut slot = self.tokens.lock().await;
-        if let Some(token) = &slot.token {
-            return Ok(token.clone());
-        }
-        let access_token = self.login().await?;
-        slot.generation += 1;
-        let token = (access_token, slot.generation);
-        slot.token = Some(token.clone());
-        Ok(token)
+        let login = {
+            let mut slot = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(token) = &slot.token {
+                return Ok(token.clone());
+            }
+            if let Some(failure) = slot.failure.as_ref().filter(|f| Instant::now() < f.retry_at) {
+                return Err(failure.error.clone());
+            }
+            slot.login.get_or_insert_with(|| self.start_login()).clone()
+        };
+        login.await
     }
 
-    async fn invalidate(&self, generation: u64) {
-        let mut slot = self.tokens.lock().await;
+    /// The login as a task of its own, so that it finishes (and records its outcome) even when
+    /// every caller waiting for it has gone, e.g. cut off by `webhookTimeoutMs`.
+    fn start_login(&self) -> LoginFuture {
+        let task = tokio::spawn(self.clone().login_and_store());
+        async move {
+            task.await.unwrap_or_else(|e| {
+                let message = format!("login task failed: {e}");
+                Err(ApiError::Network { endpoint: LOGIN_PATH.to_string(), message })
+            })
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// Logs in (bounded by the request timeout) and records the outcome for every caller.
+    async fn login_and_store(self) -> Result<(Secret, u64), ApiError> {
+        let outcome = self.login().await;
+        let mut slot = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        slot.login = None;
+        match outcome {
+            Ok(access_token) => {
+                slot.generation += 1;
+                let token = (access_token, slot.generation);
+                slot.token = Some(token.clone());
+                slot.failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                let backoff = slot.failure.as_ref().map_or(FIRST_LOGIN_BACKOFF, |f| f.next_backoff);
+                crate::logger::warn(&format!(
+                    "WebhookSDK: login failed; the next login is tried in {} ms: {error}",
+                    backoff.as_millis()
+                ));
+                slot.failure = Some(LoginFailure {
+                    error: error.clone(),
+                    retry_at: Instant::now() + backoff,
+                    next_backoff: (backoff * 2).min(MAX_LOGIN_BACKOFF),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    fn invalidate(&self, generation: u64) {
+        let mut slot = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         if slot.token.as_ref().is_some_and(|(_, g)| *g == generation) {
             slot.token = None;
         }
@@ -421,10 +543,25 @@ mod tests {
 
     #[test]
     fn bad_base_urls_are_rejected() {
-        for bad in ["not a url", "ftp://x", "mailto:a@b"] {
+        for bad in ["not a url", "ftp://x", "mailto:a@b", "http://example.com", "http://10.0.0.1"] {
             let creds = ApiCredentials { api_base_url: bad.into(), ..ApiCredentials::new("id", "s") };
             assert!(matches!(EkaApiClient::new(creds), Err(ApiError::InvalidBaseUrl(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let client = |url: &str| {
+            let credentials = ApiCredentials::new("id", "s");
+            EkaApiClient::new(ApiCredentials { api_base_url: url.into(), ..credentials })
+        };
+        let loopback =
+            ["http://127.0.0.1:9", "http://127.8.0.1", "http://[::1]:9", "http://LocalHost:1"];
+        for good in loopback.into_iter().chain(["https://api.eka.care"]) {
+            assert!(client(good).is_ok(), "{good}");
+        }
+        let err = client("http://example.com").unwrap_err().to_string();
+        assert!(err.contains("only https is allowed, except for loopback hosts"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,11 @@ use crate::secret::Secret;
 pub const DEFAULT_API_BASE_URL: &str = "https://api.eka.care";
 pub const API_BASE_URL_ENV: &str = "EKA_API_BASE_URL";
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a webhook may wait on the Eka Care API in all (logins, retries, the four fetches).
+pub const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_DB_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a database statement may wait (for a lock, say) before it is given up.
+pub const DEFAULT_DB_QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct SdkConfig {
@@ -26,6 +30,8 @@ pub struct SdkConfig {
     pub on_event_timeout: Option<Duration>,
     /// How long the delivery ledger remembers a delivery; `None`: no ledger.
     pub delivery_ledger_ttl_seconds: Option<u64>,
+    /// The Eka Care API part of a webhook past this answers 504.
+    pub webhook_timeout: Duration,
 }
 
 /// What the Eka Care API client needs to log in and call the API.
@@ -67,6 +73,10 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     /// A client must send its whole body within this.
     pub body_timeout: Duration,
+    /// Open connections past this are answered 503 (`Retry-After`) and closed.
+    pub max_connections: usize,
+    /// Webhooks being handled at once past this are answered 503 (`Retry-After`).
+    pub max_in_flight: usize,
 }
 
 impl Default for ServerLimits {
@@ -75,6 +85,8 @@ impl Default for ServerLimits {
             max_body_bytes: 1024 * 1024,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_in_flight: 1024,
         }
     }
 }
@@ -94,8 +106,14 @@ pub struct MysqlConfig {
     pub user: String,
     pub password: Secret,
     pub database: String,
+    pub ssl_mode: MysqlSslMode,
+    /// The CA(s) to verify the server's certificate with (`verify-ca`, `verify-identity`),
+    /// instead of the bundled web roots.
+    pub ssl_ca: Option<RootCert>,
     /// A database that is down delays a webhook by at most this, never the pool's default 30 s.
     pub connect_timeout: Duration,
+    /// A statement waits at most this for a lock (a metadata lock behind an `ALTER`, a row lock).
+    pub query_timeout: Duration,
 }
 
 pub const DEFAULT_POSTGRES_PORT: u16 = 5432;
@@ -129,26 +147,73 @@ pub enum PostgresSslMode {
     VerifyFull,
 }
 
-impl PostgresSslMode {
-    pub const NAMES: [&'static str; 6] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+/// MySQL's `--ssl-mode` values (lower-case), with their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MysqlSslMode {
+    Disabled,
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
 
-    pub fn from_name(name: &str) -> Option<Self> {
-        use PostgresSslMode::*;
-        let modes = [Disable, Allow, Prefer, Require, VerifyCa, VerifyFull];
-        Self::NAMES.iter().position(|n| *n == name).map(|i| modes[i])
+/// A TLS mode as users spell it in the config, and the default by host.
+pub trait SslMode: Copy + 'static {
+    const NAMED: &'static [(&'static str, Self)];
+    /// A server on this machine may talk plain text; any other must prove its identity.
+    const LOOPBACK_DEFAULT: Self;
+    const REMOTE_DEFAULT: Self;
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::NAMED.iter().find(|(n, _)| *n == name).map(|(_, mode)| *mode)
     }
 
-    /// Without an explicit mode: a server on this machine may talk plain text (`prefer`),
-    /// any other must prove its identity (`verify-full`).
-    pub fn default_for_host(host: &str) -> Self {
-        let loopback = host.eq_ignore_ascii_case("localhost")
-            || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if loopback {
-            PostgresSslMode::Prefer
+    fn names() -> Vec<&'static str> {
+        Self::NAMED.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// The mode when the config names none.
+    fn default_for_host(host: &str) -> Self {
+        if is_loopback_host(host) {
+            Self::LOOPBACK_DEFAULT
         } else {
-            PostgresSslMode::VerifyFull
+            Self::REMOTE_DEFAULT
         }
     }
+}
+
+impl SslMode for PostgresSslMode {
+    const NAMED: &'static [(&'static str, Self)] = &[
+        ("disable", Self::Disable),
+        ("allow", Self::Allow),
+        ("prefer", Self::Prefer),
+        ("require", Self::Require),
+        ("verify-ca", Self::VerifyCa),
+        ("verify-full", Self::VerifyFull),
+    ];
+    const LOOPBACK_DEFAULT: Self = Self::Prefer;
+    const REMOTE_DEFAULT: Self = Self::VerifyFull;
+}
+
+impl SslMode for MysqlSslMode {
+    const NAMED: &'static [(&'static str, Self)] = &[
+        ("disabled", Self::Disabled),
+        ("preferred", Self::Preferred),
+        ("required", Self::Required),
+        ("verify-ca", Self::VerifyCa),
+        ("verify-identity", Self::VerifyIdentity),
+    ];
+    const LOOPBACK_DEFAULT: Self = Self::Preferred;
+    const REMOTE_DEFAULT: Self = Self::VerifyIdentity;
+}
+
+/// `localhost`, or an IP address in 127.0.0.0/8 or `::1` (with or without brackets).
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A CA certificate bundle: PEM text (`ssl.ca`) or a file (`sslrootcert=` in a URL).

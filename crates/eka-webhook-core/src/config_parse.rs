@@ -41,6 +41,7 @@ pub struct SdkOptions {
     pub on_event_timeout_ms: Option<Integer<1, 3_600_000>>,
     pub delivery_ledger: Option<bool>,
     pub delivery_ledger_ttl_seconds: Option<Integer<1, { 10 * 365 * 24 * 3600 }>>,
+    pub webhook_timeout_ms: Option<Integer<1, 3_600_000>>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +50,8 @@ pub struct ServerOptions {
     pub max_body_bytes: Option<Integer<1, { 1 << 30 }>>,
     pub header_timeout_ms: Option<Integer<1, 3_600_000>>,
     pub body_timeout_ms: Option<Integer<1, 3_600_000>>,
+    pub max_connections: Option<Integer<1, 1_000_000>>,
+    pub max_in_flight: Option<Integer<1, 1_000_000>>,
 }
 
 /// A database's connect timeout, milliseconds.
@@ -68,6 +71,7 @@ pub enum PersistenceOptions {
 pub struct MysqlOptions {
     pub connection: Object<MysqlConnection>,
     pub connect_timeout_ms: ConnectTimeoutMs,
+    pub query_timeout_ms: Option<Integer<1, 600_000>>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +82,7 @@ pub struct MysqlConnection {
     pub user: Required,
     pub password: Option<String>,
     pub database: Required,
+    pub ssl: Option<Object<SslOptions>>,
 }
 
 /// `connection` or `connectionString`, exactly one.
@@ -98,12 +103,12 @@ pub struct PostgresConnection {
     pub password: Option<String>,
     pub database: Required,
     pub schema: Option<String>,
-    pub ssl: Option<Object<PostgresSsl>>,
+    pub ssl: Option<Object<SslOptions>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PostgresSsl {
+pub struct SslOptions {
     pub mode: Option<String>,
     pub ca: Option<String>,
 }
@@ -344,6 +349,7 @@ impl SdkConfig {
                         .map_or(DEFAULT_LEDGER_TTL_SECONDS, |s| s.0),
                 ),
             },
+            webhook_timeout: millis(options.webhook_timeout_ms).unwrap_or(DEFAULT_WEBHOOK_TIMEOUT),
         })
     }
 }
@@ -357,6 +363,12 @@ impl From<ServerOptions> for ServerLimits {
                 .map_or(defaults.max_body_bytes, |n| n.0 as usize),
             header_timeout: millis(options.header_timeout_ms).unwrap_or(defaults.header_timeout),
             body_timeout: millis(options.body_timeout_ms).unwrap_or(defaults.body_timeout),
+            max_connections: options
+                .max_connections
+                .map_or(defaults.max_connections, |n| n.0 as usize),
+            max_in_flight: options
+                .max_in_flight
+                .map_or(defaults.max_in_flight, |n| n.0 as usize),
         }
     }
 }
@@ -371,14 +383,29 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
             PersistenceOptions::Mysql(MysqlOptions {
                 connection: Object(c),
                 connect_timeout_ms,
-            }) => PersistenceConfig::Mysql(MysqlConfig {
-                host: c.host.0,
-                port: c.port.map_or(3306, |p| p.0 as u16),
-                user: c.user.0,
-                password: Secret::new(c.password.unwrap_or_default()),
-                database: c.database.0,
-                connect_timeout: connect_timeout(connect_timeout_ms),
-            }),
+                query_timeout_ms,
+            }) => {
+                let (ssl_mode, ssl_ca) = ssl_options::<MysqlSslMode>(c.ssl, &c.host.0)?;
+                if ssl_ca.is_some()
+                    && !matches!(ssl_mode, MysqlSslMode::VerifyCa | MysqlSslMode::VerifyIdentity)
+                {
+                    return Err(invalid(
+                        "a mysql CA certificate is only used with ssl mode verify-ca or \
+                         verify-identity",
+                    ));
+                }
+                PersistenceConfig::Mysql(MysqlConfig {
+                    host: c.host.0,
+                    port: c.port.map_or(3306, |p| p.0 as u16),
+                    user: c.user.0,
+                    password: Secret::new(c.password.unwrap_or_default()),
+                    database: c.database.0,
+                    ssl_mode,
+                    ssl_ca,
+                    connect_timeout: connect_timeout(connect_timeout_ms),
+                    query_timeout: millis(query_timeout_ms).unwrap_or(DEFAULT_DB_QUERY_TIMEOUT),
+                })
+            }
             PersistenceOptions::Postgres(p) => {
                 let connect_timeout = connect_timeout(p.connect_timeout_ms);
                 PersistenceConfig::Postgres(match (p.connection, p.connection_string) {
@@ -431,15 +458,7 @@ fn postgres_connection(
     c: PostgresConnection,
     connect_timeout: Duration,
 ) -> Result<PostgresConfig, CoreError> {
-    let (ssl_mode, ssl_root_cert) = match c.ssl {
-        None => (None, None),
-        Some(Object(ssl)) => (
-            ssl.mode
-                .map(|m| parse_ssl_mode(&m, "'persistence.connection.ssl.mode'"))
-                .transpose()?,
-            ssl.ca.map(RootCert::Pem),
-        ),
-    };
+    let (ssl_mode, ssl_root_cert) = ssl_options::<PostgresSslMode>(c.ssl, &c.host.0)?;
     let host = c.host.0;
     postgres_config(PostgresConfig {
         port: c.port.map_or(DEFAULT_POSTGRES_PORT, |p| p.0 as u16),
@@ -449,7 +468,7 @@ fn postgres_connection(
         schema: c
             .schema
             .unwrap_or_else(|| DEFAULT_POSTGRES_SCHEMA.to_string()),
-        ssl_mode: ssl_mode.unwrap_or_else(|| PostgresSslMode::default_for_host(&host)),
+        ssl_mode,
         ssl_root_cert,
         connect_timeout,
         host,
@@ -514,13 +533,24 @@ fn parse_postgres_url(text: &str, connect_timeout: Duration) -> Result<PostgresC
     })
 }
 
-fn parse_ssl_mode(name: &str, field: &str) -> Result<PostgresSslMode, CoreError> {
-    PostgresSslMode::from_name(name).ok_or_else(|| {
-        invalid(format!(
-            "{field} must be one of {}, got {name:?}",
-            PostgresSslMode::NAMES.join(", ")
-        ))
+fn parse_ssl_mode<M: SslMode>(name: &str, field: &str) -> Result<M, CoreError> {
+    M::from_name(name).ok_or_else(|| {
+        invalid(format!("{field} must be one of {}, got {name:?}", M::names().join(", ")))
     })
+}
+
+/// `connection.ssl`: the mode (by default the host's, see `SslMode::default_for_host`) and the
+/// CA given as PEM text.
+fn ssl_options<M: SslMode>(
+    ssl: Option<Object<SslOptions>>,
+    host: &str,
+) -> Result<(M, Option<RootCert>), CoreError> {
+    let Some(Object(ssl)) = ssl else { return Ok((M::default_for_host(host), None)) };
+    let mode = match ssl.mode {
+        Some(name) => parse_ssl_mode(&name, "'persistence.connection.ssl.mode'")?,
+        None => M::default_for_host(host),
+    };
+    Ok((mode, ssl.ca.map(RootCert::Pem)))
 }
 
 /// The checks both forms share. The schema is limited to plain identifiers so that it means
@@ -700,6 +730,51 @@ mod tests {
     }
 
     #[test]
+    fn mysql_ssl_modes_default_by_host_and_are_checked() {
+        let config = |connection: Value| -> Result<MysqlConfig, CoreError> {
+            let options = json!({"clientId": "i", "clientSecret": "s",
+                "persistence": {"type": "mysql", "connection": connection}});
+            match SdkConfig::from_options(&options)?.persistence {
+                Some(PersistenceConfig::Mysql(c)) => Ok(c),
+                other => panic!("not mysql: {other:?}"),
+            }
+        };
+        let mode = |host: &str| {
+            config(json!({"host": host, "user": "u", "database": "d"})).unwrap().ssl_mode
+        };
+        assert_eq!(mode("127.0.0.1"), MysqlSslMode::Preferred);
+        assert_eq!(mode("127.1.2.3"), MysqlSslMode::Preferred);
+        assert_eq!(mode("localhost"), MysqlSslMode::Preferred);
+        assert_eq!(mode("[::1]"), MysqlSslMode::Preferred);
+        assert_eq!(mode("db.example.com"), MysqlSslMode::VerifyIdentity);
+        assert_eq!(mode("10.0.0.5"), MysqlSslMode::VerifyIdentity);
+        let with_ssl = |ssl: Value| {
+            config(json!({"host": "db", "user": "u", "database": "d", "password": "dbpass",
+                "ssl": ssl}))
+        };
+        let c = with_ssl(json!({"mode": "verify-ca", "ca": "PEM"})).unwrap();
+        assert_eq!(
+            (c.ssl_mode, c.ssl_ca),
+            (MysqlSslMode::VerifyCa, Some(RootCert::Pem("PEM".into())))
+        );
+        assert_eq!(with_ssl(json!({"mode": "disabled"})).unwrap().ssl_mode, MysqlSslMode::Disabled);
+        assert_eq!(with_ssl(json!({})).unwrap().ssl_mode, MysqlSslMode::VerifyIdentity);
+        for (ssl, message) in [
+            (json!({"mode": "require"}), "'persistence.connection.ssl.mode' must be one of \
+                disabled, preferred, required, verify-ca, verify-identity, got \"require\""),
+            (json!({"mode": "required", "ca": "PEM"}), "verify-ca or verify-identity"),
+            (json!(true), "'persistence.connection.ssl'"),
+            (
+                json!({"rejectUnauthorized": false}),
+                "unknown option 'persistence.connection.ssl.rejectUnauthorized'",
+            ),
+        ] {
+            let e = with_ssl(ssl.clone()).unwrap_err().to_string();
+            assert!(e.contains(message) && !e.contains("dbpass"), "{ssl}: {e}");
+        }
+    }
+
+    #[test]
     fn postgres_errors_name_the_field_and_hide_the_password() {
         let e = |p: Value| postgres(p).unwrap_err().to_string();
         let conn = |extra: Value| {
@@ -784,8 +859,8 @@ mod tests {
                 "unknown option 'persistence.file' (expected `filename`)",
             ),
             (
-                mysql(json!({"host": "h", "user": "u", "database": "d", "ssl": true})),
-                "unknown option 'persistence.connection.ssl'",
+                mysql(json!({"host": "h", "user": "u", "database": "d", "sslMode": "x"})),
+                "unknown option 'persistence.connection.sslMode'",
             ),
             (
                 postgres_ssl(json!({"sslmode": "x"})),
@@ -902,9 +977,11 @@ mod tests {
             SdkConfig::from_options(&json!({"clientId": "i", "clientSecret": "s", "apiKey": "k",
             "signingKey": "sk", "allowedEvents": ["a"], "path": "/hook", "debug": true,
             "apiBaseUrl": "http://127.0.0.1:1", "signatureToleranceSeconds": 60,
-            "requestTimeoutMs": 1500, "onEventTimeoutMs": 40,
-            "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30},
-            "persistence": {"type": "mysql", "connectTimeoutMs": 50, "connection": connection}}))
+            "requestTimeoutMs": 1500, "onEventTimeoutMs": 40, "webhookTimeoutMs": 45,
+            "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30,
+                "maxConnections": 60, "maxInFlight": 70},
+            "persistence": {"type": "mysql", "connectTimeoutMs": 50, "queryTimeoutMs": 60,
+                "connection": connection}}))
             .unwrap();
         assert_eq!(
             c.credentials.api_key.as_ref().map(Secret::expose),
@@ -926,10 +1003,12 @@ mod tests {
             ServerLimits {
                 max_body_bytes: 10,
                 header_timeout: ms(20),
-                body_timeout: ms(30)
+                body_timeout: ms(30),
+                max_connections: 60,
+                max_in_flight: 70,
             }
         );
-        assert_eq!(c.on_event_timeout, Some(ms(40)));
+        assert_eq!((c.on_event_timeout, c.webhook_timeout), (Some(ms(40)), ms(45)));
         let Some(PersistenceConfig::Mysql(m)) = c.persistence else {
             panic!("not mysql")
         };
@@ -943,7 +1022,7 @@ mod tests {
             ),
             ("h", 3307, "u", "p", "d")
         );
-        assert_eq!(m.connect_timeout, ms(50));
+        assert_eq!((m.connect_timeout, m.query_timeout), (ms(50), ms(60)));
     }
 
     #[test]

@@ -20,4 +20,5 @@ pub mod secret;
 pub mod sdk;
 pub mod server;
 pub mod signature;
+pub mod supervisor;
 pub mod telemetry;

@@ -312,13 +312,24 @@ impl Pipeline {
         };
         if is_appointment_event(&event.event_type) {
             let appointment_id = accepted.appointment_id.as_deref().unwrap_or_default();
+            // Logins, retries and the four fetches together: a stalled API answers 504 in time
+            // for the sender, never a request that hangs on.
+            let limit = self.config.webhook_timeout;
             let enriched = enrich_appointment(&self.api, appointment_id, None);
-            match timings.time_async(Phase::Enrich, enriched).await {
-                Ok(context) => event.context = Some(Box::new(context)),
-                Err(err) => {
+            match tokio::time::timeout(limit, timings.time_async(Phase::Enrich, enriched)).await {
+                Ok(Ok(context)) => event.context = Some(Box::new(context)),
+                Ok(Err(err)) => {
+                    let message = format!("Failed to fetch appointment details: {err}");
+                    return WebhookResult::failure(502, message);
+                }
+                Err(_) => {
                     return WebhookResult::failure(
-                        502,
-                        format!("Failed to fetch appointment details: {err}"),
+                        504,
+                        format!(
+                            "Failed to fetch appointment details: the Eka Care API did not answer \
+                             within {} ms ('webhookTimeoutMs')",
+                            limit.as_millis()
+                        ),
                     )
                 }
             }

@@ -1,7 +1,7 @@
 //! `Eka-Webhook-Signature: t=<unix>,v1=<hex>` — HMAC-SHA256 over `"<t>.<body>"`, wire-compatible
 //! with the Python SDK 0.1.4 (same header grammar, same reasons, same hex leniency).
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 

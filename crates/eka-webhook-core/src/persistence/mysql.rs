@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult, MySqlSslMode};
 
 use super::sql::{map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily};
 use super::PersistenceError;
-use crate::config::MysqlConfig;
+use crate::config::{MysqlConfig, MysqlSslMode, RootCert};
 
 /// The schedule store on MySQL or MariaDB.
 pub type MysqlStore = SqlStore<MySql>;
@@ -18,6 +18,7 @@ const ER_ACCESS_DENIED: u16 = 1045;
 const ER_BAD_DB: u16 = 1049;
 const ER_DUP_FIELDNAME: u16 = 1060;
 const ER_TABLEACCESS_DENIED: u16 = 1142;
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
 
 impl SqlStore<MySql> {
@@ -34,8 +35,38 @@ impl SqlStore<MySql> {
         if !config.password.is_empty() {
             options = options.password(config.password.expose());
         }
-        let pool = server_pool_options(config.connect_timeout);
-        Self::with_options(options, pool, format!("MySQL at {}:{}/{}", config.host, config.port, config.database))
+        options = options.ssl_mode(ssl_mode(config.ssl_mode));
+        options = match &config.ssl_ca {
+            Some(RootCert::Pem(pem)) => options.ssl_ca_from_pem(pem.as_bytes().to_vec()),
+            Some(RootCert::File(path)) => options.ssl_ca(path),
+            None => options,
+        };
+        // The server ends a statement's wait for a metadata lock (an `ALTER` queued behind a
+        // long transaction) or a row lock at the query timeout, with error 1205; its defaults
+        // are a year and 50 s.
+        let lock_wait_seconds = config.query_timeout.as_secs().max(1);
+        let pool = server_pool_options(config.connect_timeout).after_connect(move |connection, _| {
+            Box::pin(async move {
+                sqlx::query("SET SESSION lock_wait_timeout = ?, innodb_lock_wait_timeout = ?")
+                    .bind(lock_wait_seconds)
+                    .bind(lock_wait_seconds)
+                    .execute(connection)
+                    .await
+                    .map(drop)
+            })
+        });
+        let target = format!("MySQL at {}:{}/{}", config.host, config.port, config.database);
+        Self::with_options(options, pool, target).with_query_timeout(config.query_timeout)
+    }
+}
+
+fn ssl_mode(mode: MysqlSslMode) -> MySqlSslMode {
+    match mode {
+        MysqlSslMode::Disabled => MySqlSslMode::Disabled,
+        MysqlSslMode::Preferred => MySqlSslMode::Preferred,
+        MysqlSslMode::Required => MySqlSslMode::Required,
+        MysqlSslMode::VerifyCa => MySqlSslMode::VerifyCa,
+        MysqlSslMode::VerifyIdentity => MySqlSslMode::VerifyIdentity,
     }
 }
 
@@ -95,6 +126,10 @@ impl SqlDialect for MySql {
                 )),
                 Some(ER_TABLEACCESS_DENIED) => PersistenceError::Database(format!(
                     "{target}: {message} (the user needs SELECT, INSERT, UPDATE, CREATE and ALTER on the database)"
+                )),
+                Some(ER_LOCK_WAIT_TIMEOUT) => PersistenceError::Database(format!(
+                    "{target}: {message} (another session holds a lock on the table, e.g. an ALTER \
+                     waiting behind a long transaction; waits are bounded by 'queryTimeoutMs')"
                 )),
                 Some(n) => PersistenceError::Database(format!("{target}: error {n}: {message}")),
                 None => PersistenceError::Database(format!("{target}: {message}")),

@@ -20,6 +20,7 @@ use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArgu
 
 use super::ledger::{Claim, ClaimWindow, DeliveryStore, STATUS_DONE};
 use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
+use crate::config::DEFAULT_DB_QUERY_TIMEOUT;
 use crate::logger;
 use crate::signature::unix_now;
 
@@ -85,6 +86,10 @@ pub const NON_KEY_COLUMNS: [Column; 7] = [
 ];
 
 pub const INDEX_NAME: &str = "idx_start_time";
+
+/// How much longer than its query timeout the SDK waits for a statement, so that a server that
+/// ends a lock wait at the timeout itself (MySQL) answers with its own error first.
+pub const QUERY_TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// The upsert of SQLite and PostgreSQL (which share this syntax); MySQL has its own.
 pub const ON_CONFLICT_UPSERT_SQL: &str = "INSERT INTO eka_webhook_schedule_appointment \
@@ -259,6 +264,12 @@ pub fn map_server_error(
             "{target}: no connection within {} ms (is the server running and reachable?)",
             connect_timeout.as_millis()
         )),
+        // tokio-rustls reports a refused certificate as an I/O error of kind InvalidData.
+        sqlx::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            PersistenceError::Unreachable(format!(
+                "{target}: TLS handshake failed: {e} (check the ssl mode and CA)"
+            ))
+        }
         sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
         sqlx::Error::Tls(e) => {
             PersistenceError::Unreachable(format!("{target}: TLS handshake failed: {e}"))
@@ -338,6 +349,8 @@ pub fn split_ids(rows: impl IntoIterator<Item = (String, String, String)>) -> Ap
 pub struct SqlStore<D: SqlDialect> {
     connect_options: <D::Connection as Connection>::Options,
     pool_options: PoolOptions<D>,
+    /// Every statement is given up this long after it started (plus `QUERY_TIMEOUT_GRACE`).
+    query_timeout: Duration,
     /// Made on first use, inside the caller's runtime: sqlx spawns the pool's maintenance tasks
     /// when it builds one, and the SDK's constructor runs on the JS thread, outside any runtime.
     pool: OnceLock<Pool<D>>,
@@ -359,8 +372,38 @@ impl<D: SqlDialect> SqlStore<D> {
         let connect_timeout = pool_options.get_acquire_timeout();
         let statements = Statements::new::<D>();
         let pool = OnceLock::new();
-        let ledger_ready = tokio::sync::OnceCell::new();
-        Self { connect_options, pool_options, pool, statements, target, connect_timeout, ledger_ready }
+        let query_timeout = DEFAULT_DB_QUERY_TIMEOUT;
+        Self {
+            connect_options,
+            pool_options,
+            query_timeout,
+            pool,
+            statements,
+            target,
+            connect_timeout,
+            ledger_ready: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Gives up each statement after `timeout` (+ `QUERY_TIMEOUT_GRACE`) instead of the default.
+    pub(crate) fn with_query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = timeout;
+        self
+    }
+
+    /// Runs one statement; one still running `query_timeout` + `QUERY_TIMEOUT_GRACE` after it
+    /// started is given up (a server that bounds its own lock waits answers first).
+    async fn bounded<T>(
+        &self,
+        statement: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let limit = self.query_timeout + QUERY_TIMEOUT_GRACE;
+        tokio::time::timeout(limit, statement).await.unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the statement did not finish within {} ms", limit.as_millis()),
+            )))
+        })
     }
 
     /// The pool, built (without connecting) on first call. Call it from within a Tokio runtime.
@@ -395,7 +438,7 @@ impl<D: SqlDialect> SqlStore<D> {
         let deadline = tokio::time::Instant::now() + D::BUSY_RETRY;
         let mut pause = Duration::from_millis(1);
         loop {
-            match run().await {
+            match self.bounded(run()).await {
                 Err(e) if D::is_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(50));
@@ -421,14 +464,14 @@ where
     async fn ensure_table(&self) -> Result<(), PersistenceError> {
         self.create(create_table_sql::<D>(D::INLINE_INDEX)).await?;
         let list_columns = statement(&self.statements.list_columns);
-        let existing: Vec<(String, String)> = sqlx::query_as(list_columns)
-            .bind(SCHEDULE_TABLE_NAME)
-            .fetch_all(self.pool())
+        let existing: Vec<(String, String)> = self
+            .bounded(sqlx::query_as(list_columns).bind(SCHEDULE_TABLE_NAME).fetch_all(self.pool()))
             .await
             .map_err(|e| self.error(e))?;
         for column in plan_migration::<D>(&existing)? {
             let alter = format!("ALTER TABLE {SCHEDULE_TABLE_NAME} ADD COLUMN {}", column_definition::<D>(&column));
-            match sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool()).await {
+            let added = sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool());
+            match self.bounded(added).await {
                 Ok(_) => logger::log(&format!(
                     "WebhookSDK: added missing {} column {} on {SCHEDULE_TABLE_NAME}",
                     <D as Database>::NAME,
@@ -495,10 +538,10 @@ where
         end_time: i64,
     ) -> Result<AppointmentIdsBetween, PersistenceError> {
         let find_between = statement(&self.statements.find_between);
-        let rows: Vec<(String, String, String)> = sqlx::query_as(find_between)
-            .bind(start_time)
-            .bind(end_time)
-            .fetch_all(self.pool())
+        let rows: Vec<(String, String, String)> = self
+            .bounded(
+                sqlx::query_as(find_between).bind(start_time).bind(end_time).fetch_all(self.pool()),
+            )
             .await
             .map_err(|e| self.error(e))?;
         Ok(split_ids(rows))

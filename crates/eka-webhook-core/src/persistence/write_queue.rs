@@ -7,10 +7,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::{PersistenceError, ScheduleRecord};
 use crate::logger;
+use crate::supervisor::{panic_message, spawn_supervised};
 
 /// Writes held at most; a larger backlog drops the new write (logged).
 pub const QUEUE_CAPACITY: usize = 10_000;
@@ -101,7 +103,8 @@ impl WriteQueue {
             logger::warn(&format!("WebhookSDK: {} schedule write(s) waiting for the database", pending.len()));
         }
         if !self.worker_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            tokio::spawn(run(self.clone(), target));
+            let queue = self.clone();
+            spawn_supervised("schedule write queue", move || run(queue.clone(), target.clone()));
         }
         self.wake.notify_one();
     }
@@ -136,18 +139,116 @@ async fn run(queue: Arc<WriteQueue>, target: Weak<dyn WriteTarget>) {
             continue;
         };
         let Some(current) = target.upgrade() else { return };
-        let outcome = current.apply_write(&write).await;
+        // A write that panics (a bug) is dropped, not retried for ever.
+        let outcome =
+            std::panic::AssertUnwindSafe(current.apply_write(&write)).catch_unwind().await;
         drop(current);
         match outcome {
-            Err(err) if is_transient(&err) && first_failed.elapsed() < GIVE_UP_AFTER => {
+            Err(panic) => logger::error(&format!(
+                "WebhookSDK: dropping the {}: it panicked ({})",
+                write.describe(),
+                panic_message(panic.as_ref())
+            )),
+            Ok(Err(err)) if is_transient(&err) && first_failed.elapsed() < GIVE_UP_AFTER => {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            Err(err) => logger::error(&format!("WebhookSDK: giving up the {} after retries: {err}", write.describe())),
-            Ok(()) => {}
+            Ok(Err(err)) => logger::error(&format!(
+                "WebhookSDK: giving up the {} after retries: {err}",
+                write.describe()
+            )),
+            Ok(Ok(())) => {}
         }
         backoff = FIRST_BACKOFF;
         queue.lock().pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::config::SqliteConfig;
+    use crate::persistence::ledger::{Claim, ClaimWindow, DeliveryStore};
+    use crate::persistence::schedule::Schedule;
+    use crate::persistence::sqlite::SqliteStore;
+    use crate::persistence::{AppointmentIdsBetween, ScheduleStore};
+
+    /// A real SQLite store whose first upsert panics, as a bug in a backend would.
+    struct FirstUpsertPanics {
+        inner: SqliteStore,
+        panicked: AtomicBool,
+    }
+
+    /// The ledger is not what these tests exercise: plain delegation.
+    #[async_trait]
+    impl DeliveryStore for FirstUpsertPanics {
+        async fn claim(&self, id: &str, event: &str, w: ClaimWindow) -> Result<Claim, PersistenceError> {
+            self.inner.claim(id, event, w).await
+        }
+        async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
+            self.inner.finish(id).await
+        }
+        async fn release(&self, id: &str) -> Result<(), PersistenceError> {
+            self.inner.release(id).await
+        }
+        async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
+            self.inner.purge(before).await
+        }
+    }
+
+    #[async_trait]
+    impl ScheduleStore for FirstUpsertPanics {
+        async fn ensure_table(&self) -> Result<(), PersistenceError> {
+            self.inner.ensure_table().await
+        }
+        async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
+            if !self.panicked.swap(true, Ordering::SeqCst) {
+                panic!("backend bug on {}", record.appointment_id);
+            }
+            self.inner.upsert(record).await
+        }
+        async fn update_status(&self, id: &str, status: &str) -> Result<bool, PersistenceError> {
+            self.inner.update_status(id, status).await
+        }
+        async fn mark_reminder_sent(&self, id: &str, now: i64) -> Result<bool, PersistenceError> {
+            self.inner.mark_reminder_sent(id, now).await
+        }
+        async fn find_appointment_ids_between(
+            &self,
+            start: i64,
+            end: i64,
+        ) -> Result<AppointmentIdsBetween, PersistenceError> {
+            self.inner.find_appointment_ids_between(start, end).await
+        }
+        async fn close(&self) {
+            self.inner.close().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_is_dropped_and_the_worker_goes_on() {
+        let inner = SqliteStore::new(&SqliteConfig { filename: ":memory:".into() });
+        let store = Arc::new(FirstUpsertPanics { inner, panicked: AtomicBool::new(false) });
+        let schedule: Arc<dyn WriteTarget> = Arc::new(Schedule::new(store.clone()));
+        let upsert = |id: &str| {
+            ScheduleWrite::Upsert(ScheduleRecord {
+                appointment_id: id.into(),
+                start_time: 10,
+                end_time: 20,
+                status: "BK".into(),
+                visit_type: "NEW".into(),
+                p_aid: None,
+            })
+        };
+        let queue = Arc::new(WriteQueue::default());
+        queue.push([upsert("panics"), upsert("after")], Arc::downgrade(&schedule));
+        assert_eq!(queue.flush(Duration::from_secs(5)).await, 0, "the worker kept going");
+        let stored = store.find_appointment_ids_between(0, 100).await.unwrap();
+        assert_eq!(stored.appointments, vec!["after".to_string()]);
     }
 }

@@ -17,6 +17,7 @@ use crate::api_client::EkaApiClient;
 use crate::enrichment::enrich_appointment;
 use crate::events::AppointmentContext;
 use crate::logger;
+use crate::supervisor::spawn_supervised;
 
 /// Fire-time fetches in flight at once, so a burst of due reminders cannot stampede the API.
 const FIRE_CONCURRENCY: usize = 64;
@@ -63,7 +64,12 @@ impl ReminderScheduler {
     pub fn start(api: EkaApiClient, sink: Arc<dyn ReminderSink>) -> Self {
         let queue = Arc::new(Mutex::new(Queue::default()));
         let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(run(queue.clone(), wake.clone(), api, sink));
+        let task = {
+            let (queue, wake) = (queue.clone(), wake.clone());
+            spawn_supervised("reminder scheduler", move || {
+                run(queue.clone(), wake.clone(), api.clone(), sink.clone())
+            })
+        };
         Self { queue, wake, next_sequence: AtomicU64::new(1), task: Mutex::new(Some(task)) }
     }
 

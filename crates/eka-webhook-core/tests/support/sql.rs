@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eka_webhook_core::config::{MysqlConfig, PostgresConfig, PostgresSslMode, SqliteConfig};
+use eka_webhook_core::config::{
+    MysqlConfig, MysqlSslMode, PostgresConfig, PostgresSslMode, SqliteConfig, SslMode,
+    DEFAULT_DB_QUERY_TIMEOUT,
+};
 use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
 use eka_webhook_core::persistence::sql::{with_binds, SqlDialect, SqlStore};
@@ -61,7 +64,10 @@ pub fn mysql_admin_config(database: &str) -> MysqlConfig {
         user: env_or("EKA_TEST_MYSQL_USER", "root"),
         password: Secret::new(std::env::var("EKA_TEST_MYSQL_PASSWORD").unwrap_or_default()),
         database: database.to_string(),
+        ssl_mode: MysqlSslMode::default_for_host(&mysql_host()),
+        ssl_ca: None,
         connect_timeout: Duration::from_secs(5),
+        query_timeout: DEFAULT_DB_QUERY_TIMEOUT,
     }
 }
 
