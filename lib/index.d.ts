@@ -207,6 +207,17 @@ export interface WebhookSDKConfig {
    * answers 504. Default 30000.
    */
   webhookTimeoutMs?: number
+  /**
+   * The delivery ledger (default on): a delivery (its `transaction_id`, else the signature's `t`
+   * and `v1`) runs `onEvent`, enrichment and the schedule write once; a copy answers 200
+   * `{success, event, duplicate: true}`, a copy arriving while the first still runs answers 409.
+   * With `persistence`, the table `eka_webhook_delivery` in the same database, shared by every
+   * instance; without, a window in this process (24 h / 100,000 ids at most). A delivery whose
+   * `onEvent` failed is not recorded, so the sender's retry runs it. `false` turns it off.
+   */
+  deliveryLedger?: boolean
+  /** How long the ledger remembers a delivery, in seconds. Default 604800 (7 days). */
+  deliveryLedgerTtlSeconds?: number
   /** Limits of the standalone server. */
   server?: {
     /** Larger bodies get 413 without being read whole. Default 1 MiB. */
@@ -227,6 +238,8 @@ export interface WebhookResult {
   body: Record<string, unknown>
   event?: WebhookEvent
   error?: string
+  /** The delivery ledger had this delivery done already: `onEvent` did not run. */
+  duplicate?: true
 }
 
 export interface StandaloneServer {
