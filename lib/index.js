@@ -102,6 +102,14 @@ class WebhookSDK {
     this.#onEvent = onEvent
     this.#onEventTimeoutMs = config.onEventTimeoutMs ?? null
     debugLogging = config.debug === true
+    // Unsigned mode works as in the Python SDK, but is never silent.
+    if (config.signingKey === undefined || config.signingKey === null) {
+      process.emitWarning(
+        'WebhookSDK: no signingKey, so signature verification is disabled: anyone who can reach the ' +
+          'endpoint can post events. Set signingKey to the key from the Eka Care console.',
+        { code: 'EKA_UNSIGNED' },
+      )
+    }
   }
 
   /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */

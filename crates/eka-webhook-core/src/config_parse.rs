@@ -203,15 +203,19 @@ fn non_empty_strings(items: Vec<Value>) -> Result<Vec<String>, &'static str> {
         .collect()
 }
 
-/// One key, or several (rotation: any one may match); `""` is none.
+/// One key, or several (rotation: any one may match). `""` is refused: it is what an unset
+/// environment variable reads as, and would silently turn verification off (the Python SDK
+/// takes it as no key; this is a documented departure). Omit the field for unsigned mode.
 pub struct SigningKeys(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for SigningKeys {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Value::deserialize(deserializer)? {
-            Value::String(key) => Ok(Self(
-                Some(key).filter(|k| !k.is_empty()).into_iter().collect(),
+            Value::String(key) if key.is_empty() => Err(D::Error::custom(
+                "must not be empty (an unset environment variable?); omit it to turn signature \
+                 verification off",
             )),
+            Value::String(key) => Ok(Self(vec![key])),
             Value::Array(items) => non_empty_strings(items).map(Self).map_err(D::Error::custom),
             _ => Err(D::Error::custom("must be a string or an array of strings")),
         }
@@ -620,6 +624,8 @@ mod tests {
             err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ["a", ""]}))
                 .contains("'signingKey' must contain only non-empty strings")
         );
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ""}))
+            .contains("'signingKey' must not be empty (an unset environment variable?)"));
         assert!(err(
             json!({"clientId": "i", "clientSecret": "s", "signatureToleranceSeconds": -1})
         )
