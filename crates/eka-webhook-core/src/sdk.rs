@@ -130,10 +130,9 @@ impl WebhookSdk {
 
     pub async fn find_appointments_between(&self, start_time: i64, end_time: i64) -> Result<AppointmentsBetween, CoreError> {
         let schedule = self.schedule_for("findAppointmentsBetween")?;
+        // An empty window, as in the Python SDK (no query: DynamoDB refuses such a BETWEEN).
         if start_time > end_time {
-            return Err(CoreError::InvalidArgument(format!(
-                "findAppointmentsBetween: startTime ({start_time}) is after endTime ({end_time})"
-            )));
+            return Ok(AppointmentsBetween::default());
         }
         Ok(schedule.find_appointments_between(&self.api, start_time, end_time).await?)
     }
