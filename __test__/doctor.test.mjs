@@ -205,7 +205,7 @@ test('an addon that cannot load: the platform package npm skipped, a binary for 
   const addon = 'eka-webhook-sdk.linux-x64-gnu.node'
   writeFileSync(path.join(platformPackage, 'package.json'), JSON.stringify({ name: `${SDK}-linux-x64-gnu`, version: SDK_VERSION, main: addon }))
   // The first bytes of a Mach-O binary: what node_modules copied from a Mac holds.
-  writeFileSync(path.join(platformPackage, addon), Buffer.from([0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1, ...new Array(64).fill(0)]))
+  writeFileSync(path.join(platformPackage, addon), Buffer.from([0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1, ...Buffer.alloc(64)]))
   ;({ status, findings } = doctorJson(foreign))
   assert.equal(status, 1)
   ;[problem] = only(findings, 'problem')

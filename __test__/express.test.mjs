@@ -45,7 +45,7 @@ async function startApp(t, express, { parsers = [], middlewareOptions, sdkConfig
     next()
   })
   app.post('/hook', ...parsers, sdk.expressMiddleware(middlewareOptions))
-  app.use((error, req, res, next) => {
+  app.use((error, req, res, _next) => {
     seen.errors.push(error)
     res.status(599).json({ handledBy: 'app error handler', code: error.code })
   })
@@ -208,7 +208,7 @@ for (const [name, express] of EXPRESSES) {
       },
       sdk.expressMiddleware(),
     )
-    app.use((error, req, res, next) => {
+    app.use((error, req, res, _next) => {
       errors.push(error)
       res.end()
     })

@@ -10,7 +10,7 @@ import { useMotoAndSimulator, created, updated, appointment, deliver, DAY } from
 
 const require = createRequire(import.meta.url)
 const { SCHEDULE_TABLE_NAME } = require('../lib/index.js')
-const { SAMPLE, FIXTURE_BASE_EPOCH_SECONDS } = require('../simulator/index.js')
+const { SAMPLE } = require('../simulator/index.js')
 
 const env = useMotoAndSimulator()
 const makeSdk = (t, persistence) => env.makeSdk(t, persistence)

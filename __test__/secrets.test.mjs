@@ -60,7 +60,8 @@ test('no secret appears in any log line, error or result, across every failure p
       child.on('error', reject)
       child.on('exit', (code) => {
         clearTimeout(timer)
-        code === 0 ? resolve(text) : reject(new Error(`child exited ${code}:\n${text}`))
+        if (code === 0) resolve(text)
+        else reject(new Error(`child exited ${code}:\n${text}`))
       })
     })
     // The paths really ran and logged.

@@ -88,7 +88,7 @@ class ReminderRegistry {
   }
 
   clear() {
-    for (const id of [...this.#pending.keys()]) this.take(id)
+    for (const id of this.#pending.keys()) this.take(id)
   }
 }
 

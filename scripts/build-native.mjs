@@ -13,7 +13,7 @@
 // (fetched with `npm pack`, unpacked with tar) where the CLI looks, once per machine, and the CLI
 // then sets the linker and C compiler variables itself.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, copyFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, copyFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'

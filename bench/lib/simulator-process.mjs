@@ -25,7 +25,8 @@ export async function startSimulatorProcess({ latencyMs = 0, bulk = 0, prefix = 
     const lines = createInterface({ input: child.stdout })
     lines.once('line', (line) => {
       const match = /(http:\/\/\S+)/.exec(line)
-      match ? resolve(match[1]) : reject(new Error(`simulator said: ${line}`))
+      if (match) resolve(match[1])
+      else reject(new Error(`simulator said: ${line}`))
     })
     child.once('exit', (code) => reject(new Error(`simulator exited (${code})`)))
   })
