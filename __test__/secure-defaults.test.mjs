@@ -21,3 +21,23 @@ test('secure defaults: signingKey "" is a config error; no key at all warns once
     process.off('warning', onWarning)
   }
 })
+
+test('replay window: 300 s by default, 0 turns it off; inside it a replay is a ledger duplicate', async () => {
+  const { setup, signedHeaders } = await import('./support/sdk.mjs')
+  const t = await setup()
+  const off = await setup({ signatureToleranceSeconds: 0 })
+  try {
+    const payload = { event: 'prescription.created', transaction_id: 'txn-replay', data: {} }
+    const now = Math.floor(Date.now() / 1000)
+    const stale = signedHeaders(payload, SIGNING_KEY, now - 301)
+    assert.equal((await t.sdk.handleRequest(payload, stale)).status, 403)
+    assert.equal((await off.sdk.handleRequest(payload, stale)).status, 200)
+    const fresh = signedHeaders(payload, SIGNING_KEY, now - 10)
+    assert.equal((await t.sdk.handleRequest(payload, fresh)).status, 200)
+    const replay = await t.sdk.handleRequest(payload, fresh)
+    assert.deepEqual([replay.status, replay.duplicate], [200, true])
+  } finally {
+    await t.close()
+    await off.close()
+  }
+})

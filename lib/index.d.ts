@@ -179,7 +179,10 @@ export interface WebhookSDKConfig {
   clientSecret: string
   /** Sent as `api_key` at login. */
   apiKey?: string
-  /** Absent → no verification. An array accepts any of the keys (key rotation). */
+  /**
+   * Absent → no verification (one `process.emitWarning` says so); `''` is a config error. An
+   * array accepts any of the keys (key rotation).
+   */
   signingKey?: string | string[]
   /**
    * Default: every supported event. (At run time any name is accepted, as in the Python SDK, and
@@ -198,7 +201,7 @@ export interface WebhookSDKConfig {
   debug?: boolean
   /** Default `process.env.EKA_API_BASE_URL`, else `https://api.eka.care`. */
   apiBaseUrl?: string
-  /** Reject deliveries whose `t` is further than this from now (Eka Care advises ~180). */
+  /** Reject deliveries whose `t` is further than this from now. Default 300; `0` turns it off. */
   signatureToleranceSeconds?: number
   /** Timeout of each Eka Care API request (a login included). Default 10000. */
   requestTimeoutMs?: number

@@ -15,6 +15,9 @@ use serde_json::Value;
 use crate::config::*;
 use crate::error::CoreError;
 use crate::persistence::ledger::DEFAULT_LEDGER_TTL_SECONDS;
+
+/// The replay window when `signatureToleranceSeconds` is not given.
+pub const DEFAULT_SIGNATURE_TOLERANCE_SECONDS: u64 = 300;
 use crate::secret::Secret;
 
 fn invalid(message: impl Into<String>) -> CoreError {
@@ -343,7 +346,13 @@ impl SdkConfig {
                 .map(|p| PersistenceConfig::try_from(p.0))
                 .transpose()?,
             debug: options.debug.unwrap_or(false),
-            signature_tolerance_seconds: options.signature_tolerance_seconds.map(|s| s.0),
+            // 300 s by default (Stripe's and Standard Webhooks' choice; the Python SDK has no
+            // window); 0 turns the window off.
+            signature_tolerance_seconds: match options.signature_tolerance_seconds {
+                None => Some(DEFAULT_SIGNATURE_TOLERANCE_SECONDS),
+                Some(Integer(0)) => None,
+                Some(Integer(seconds)) => Some(seconds),
+            },
             on_event_timeout: millis(options.on_event_timeout_ms),
             delivery_ledger_ttl_seconds: match options.delivery_ledger {
                 Some(false) => None,
