@@ -20,17 +20,26 @@ pub struct JsCallback<T: 'static + napi::bindgen_prelude::JsValuesTupleIntoVec> 
 
 impl<T: 'static + napi::bindgen_prelude::JsValuesTupleIntoVec> JsCallback<T> {
     pub fn new(function: JsCallbackFn<T>) -> Self {
-        Self { function: Mutex::new(Some(Arc::new(function))) }
+        Self {
+            function: Mutex::new(Some(Arc::new(function))),
+        }
     }
 
     /// Calls the function and waits for its promise. `Err` carries the message of whatever the
     /// user's callback threw or rejected with, or why it could not be called.
     pub async fn call(&self, arg: T) -> Result<(), String> {
-        let function = self.function.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let function = self
+            .function
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let Some(function) = function else {
             return Err("the SDK was closed before the callback could run".to_string());
         };
-        let promise = function.call_async_catch(arg).await.map_err(|e| e.reason.clone())?;
+        let promise = function
+            .call_async_catch(arg)
+            .await
+            .map_err(|e| e.reason.clone())?;
         match promise.await {
             Ok(None) => Ok(()),
             Ok(Some(message)) => Err(message),
@@ -40,6 +49,9 @@ impl<T: 'static + napi::bindgen_prelude::JsValuesTupleIntoVec> JsCallback<T> {
 
     /// Drops the function so nothing of it outlives `close()`.
     pub fn release(&self) {
-        self.function.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.function
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
     }
 }

@@ -6,7 +6,10 @@ use eka_webhook_core::error::CoreError;
 use napi_derive::napi;
 
 pub fn to_js_error(err: CoreError) -> napi::Error {
-    napi::Error::new(napi::Status::GenericFailure, format!("[{}] {err}", err.code()))
+    napi::Error::new(
+        napi::Status::GenericFailure,
+        format!("[{}] {err}", err.code()),
+    )
 }
 
 pub fn invalid_argument(message: impl Into<String>) -> napi::Error {

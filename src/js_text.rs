@@ -53,7 +53,15 @@ impl FromNapiValue for JsText {
         // SAFETY: the buffer has `capacity` bytes; napi writes at most `capacity - 1` of them
         // and a terminator, and reports how many it wrote before the terminator.
         check_status!(
-            unsafe { sys::napi_get_value_string_utf8(env, value, bytes.as_mut_ptr().cast(), capacity, &mut written) },
+            unsafe {
+                sys::napi_get_value_string_utf8(
+                    env,
+                    value,
+                    bytes.as_mut_ptr().cast(),
+                    capacity,
+                    &mut written,
+                )
+            },
             "the body must be a string"
         )?;
         // SAFETY: the first `written` bytes were initialised by napi just above.

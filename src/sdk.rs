@@ -80,7 +80,10 @@ fn claimed_result(
 ) -> NativeWebhookResult {
     let duplicate = result.duplicate;
     let (event_type, context_json) = match result.event {
-        Some(event) => (Some(event.event_type), event.context.as_deref().map(context_json)),
+        Some(event) => (
+            Some(event.event_type),
+            event.context.as_deref().map(context_json),
+        ),
         None => (None, None),
     };
     let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
@@ -171,7 +174,11 @@ struct JsEventSink(JsCallback<NativeWebhookEvent>);
 impl EventSink for JsEventSink {
     async fn deliver(&self, event: &WebhookEvent, payload_json: &str) -> Result<(), String> {
         let context_json = event.context.as_deref().map(context_json);
-        let event = NativeWebhookEvent { event_type: event.event_type.clone(), payload_json: payload_json.to_string(), context_json };
+        let event = NativeWebhookEvent {
+            event_type: event.event_type.clone(),
+            payload_json: payload_json.to_string(),
+            context_json,
+        };
         self.0.call(event).await
     }
 }
@@ -199,15 +206,24 @@ impl NativeWebhookSdk {
     ) -> napi::Result<Self> {
         // Converted here rather than as a `Value` parameter, whose error would carry no code.
         let options = Value::from_unknown(options).map_err(|e| {
-            let reason = format!("WebhookSDK: the config must hold only plain data ({})", e.reason);
+            let reason = format!(
+                "WebhookSDK: the config must hold only plain data ({})",
+                e.reason
+            );
             to_js_error(CoreError::InvalidConfig(reason))
         })?;
-        let config = eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
+        let config =
+            eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
         let on_event = on_event.map(|f| Arc::new(JsEventSink(JsCallback::new(f))));
         let on_reminder = Arc::new(JsReminderSink(JsCallback::new(on_reminder)));
         let event_sink = on_event.clone().map(|s| s as Arc<dyn EventSink>);
-        let core = WebhookSdk::new(config, event_sink, Some(on_reminder.clone())).map_err(to_js_error)?;
-        Ok(Self { core: Arc::new(core), on_event, on_reminder })
+        let core =
+            WebhookSdk::new(config, event_sink, Some(on_reminder.clone())).map_err(to_js_error)?;
+        Ok(Self {
+            core: Arc::new(core),
+            on_event,
+            on_reminder,
+        })
     }
 
     /// `atEpochMs`: the instant the glue made of the Date or cron string, and checked.
@@ -221,7 +237,10 @@ impl NativeWebhookSdk {
             self.core.schedule_reminder(at_epoch_ms, &appointment_id)
         })
         .map_err(to_js_error)?;
-        Ok(NativeReminder { id: reminder.id, next_run_ms: reminder.fire_at_ms as f64 })
+        Ok(NativeReminder {
+            id: reminder.id,
+            next_run_ms: reminder.fire_at_ms as f64,
+        })
     }
 
     /// True when the reminder was pending (it will now not fire).
@@ -234,7 +253,10 @@ impl NativeWebhookSdk {
     /// envelope fields from the parsed payload. `body` is the text to verify, as received (a
     /// Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
     /// once, or as a promise when the event is enriched from the Eka Care API.
-    #[napi(catch_unwind, ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>")]
+    #[napi(
+        catch_unwind,
+        ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>"
+    )]
     // Each field crosses as its own argument: an options object would cost a napi property
     // lookup per field on every request.
     #[allow(clippy::too_many_arguments)]
@@ -250,7 +272,9 @@ impl NativeWebhookSdk {
         timed: bool,
     ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
         if self.core.is_closed() {
-            return Err(to_js_error(CoreError::Closed("WebhookSDK: this instance was closed".into())));
+            return Err(to_js_error(CoreError::Closed(
+                "WebhookSDK: this instance was closed".into(),
+            )));
         }
         let bytes = match &body {
             // V8 writes a string as UTF-8 (a lone surrogate as U+FFFD).
@@ -258,7 +282,10 @@ impl NativeWebhookSdk {
             // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
             Either::B(buffer) if std::str::from_utf8(buffer).is_err() => {
                 let result = WebhookResult::failure(400, INVALID_JSON_BODY);
-                return Ok(Either::A(to_native_result(result, timed.then(PhaseTimings::default))));
+                return Ok(Either::A(to_native_result(
+                    result,
+                    timed.then(PhaseTimings::default),
+                )));
             }
             Either::B(buffer) => &buffer[..],
         };
@@ -270,14 +297,20 @@ impl NativeWebhookSdk {
         let accepted = match pipeline.accept(bytes, || None, envelope, header, &mut timings) {
             Ok(accepted) => accepted,
             Err(rejection) => {
-                return Ok(Either::A(to_native_result(rejection.into(), timed.then_some(timings))))
+                return Ok(Either::A(to_native_result(
+                    rejection.into(),
+                    timed.then_some(timings),
+                )))
             }
         };
         let claims = pipeline.has_ledger() && accepted.delivery_key.is_some();
         if !accepted.is_enriched() && !claims {
             let event = WebhookEvent { event_type: accepted.event_type, context: None };
             let result = WebhookResult::success(event);
-            return Ok(Either::A(to_native_result(result, timed.then_some(timings))));
+            return Ok(Either::A(to_native_result(
+                result,
+                timed.then_some(timings),
+            )));
         }
         let pipeline = pipeline.clone();
         let promise = env.spawn_future(async move {
@@ -342,7 +375,8 @@ impl NativeWebhookSdk {
     /// Binds synchronously on all IPv4 interfaces; `port` 0 picks a free port.
     #[napi(catch_unwind)]
     pub fn listen(&self, port: u16) -> napi::Result<NativeServer> {
-        let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port)).map_err(to_js_error)?;
+        let server = napi::bindgen_prelude::within_runtime_if_available(|| self.core.listen(port))
+            .map_err(to_js_error)?;
         Ok(NativeServer { server })
     }
 
@@ -354,36 +388,65 @@ impl NativeWebhookSdk {
         start_time: i64,
         end_time: i64,
     ) -> napi::Result<String> {
-        let found = self.core.find_appointments_between(start_time, end_time).await;
+        let found = self
+            .core
+            .find_appointments_between(start_time, end_time)
+            .await;
         let found = found.map_err(to_js_error)?;
         Ok(json!({ "appointments": found.appointments, "followupAppointments": found.followup_appointments }).to_string())
     }
 
     #[napi]
     pub async fn reminder_sent(&self, appointment_id: String) -> napi::Result<()> {
-        self.core.reminder_sent(&appointment_id).await.map_err(to_js_error)
+        self.core
+            .reminder_sent(&appointment_id)
+            .await
+            .map_err(to_js_error)
     }
 
     /// Resolves to the JSON text of the appointment.
     #[napi]
-    pub async fn get_appointment_details(&self, id: String, partner_id: Option<String>) -> napi::Result<String> {
-        let details = self.core.get_appointment_details(&id, partner_id.as_deref()).await.map_err(to_js_error)?;
+    pub async fn get_appointment_details(
+        &self,
+        id: String,
+        partner_id: Option<String>,
+    ) -> napi::Result<String> {
+        let details = self
+            .core
+            .get_appointment_details(&id, partner_id.as_deref())
+            .await
+            .map_err(to_js_error)?;
         Ok(details.to_string())
     }
 
     #[napi]
     pub async fn get_patient_details(&self, id: String) -> napi::Result<String> {
-        Ok(self.core.get_patient_details(&id).await.map_err(to_js_error)?.to_string())
+        Ok(self
+            .core
+            .get_patient_details(&id)
+            .await
+            .map_err(to_js_error)?
+            .to_string())
     }
 
     #[napi]
     pub async fn get_doctor_details(&self, id: String) -> napi::Result<String> {
-        Ok(self.core.get_doctor_details(&id).await.map_err(to_js_error)?.to_string())
+        Ok(self
+            .core
+            .get_doctor_details(&id)
+            .await
+            .map_err(to_js_error)?
+            .to_string())
     }
 
     #[napi]
     pub async fn get_clinic_details(&self, id: String) -> napi::Result<String> {
-        Ok(self.core.get_clinic_details(&id).await.map_err(to_js_error)?.to_string())
+        Ok(self
+            .core
+            .get_clinic_details(&id)
+            .await
+            .map_err(to_js_error)?
+            .to_string())
     }
 
     /// Stops everything the instance started and drops its JS callbacks. Idempotent.

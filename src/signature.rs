@@ -29,7 +29,9 @@ fn whole_seconds(value: f64, what: &str) -> napi::Result<i64> {
     if value.is_finite() && value.fract() == 0.0 && value.abs() < 9.0e15 {
         Ok(value as i64)
     } else {
-        Err(invalid_argument(format!("{what} must be an integer number of seconds")))
+        Err(invalid_argument(format!(
+            "{what} must be an integer number of seconds"
+        )))
     }
 }
 
@@ -44,15 +46,38 @@ pub fn native_verify_signature(
     let tolerance = tolerance_seconds
         .map(|t| whole_seconds(t, "toleranceSeconds"))
         .transpose()?
-        .map(|t| u64::try_from(t).map_err(|_| invalid_argument("toleranceSeconds must not be negative")))
+        .map(|t| {
+            u64::try_from(t).map_err(|_| invalid_argument("toleranceSeconds must not be negative"))
+        })
         .transpose()?;
-    let now = now.map(|n| whole_seconds(n, "now")).transpose()?.unwrap_or_else(unix_now);
-    let keys: Vec<Secret> = signing_keys.into_iter().filter(|k| !k.is_empty()).map(Secret::new).collect();
-    let options = VerifyOptions { tolerance_seconds: tolerance, now };
-    let outcome = signature::verify(signature_header.as_deref(), &keys, options, [Cow::Borrowed(body_bytes(&body))]);
+    let now = now
+        .map(|n| whole_seconds(n, "now"))
+        .transpose()?
+        .unwrap_or_else(unix_now);
+    let keys: Vec<Secret> = signing_keys
+        .into_iter()
+        .filter(|k| !k.is_empty())
+        .map(Secret::new)
+        .collect();
+    let options = VerifyOptions {
+        tolerance_seconds: tolerance,
+        now,
+    };
+    let outcome = signature::verify(
+        signature_header.as_deref(),
+        &keys,
+        options,
+        [Cow::Borrowed(body_bytes(&body))],
+    );
     Ok(match outcome {
-        Ok(()) => NativeVerifyResult { valid: true, reason: None },
-        Err(failure) => NativeVerifyResult { valid: false, reason: Some(failure.reason().to_string()) },
+        Ok(()) => NativeVerifyResult {
+            valid: true,
+            reason: None,
+        },
+        Err(failure) => NativeVerifyResult {
+            valid: false,
+            reason: Some(failure.reason().to_string()),
+        },
     })
 }
 
@@ -62,6 +87,13 @@ pub fn native_generate_signature_header(
     signing_key: String,
     timestamp: Option<f64>,
 ) -> napi::Result<String> {
-    let timestamp = timestamp.map(|t| whole_seconds(t, "timestamp")).transpose()?.unwrap_or_else(unix_now);
-    Ok(signature::generate_header(body_bytes(&body), &signing_key, timestamp))
+    let timestamp = timestamp
+        .map(|t| whole_seconds(t, "timestamp"))
+        .transpose()?
+        .unwrap_or_else(unix_now);
+    Ok(signature::generate_header(
+        body_bytes(&body),
+        &signing_key,
+        timestamp,
+    ))
 }

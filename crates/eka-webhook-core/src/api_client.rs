@@ -19,8 +19,11 @@ use crate::secret::Secret;
 use crate::telemetry::Telemetry;
 
 /// Everything but RFC 3986 unreserved characters is encoded in an id's path segment.
-const PATH_SEGMENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub const LOGIN_PATH: &str = "/connect-auth/v1/account/login";
 
@@ -37,7 +40,12 @@ pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ApiError {
     #[error("Eka Care API returned HTTP {status} for {endpoint}{detail}")]
-    Status { status: u16, endpoint: String, detail: String, retry_after: Option<Duration> },
+    Status {
+        status: u16,
+        endpoint: String,
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     #[error("Eka Care API request to {endpoint} timed out after {timeout_ms} ms")]
     Timeout { endpoint: String, timeout_ms: u128 },
     #[error("Eka Care API request to {endpoint} failed: {message}")]
@@ -52,7 +60,11 @@ pub enum ApiError {
         "Eka Care API answered {endpoint} with a redirect (HTTP {status}{location}); \
          redirects are not followed, check 'apiBaseUrl'"
     )]
-    Redirect { status: u16, endpoint: String, location: String },
+    Redirect {
+        status: u16,
+        endpoint: String,
+        location: String,
+    },
     #[error("Eka Care API response for {endpoint} is larger than the {limit} bytes allowed")]
     TooLarge { endpoint: String, limit: usize },
     /// An id that cannot be one URL path segment: empty, `.` or `..` (a URL cannot carry those
@@ -134,7 +146,10 @@ fn token_cache_for(credentials: &ApiCredentials) -> Arc<TokenCache> {
         credentials.client_secret.clone(),
         credentials.api_key.clone(),
     );
-    let mut caches = CACHES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut caches = CACHES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     caches.entry(key).or_default().clone()
 }
 
@@ -150,7 +165,9 @@ pub struct EkaApiClient {
 
 impl std::fmt::Debug for EkaApiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EkaApiClient").field("base_url", &self.base_url.as_str()).finish_non_exhaustive()
+        f.debug_struct("EkaApiClient")
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -159,7 +176,10 @@ impl EkaApiClient {
         let base_url = Url::parse(credentials.api_base_url.trim_end_matches('/'))
             .map_err(|e| ApiError::InvalidBaseUrl(format!("{}: {e}", credentials.api_base_url)))?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.cannot_be_a_base() {
-            return Err(ApiError::InvalidBaseUrl(format!("{} is not an http(s) URL", credentials.api_base_url)));
+            return Err(ApiError::InvalidBaseUrl(format!(
+                "{} is not an http(s) URL",
+                credentials.api_base_url
+            )));
         }
         // The client secret and tokens travel in these requests: plain http only on this machine.
         if base_url.scheme() == "http" && !base_url.host_str().is_some_and(is_loopback_host) {
@@ -170,7 +190,12 @@ impl EkaApiClient {
             )));
         }
         let tokens = token_cache_for(&credentials);
-        Ok(Self { credentials, base_url, tokens, telemetry: Arc::default() })
+        Ok(Self {
+            credentials,
+            base_url,
+            tokens,
+            telemetry: Arc::default(),
+        })
     }
 
     pub fn telemetry(&self) -> &Arc<Telemetry> {
@@ -182,25 +207,48 @@ impl EkaApiClient {
     }
 
     /// `GET /dr/v1/appointment/{id}`, unwrapping `data` when it is an object.
-    pub async fn get_appointment_details(&self, id: &str, partner_id: Option<&str>) -> Result<Value, ApiError> {
-        let query: Vec<(&str, &str)> = partner_id.map(|p| vec![("partner_id", p)]).unwrap_or_default();
-        let body = self.get(&["dr", "v1", "appointment", id_segment("appointment", id)?], &query).await?;
+    pub async fn get_appointment_details(
+        &self,
+        id: &str,
+        partner_id: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let query: Vec<(&str, &str)> = partner_id
+            .map(|p| vec![("partner_id", p)])
+            .unwrap_or_default();
+        let body = self
+            .get(
+                &["dr", "v1", "appointment", id_segment("appointment", id)?],
+                &query,
+            )
+            .await?;
         Ok(unwrap_member(body, "data"))
     }
 
     /// `GET /dr/v1/patient/{id}`.
     pub async fn get_patient_details(&self, id: &str) -> Result<Value, ApiError> {
-        self.get(&["dr", "v1", "patient", id_segment("patient", id)?], &[]).await
+        self.get(&["dr", "v1", "patient", id_segment("patient", id)?], &[])
+            .await
     }
 
     /// `GET /dr/v1/doctor/{id}`, unwrapping `doctor`.
     pub async fn get_doctor_details(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(unwrap_member(self.get(&["dr", "v1", "doctor", id_segment("doctor", id)?], &[]).await?, "doctor"))
+        Ok(unwrap_member(
+            self.get(&["dr", "v1", "doctor", id_segment("doctor", id)?], &[])
+                .await?,
+            "doctor",
+        ))
     }
 
     /// `GET /dr/v1/business/clinic/{id}`, unwrapping `clinic`.
     pub async fn get_clinic_details(&self, id: &str) -> Result<Value, ApiError> {
-        Ok(unwrap_member(self.get(&["dr", "v1", "business", "clinic", id_segment("clinic", id)?], &[]).await?, "clinic"))
+        Ok(unwrap_member(
+            self.get(
+                &["dr", "v1", "business", "clinic", id_segment("clinic", id)?],
+                &[],
+            )
+            .await?,
+            "clinic",
+        ))
     }
 
     /// The base URL plus `segments`, each percent-encoded as one path segment. Encoded here
@@ -226,7 +274,9 @@ impl EkaApiClient {
         loop {
             match self.get_once(&url, &endpoint, query).await {
                 Err(err) if attempt < MAX_GET_ATTEMPTS && !err.is_login_failure() => {
-                    let Some(delay) = retry_delay(&err, attempt) else { return Err(err) };
+                    let Some(delay) = retry_delay(&err, attempt) else {
+                        return Err(err);
+                    };
                     crate::logger::warn(&format!(
                         "WebhookSDK: retrying {endpoint} in {} ms after: {err}",
                         delay.as_millis()
@@ -240,7 +290,12 @@ impl EkaApiClient {
     }
 
     /// One authenticated GET: one re-login and retry when the token is rejected.
-    async fn get_once(&self, url: &Url, endpoint: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
+    async fn get_once(
+        &self,
+        url: &Url,
+        endpoint: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, ApiError> {
         let (token, generation) = self.token().await?;
         match self.send_authenticated(url, endpoint, query, &token).await {
             Err(ApiError::Status { status: 401, .. }) => {
@@ -268,10 +323,15 @@ impl EkaApiClient {
     }
 
     /// One HTTP request, counted and timed.
-    async fn send(&self, request: reqwest::RequestBuilder, endpoint: &str) -> Result<Value, ApiError> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        endpoint: &str,
+    ) -> Result<Value, ApiError> {
         let started = std::time::Instant::now();
         let result = self.exchange(request, endpoint).await;
-        self.telemetry.api_call(endpoint, result.as_ref().map(|_| ()), started.elapsed());
+        self.telemetry
+            .api_call(endpoint, result.as_ref().map(|_| ()), started.elapsed());
         result
     }
 
@@ -283,12 +343,22 @@ impl EkaApiClient {
         let timeout = self.credentials.request_timeout;
         let network_error = |e: reqwest::Error| {
             if e.is_timeout() {
-                ApiError::Timeout { endpoint: endpoint.to_string(), timeout_ms: timeout.as_millis() }
+                ApiError::Timeout {
+                    endpoint: endpoint.to_string(),
+                    timeout_ms: timeout.as_millis(),
+                }
             } else {
-                ApiError::Network { endpoint: endpoint.to_string(), message: describe_reqwest_error(&e) }
+                ApiError::Network {
+                    endpoint: endpoint.to_string(),
+                    message: describe_reqwest_error(&e),
+                }
             }
         };
-        let mut response = request.timeout(timeout).send().await.map_err(network_error)?;
+        let mut response = request
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(network_error)?;
         let status = response.status();
         if status.is_redirection() {
             let location = response
@@ -298,7 +368,11 @@ impl EkaApiClient {
                 .map(|l| format!(" to {}", truncate(l, 200)))
                 .unwrap_or_default();
             let status = status.as_u16();
-            return Err(ApiError::Redirect { status, endpoint: endpoint.to_string(), location });
+            return Err(ApiError::Redirect {
+                status,
+                endpoint: endpoint.to_string(),
+                location,
+            });
         }
         let retry_after = response
             .headers()
@@ -306,9 +380,14 @@ impl EkaApiClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let too_large =
-            || ApiError::TooLarge { endpoint: endpoint.to_string(), limit: MAX_RESPONSE_BYTES };
-        if response.content_length().is_some_and(|len| len > MAX_RESPONSE_BYTES as u64) {
+        let too_large = || ApiError::TooLarge {
+            endpoint: endpoint.to_string(),
+            limit: MAX_RESPONSE_BYTES,
+        };
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+        {
             return Err(too_large());
         }
         let mut bytes = Vec::new();
@@ -340,7 +419,11 @@ impl EkaApiClient {
             if let Some(token) = &slot.token {
                 return Ok(token.clone());
             }
-            if let Some(failure) = slot.failure.as_ref().filter(|f| Instant::now() < f.retry_at) {
+            if let Some(failure) = slot
+                .failure
+                .as_ref()
+                .filter(|f| Instant::now() < f.retry_at)
+            {
                 return Err(failure.error.clone());
             }
             slot.login.get_or_insert_with(|| self.start_login()).clone()
@@ -355,7 +438,10 @@ impl EkaApiClient {
         async move {
             task.await.unwrap_or_else(|e| {
                 let message = format!("login task failed: {e}");
-                Err(ApiError::Network { endpoint: LOGIN_PATH.to_string(), message })
+                Err(ApiError::Network {
+                    endpoint: LOGIN_PATH.to_string(),
+                    message,
+                })
             })
         }
         .boxed()
@@ -376,7 +462,10 @@ impl EkaApiClient {
                 Ok(token)
             }
             Err(error) => {
-                let backoff = slot.failure.as_ref().map_or(FIRST_LOGIN_BACKOFF, |f| f.next_backoff);
+                let backoff = slot
+                    .failure
+                    .as_ref()
+                    .map_or(FIRST_LOGIN_BACKOFF, |f| f.next_backoff);
                 crate::logger::warn(&format!(
                     "WebhookSDK: login failed; the next login is tried in {} ms: {error}",
                     backoff.as_millis()
@@ -407,7 +496,9 @@ impl EkaApiClient {
         if let Some(api_key) = &self.credentials.api_key {
             body["api_key"] = Value::String(api_key.expose().to_string());
         }
-        let response = self.send(http_client().post(url).json(&body), LOGIN_PATH).await?;
+        let response = self
+            .send(http_client().post(url).json(&body), LOGIN_PATH)
+            .await?;
         match response.get("access_token").and_then(Value::as_str) {
             Some(token) if !token.is_empty() => Ok(Secret::new(token)),
             _ => Err(ApiError::InvalidResponse {
@@ -426,10 +517,14 @@ fn retry_delay(error: &ApiError, attempt: u32) -> Option<Duration> {
     };
     match error {
         ApiError::Network { .. } => Some(backoff()),
-        ApiError::Status { status: 429, retry_after, .. } => {
-            Some(retry_after.map_or_else(backoff, |d| d.min(MAX_RETRY_AFTER)))
-        }
-        ApiError::Status { status: 502..=504, .. } => Some(backoff()),
+        ApiError::Status {
+            status: 429,
+            retry_after,
+            ..
+        } => Some(retry_after.map_or_else(backoff, |d| d.min(MAX_RETRY_AFTER))),
+        ApiError::Status {
+            status: 502..=504, ..
+        } => Some(backoff()),
         _ => None,
     }
 }
@@ -440,7 +535,10 @@ fn retry_delay(error: &ApiError, attempt: u32) -> Option<Duration> {
 /// API stub).
 fn id_segment<'a>(resource: &'static str, id: &'a str) -> Result<&'a str, ApiError> {
     match id {
-        "" | "." | ".." => Err(ApiError::InvalidId { resource, id: id.to_string() }),
+        "" | "." | ".." => Err(ApiError::InvalidId {
+            resource,
+            id: id.to_string(),
+        }),
         _ => Ok(id),
     }
 }
@@ -465,7 +563,10 @@ fn error_detail(status: StatusCode, body: &[u8]) -> String {
     });
     match message {
         Some(m) => format!(": {}", truncate(&m, 200)),
-        None => status.canonical_reason().map(|r| format!(" ({r})")).unwrap_or_default(),
+        None => status
+            .canonical_reason()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
     }
 }
 
@@ -485,7 +586,11 @@ fn describe_reqwest_error(error: &reqwest::Error) -> String {
         innermost = Some(s.to_string());
         source = s.source();
     }
-    let kind = if error.is_connect() { "connection failed" } else { "request failed" };
+    let kind = if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
     match innermost {
         Some(cause) => format!("{kind}: {cause}"),
         None => kind.to_string(),
@@ -498,8 +603,14 @@ mod tests {
 
     #[test]
     fn unwrap_only_object_members() {
-        assert_eq!(unwrap_member(json!({"data": {"a": 1}}), "data"), json!({"a": 1}));
-        assert_eq!(unwrap_member(json!({"data": [1]}), "data"), json!({"data": [1]}));
+        assert_eq!(
+            unwrap_member(json!({"data": {"a": 1}}), "data"),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            unwrap_member(json!({"data": [1]}), "data"),
+            json!({"data": [1]})
+        );
         assert_eq!(unwrap_member(json!([1]), "data"), json!([1]));
     }
 
@@ -511,7 +622,10 @@ mod tests {
         })
         .unwrap();
         let url = client.url(&["dr", "v1", "appointment", "a/b c'\"é%\t\n?#"]);
-        assert_eq!(url.path(), "/base/dr/v1/appointment/a%2Fb%20c%27%22%C3%A9%25%09%0A%3F%23");
+        assert_eq!(
+            url.path(),
+            "/base/dr/v1/appointment/a%2Fb%20c%27%22%C3%A9%25%09%0A%3F%23"
+        );
         assert_eq!(url.query(), None);
     }
 
@@ -523,12 +637,29 @@ mod tests {
         })
         .unwrap();
         // Without the check, URL parsing resolves the dot segments: another endpoint.
-        assert_eq!(client.url(&["dr", "v1", "appointment", ".."]).path(), "/dr/v1/");
-        assert_eq!(client.url(&["dr", "v1", "appointment", "."]).path(), "/dr/v1/appointment/");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        assert_eq!(
+            client.url(&["dr", "v1", "appointment", ".."]).path(),
+            "/dr/v1/"
+        );
+        assert_eq!(
+            client.url(&["dr", "v1", "appointment", "."]).path(),
+            "/dr/v1/appointment/"
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         for id in ["", ".", ".."] {
-            let err = rt.block_on(client.get_appointment_details(id, None)).unwrap_err();
-            assert_eq!(err, ApiError::InvalidId { resource: "appointment", id: id.to_string() });
+            let err = rt
+                .block_on(client.get_appointment_details(id, None))
+                .unwrap_err();
+            assert_eq!(
+                err,
+                ApiError::InvalidId {
+                    resource: "appointment",
+                    id: id.to_string()
+                }
+            );
             for err in [
                 rt.block_on(client.get_patient_details(id)).unwrap_err(),
                 rt.block_on(client.get_doctor_details(id)).unwrap_err(),
@@ -538,14 +669,29 @@ mod tests {
             }
         }
         // Dots inside an id are ordinary characters.
-        assert_eq!(client.url(&["dr", "v1", "patient", "..."]).path(), "/dr/v1/patient/...");
+        assert_eq!(
+            client.url(&["dr", "v1", "patient", "..."]).path(),
+            "/dr/v1/patient/..."
+        );
     }
 
     #[test]
     fn bad_base_urls_are_rejected() {
-        for bad in ["not a url", "ftp://x", "mailto:a@b", "http://example.com", "http://10.0.0.1"] {
-            let creds = ApiCredentials { api_base_url: bad.into(), ..ApiCredentials::new("id", "s") };
-            assert!(matches!(EkaApiClient::new(creds), Err(ApiError::InvalidBaseUrl(_))), "{bad}");
+        for bad in [
+            "not a url",
+            "ftp://x",
+            "mailto:a@b",
+            "http://example.com",
+            "http://10.0.0.1",
+        ] {
+            let creds = ApiCredentials {
+                api_base_url: bad.into(),
+                ..ApiCredentials::new("id", "s")
+            };
+            assert!(
+                matches!(EkaApiClient::new(creds), Err(ApiError::InvalidBaseUrl(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -553,29 +699,60 @@ mod tests {
     fn plain_http_only_on_loopback() {
         let client = |url: &str| {
             let credentials = ApiCredentials::new("id", "s");
-            EkaApiClient::new(ApiCredentials { api_base_url: url.into(), ..credentials })
+            EkaApiClient::new(ApiCredentials {
+                api_base_url: url.into(),
+                ..credentials
+            })
         };
-        let loopback =
-            ["http://127.0.0.1:9", "http://127.8.0.1", "http://[::1]:9", "http://LocalHost:1"];
+        let loopback = [
+            "http://127.0.0.1:9",
+            "http://127.8.0.1",
+            "http://[::1]:9",
+            "http://LocalHost:1",
+        ];
         for good in loopback.into_iter().chain(["https://api.eka.care"]) {
             assert!(client(good).is_ok(), "{good}");
         }
         let err = client("http://example.com").unwrap_err().to_string();
-        assert!(err.contains("only https is allowed, except for loopback hosts"), "{err}");
+        assert!(
+            err.contains("only https is allowed, except for loopback hosts"),
+            "{err}"
+        );
     }
 
     #[test]
     fn only_transient_failures_are_retried() {
-        let status = |status, retry_after| ApiError::Status { status, endpoint: "/x".into(), detail: String::new(), retry_after };
+        let status = |status, retry_after| ApiError::Status {
+            status,
+            endpoint: "/x".into(),
+            detail: String::new(),
+            retry_after,
+        };
         assert!(retry_delay(&status(503, None), 1).is_some());
         assert!(retry_delay(&status(502, None), 2).is_some());
         assert!(retry_delay(&status(500, None), 1).is_none());
         assert!(retry_delay(&status(404, None), 1).is_none());
         assert!(retry_delay(&status(401, None), 1).is_none());
-        assert_eq!(retry_delay(&status(429, Some(Duration::from_secs(2))), 1), Some(Duration::from_secs(2)));
-        assert_eq!(retry_delay(&status(429, Some(Duration::from_secs(600))), 1), Some(MAX_RETRY_AFTER));
-        assert!(retry_delay(&ApiError::Timeout { endpoint: "/x".into(), timeout_ms: 1 }, 1).is_none());
-        let network = ApiError::Network { endpoint: "/x".into(), message: "reset".into() };
+        assert_eq!(
+            retry_delay(&status(429, Some(Duration::from_secs(2))), 1),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_delay(&status(429, Some(Duration::from_secs(600))), 1),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert!(retry_delay(
+            &ApiError::Timeout {
+                endpoint: "/x".into(),
+                timeout_ms: 1
+            },
+            1
+        )
+        .is_none());
+        let network = ApiError::Network {
+            endpoint: "/x".into(),
+            message: "reset".into(),
+        };
         let first = retry_delay(&network, 1).unwrap();
         let second = retry_delay(&network, 2).unwrap();
         assert!(first >= RETRY_BASE_DELAY && first <= RETRY_BASE_DELAY * 2);
@@ -584,7 +761,16 @@ mod tests {
 
     #[test]
     fn error_detail_uses_message_field_only() {
-        assert_eq!(error_detail(StatusCode::NOT_FOUND, br#"{"message":"Appointment x not found"}"#), ": Appointment x not found");
-        assert_eq!(error_detail(StatusCode::BAD_GATEWAY, b"<html>"), " (Bad Gateway)");
+        assert_eq!(
+            error_detail(
+                StatusCode::NOT_FOUND,
+                br#"{"message":"Appointment x not found"}"#
+            ),
+            ": Appointment x not found"
+        );
+        assert_eq!(
+            error_detail(StatusCode::BAD_GATEWAY, b"<html>"),
+            " (Bad Gateway)"
+        );
     }
 }

@@ -165,7 +165,10 @@ pub trait SslMode: Copy + 'static {
     const REMOTE_DEFAULT: Self;
 
     fn from_name(name: &str) -> Option<Self> {
-        Self::NAMED.iter().find(|(n, _)| *n == name).map(|(_, mode)| *mode)
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, mode)| *mode)
     }
 
     fn names() -> Vec<&'static str> {

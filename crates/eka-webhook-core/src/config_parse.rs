@@ -400,7 +400,10 @@ impl TryFrom<PersistenceOptions> for PersistenceConfig {
             }) => {
                 let (ssl_mode, ssl_ca) = ssl_options::<MysqlSslMode>(c.ssl, &c.host.0)?;
                 if ssl_ca.is_some()
-                    && !matches!(ssl_mode, MysqlSslMode::VerifyCa | MysqlSslMode::VerifyIdentity)
+                    && !matches!(
+                        ssl_mode,
+                        MysqlSslMode::VerifyCa | MysqlSslMode::VerifyIdentity
+                    )
                 {
                     return Err(invalid(
                         "a mysql CA certificate is only used with ssl mode verify-ca or \
@@ -548,7 +551,10 @@ fn parse_postgres_url(text: &str, connect_timeout: Duration) -> Result<PostgresC
 
 fn parse_ssl_mode<M: SslMode>(name: &str, field: &str) -> Result<M, CoreError> {
     M::from_name(name).ok_or_else(|| {
-        invalid(format!("{field} must be one of {}, got {name:?}", M::names().join(", ")))
+        invalid(format!(
+            "{field} must be one of {}, got {name:?}",
+            M::names().join(", ")
+        ))
     })
 }
 
@@ -558,7 +564,9 @@ fn ssl_options<M: SslMode>(
     ssl: Option<Object<SslOptions>>,
     host: &str,
 ) -> Result<(M, Option<RootCert>), CoreError> {
-    let Some(Object(ssl)) = ssl else { return Ok((M::default_for_host(host), None)) };
+    let Some(Object(ssl)) = ssl else {
+        return Ok((M::default_for_host(host), None));
+    };
     let mode = match ssl.mode {
         Some(name) => parse_ssl_mode(&name, "'persistence.connection.ssl.mode'")?,
         None => M::default_for_host(host),
@@ -755,7 +763,9 @@ mod tests {
             }
         };
         let mode = |host: &str| {
-            config(json!({"host": host, "user": "u", "database": "d"})).unwrap().ssl_mode
+            config(json!({"host": host, "user": "u", "database": "d"}))
+                .unwrap()
+                .ssl_mode
         };
         assert_eq!(mode("127.0.0.1"), MysqlSslMode::Preferred);
         assert_eq!(mode("127.1.2.3"), MysqlSslMode::Preferred);
@@ -764,20 +774,34 @@ mod tests {
         assert_eq!(mode("db.example.com"), MysqlSslMode::VerifyIdentity);
         assert_eq!(mode("10.0.0.5"), MysqlSslMode::VerifyIdentity);
         let with_ssl = |ssl: Value| {
-            config(json!({"host": "db", "user": "u", "database": "d", "password": "dbpass",
-                "ssl": ssl}))
+            config(
+                json!({"host": "db", "user": "u", "database": "d", "password": "dbpass",
+                "ssl": ssl}),
+            )
         };
         let c = with_ssl(json!({"mode": "verify-ca", "ca": "PEM"})).unwrap();
         assert_eq!(
             (c.ssl_mode, c.ssl_ca),
             (MysqlSslMode::VerifyCa, Some(RootCert::Pem("PEM".into())))
         );
-        assert_eq!(with_ssl(json!({"mode": "disabled"})).unwrap().ssl_mode, MysqlSslMode::Disabled);
-        assert_eq!(with_ssl(json!({})).unwrap().ssl_mode, MysqlSslMode::VerifyIdentity);
+        assert_eq!(
+            with_ssl(json!({"mode": "disabled"})).unwrap().ssl_mode,
+            MysqlSslMode::Disabled
+        );
+        assert_eq!(
+            with_ssl(json!({})).unwrap().ssl_mode,
+            MysqlSslMode::VerifyIdentity
+        );
         for (ssl, message) in [
-            (json!({"mode": "require"}), "'persistence.connection.ssl.mode' must be one of \
-                disabled, preferred, required, verify-ca, verify-identity, got \"require\""),
-            (json!({"mode": "required", "ca": "PEM"}), "verify-ca or verify-identity"),
+            (
+                json!({"mode": "require"}),
+                "'persistence.connection.ssl.mode' must be one of \
+                disabled, preferred, required, verify-ca, verify-identity, got \"require\"",
+            ),
+            (
+                json!({"mode": "required", "ca": "PEM"}),
+                "verify-ca or verify-identity",
+            ),
             (json!(true), "'persistence.connection.ssl'"),
             (
                 json!({"rejectUnauthorized": false}),
@@ -1023,7 +1047,10 @@ mod tests {
                 max_in_flight: 70,
             }
         );
-        assert_eq!((c.on_event_timeout, c.webhook_timeout), (Some(ms(40)), ms(45)));
+        assert_eq!(
+            (c.on_event_timeout, c.webhook_timeout),
+            (Some(ms(40)), ms(45))
+        );
         let Some(PersistenceConfig::Mysql(m)) = c.persistence else {
             panic!("not mysql")
         };

@@ -13,11 +13,11 @@ pub mod error;
 pub mod events;
 pub mod logger;
 pub mod persistence;
-pub mod reminders;
 pub mod pipeline;
+pub mod reminders;
 
-pub mod secret;
 pub mod sdk;
+pub mod secret;
 pub mod server;
 pub mod signature;
 pub mod supervisor;

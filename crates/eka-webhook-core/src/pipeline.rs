@@ -224,7 +224,9 @@ impl Pipeline {
     /// Counts a delivery's final answer (status and reason) for telemetry. The JS doors call it
     /// once per request, after `onEvent`.
     pub fn record_delivery(&self, result: &WebhookResult) {
-        self.api.telemetry().delivery(result.status, delivery_reason(result));
+        self.api
+            .telemetry()
+            .delivery(result.status, delivery_reason(result));
     }
 
     fn accept_bytes(
@@ -273,7 +275,9 @@ impl Pipeline {
             let candidates = std::iter::once(Cow::Borrowed(body)).chain(canonical.flatten());
             let keys = &self.config.signing_keys;
             timings
-                .time(Phase::Verify, || signature::verify(signature_header, keys, options, candidates))
+                .time(Phase::Verify, || {
+                    signature::verify(signature_header, keys, options, candidates)
+                })
                 .map_err(|failure| Rejection::new(403, failure.reason()))?;
         }
 

@@ -10,9 +10,9 @@ use crate::api_client::EkaApiClient;
 use crate::config::SdkConfig;
 use crate::error::CoreError;
 use crate::logger;
-use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::persistence::ledger::{DeliveryStore, Ledger, MemoryLedger};
 use crate::persistence::open_store;
+use crate::persistence::schedule::{AppointmentsBetween, Schedule};
 use crate::pipeline::{EventSink, Pipeline};
 use crate::reminders::{ReminderScheduler, ReminderSink, ScheduledReminder};
 use crate::server::{ServerOptions, StandaloneServer};
@@ -81,8 +81,15 @@ impl WebhookSdk {
     /// Starts a standalone server on the current tokio runtime; `close()` stops it too.
     pub fn listen(&self, port: u16) -> Result<Arc<StandaloneServer>, CoreError> {
         self.ensure_open()?;
-        let server = Arc::new(StandaloneServer::bind(port, self.pipeline.clone(), ServerOptions::new(&self.config.path, self.config.server.clone()))?);
-        self.servers.lock().unwrap_or_else(|e| e.into_inner()).push(server.clone());
+        let server = Arc::new(StandaloneServer::bind(
+            port,
+            self.pipeline.clone(),
+            ServerOptions::new(&self.config.path, self.config.server.clone()),
+        )?);
+        self.servers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(server.clone());
         Ok(server)
     }
 
@@ -94,10 +101,9 @@ impl WebhookSdk {
         appointment_id: &str,
     ) -> Result<ScheduledReminder, CoreError> {
         self.ensure_open()?;
-        let sink = self
-            .reminder_sink
-            .clone()
-            .ok_or_else(|| CoreError::Reminder("WebhookSDK: reminders need a callback bridge".into()))?;
+        let sink = self.reminder_sink.clone().ok_or_else(|| {
+            CoreError::Reminder("WebhookSDK: reminders need a callback bridge".into())
+        })?;
         Ok(self
             .reminders
             .get_or_init(|| ReminderScheduler::start(self.api.clone(), sink))
@@ -128,13 +134,19 @@ impl WebhookSdk {
         })
     }
 
-    pub async fn find_appointments_between(&self, start_time: i64, end_time: i64) -> Result<AppointmentsBetween, CoreError> {
+    pub async fn find_appointments_between(
+        &self,
+        start_time: i64,
+        end_time: i64,
+    ) -> Result<AppointmentsBetween, CoreError> {
         let schedule = self.schedule_for("findAppointmentsBetween")?;
         // An empty window, as in the Python SDK (no query: DynamoDB refuses such a BETWEEN).
         if start_time > end_time {
             return Ok(AppointmentsBetween::default());
         }
-        Ok(schedule.find_appointments_between(&self.api, start_time, end_time).await?)
+        Ok(schedule
+            .find_appointments_between(&self.api, start_time, end_time)
+            .await?)
     }
 
     pub async fn reminder_sent(&self, appointment_id: &str) -> Result<(), CoreError> {
@@ -142,7 +154,11 @@ impl WebhookSdk {
         Ok(schedule.reminder_sent(appointment_id, unix_now()).await?)
     }
 
-    pub async fn get_appointment_details(&self, id: &str, partner_id: Option<&str>) -> Result<Value, CoreError> {
+    pub async fn get_appointment_details(
+        &self,
+        id: &str,
+        partner_id: Option<&str>,
+    ) -> Result<Value, CoreError> {
         self.ensure_open()?;
         Ok(self.api.get_appointment_details(id, partner_id).await?)
     }
@@ -164,7 +180,9 @@ impl WebhookSdk {
 
     fn ensure_open(&self) -> Result<(), CoreError> {
         if self.closed.load(Ordering::Acquire) {
-            Err(CoreError::Closed("WebhookSDK: this instance was closed".into()))
+            Err(CoreError::Closed(
+                "WebhookSDK: this instance was closed".into(),
+            ))
         } else {
             Ok(())
         }

@@ -50,7 +50,10 @@ pub struct ServerOptions {
 
 impl ServerOptions {
     pub fn new(path: &str, limits: ServerLimits) -> Self {
-        Self { path: normalize_path(path).to_string(), limits }
+        Self {
+            path: normalize_path(path).to_string(),
+            limits,
+        }
     }
 }
 
@@ -70,21 +73,36 @@ pub struct StandaloneServer {
 impl StandaloneServer {
     /// Binds `0.0.0.0:port` synchronously (so a port in use is an immediate error) and starts
     /// serving on the current tokio runtime.
-    pub fn bind(port: u16, pipeline: Arc<Pipeline>, options: ServerOptions) -> Result<Self, CoreError> {
+    pub fn bind(
+        port: u16,
+        pipeline: Arc<Pipeline>,
+        options: ServerOptions,
+    ) -> Result<Self, CoreError> {
         let addr = SocketAddr::from(([0, 0, 0, 0], port));
         let std_listener = std::net::TcpListener::bind(addr).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::AddrInUse { " (the port is already in use)" } else { "" };
-            CoreError::Server(format!("WebhookSDK: cannot listen on port {port}: {e}{hint}"))
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (the port is already in use)"
+            } else {
+                ""
+            };
+            CoreError::Server(format!(
+                "WebhookSDK: cannot listen on port {port}: {e}{hint}"
+            ))
         })?;
-        std_listener
-            .set_nonblocking(true)
-            .map_err(|e| CoreError::Server(format!("WebhookSDK: cannot configure the listening socket: {e}")))?;
+        std_listener.set_nonblocking(true).map_err(|e| {
+            CoreError::Server(format!(
+                "WebhookSDK: cannot configure the listening socket: {e}"
+            ))
+        })?;
         let port = std_listener.local_addr().map(|a| a.port()).unwrap_or(port);
         let listener = TcpListener::from_std(std_listener)
             .map_err(|e| CoreError::Server(format!("WebhookSDK: cannot start the server: {e}")))?;
         let (stop_tx, stop_rx) = oneshot::channel();
         let task = tokio::spawn(serve(listener, pipeline, Arc::new(options), stop_rx));
-        Ok(Self { port, stop: Mutex::new(Some((stop_tx, task))) })
+        Ok(Self {
+            port,
+            stop: Mutex::new(Some((stop_tx, task))),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -100,7 +118,12 @@ impl StandaloneServer {
     }
 }
 
-async fn serve(listener: TcpListener, pipeline: Arc<Pipeline>, options: Arc<ServerOptions>, mut stop: oneshot::Receiver<()>) {
+async fn serve(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    options: Arc<ServerOptions>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(options.limits.max_connections));
     let in_flight = Arc::new(Semaphore::new(options.limits.max_in_flight));
@@ -182,7 +205,10 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = normalize_path(request.uri().path());
     let response = match (request.method(), path) {
-        (&Method::GET, HEALTH_PATH) => json_response(StatusCode::OK, &json!({"status": "ok", "service": "eka-webhook-sdk"})),
+        (&Method::GET, HEALTH_PATH) => json_response(
+            StatusCode::OK,
+            &json!({"status": "ok", "service": "eka-webhook-sdk"}),
+        ),
         (&Method::POST, p) if p == options.path => match in_flight.try_acquire() {
             Ok(_permit) => handle_webhook(request, &pipeline, &options).await,
             Err(_) => {
@@ -212,7 +238,9 @@ enum BodyRefusal {
 async fn read_body(body: &mut Incoming, max_bytes: usize) -> Result<Bytes, BodyRefusal> {
     let mut bytes = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| BodyRefusal::Broken)?.into_data() else { continue };
+        let Ok(data) = frame.map_err(|_| BodyRefusal::Broken)?.into_data() else {
+            continue;
+        };
         if bytes.len() + data.len() > max_bytes {
             return Err(BodyRefusal::TooLarge);
         }
@@ -239,7 +267,11 @@ fn linger(mut body: Incoming) {
     });
 }
 
-async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options: &ServerOptions) -> Response<Full<Bytes>> {
+async fn handle_webhook(
+    request: Request<Incoming>,
+    pipeline: &Pipeline,
+    options: &ServerOptions,
+) -> Response<Full<Bytes>> {
     let declared_length = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -256,11 +288,16 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
         return too_large();
     }
     let limits = &options.limits;
-    let read =
-        tokio::time::timeout(limits.body_timeout, read_body(&mut body, limits.max_body_bytes));
+    let read = tokio::time::timeout(
+        limits.body_timeout,
+        read_body(&mut body, limits.max_body_bytes),
+    );
     let bytes = match read.await {
         Err(_) => {
-            return error_response(StatusCode::REQUEST_TIMEOUT, "Timed out reading the request body")
+            return error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "Timed out reading the request body",
+            )
         }
         Ok(Err(BodyRefusal::TooLarge)) => {
             linger(body);
@@ -279,7 +316,9 @@ async fn handle_webhook(request: Request<Incoming>, pipeline: &Pipeline, options
 /// 413, and the connection is not kept: what is left of the body is only drained.
 fn too_large() -> Response<Full<Bytes>> {
     let mut response = error_response(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
-    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -290,7 +329,9 @@ fn error_response(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
 fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

@@ -32,7 +32,9 @@ impl VerifyFailure {
             VerifyFailure::KeyNotConfigured => "Signing key is not configured",
             VerifyFailure::MissingHeader => "Missing Eka-Webhook-Signature header",
             VerifyFailure::InvalidFormat => "Invalid signature header format",
-            VerifyFailure::MissingFields => "Invalid signature header format: missing 't' or 'v1' fields",
+            VerifyFailure::MissingFields => {
+                "Invalid signature header format: missing 't' or 'v1' fields"
+            }
             VerifyFailure::InvalidSignature => "Invalid signature",
             VerifyFailure::InvalidTimestamp => "Invalid signature timestamp",
             VerifyFailure::TimestampTooOld => "Signature timestamp is too old",
@@ -70,7 +72,10 @@ pub fn parse_header(header: Option<&str>) -> Result<SignatureHeader<'_>, VerifyF
         }
     }
     match timestamp {
-        Some(t) if !t.is_empty() && !signatures.is_empty() => Ok(SignatureHeader { timestamp: t, signatures }),
+        Some(t) if !t.is_empty() && !signatures.is_empty() => Ok(SignatureHeader {
+            timestamp: t,
+            signatures,
+        }),
         _ => Err(VerifyFailure::MissingFields),
     }
 }
@@ -116,7 +121,10 @@ pub fn compute_signature(key: &[u8], timestamp: &str, body: &[u8]) -> [u8; 32] {
 /// The header value Eka Care would send for `body` (already the exact bytes to sign).
 pub fn generate_header(body: &[u8], key: &str, timestamp: i64) -> String {
     let t = timestamp.to_string();
-    format!("t={t},v1={}", hex::encode(compute_signature(key.as_bytes(), &t, body)))
+    format!(
+        "t={t},v1={}",
+        hex::encode(compute_signature(key.as_bytes(), &t, body))
+    )
 }
 
 impl SignatureHeader<'_> {
@@ -137,9 +145,19 @@ impl SignatureHeader<'_> {
 
     /// Applies `signatureToleranceSeconds` (beyond the Python SDK): checked only after the
     /// signature matched, so the timestamp reasons only ever describe authentic deliveries.
-    pub fn check_tolerance(&self, tolerance_seconds: Option<u64>, now: i64) -> Result<(), VerifyFailure> {
-        let Some(tolerance) = tolerance_seconds else { return Ok(()) };
-        let t: i64 = self.timestamp.trim().parse().map_err(|_| VerifyFailure::InvalidTimestamp)?;
+    pub fn check_tolerance(
+        &self,
+        tolerance_seconds: Option<u64>,
+        now: i64,
+    ) -> Result<(), VerifyFailure> {
+        let Some(tolerance) = tolerance_seconds else {
+            return Ok(());
+        };
+        let t: i64 = self
+            .timestamp
+            .trim()
+            .parse()
+            .map_err(|_| VerifyFailure::InvalidTimestamp)?;
         let tolerance = i64::try_from(tolerance).unwrap_or(i64::MAX);
         if now.saturating_sub(t) > tolerance {
             Err(VerifyFailure::TimestampTooOld)
@@ -161,7 +179,10 @@ pub struct VerifyOptions {
 
 impl VerifyOptions {
     pub fn at_current_time(tolerance_seconds: Option<u64>) -> Self {
-        Self { tolerance_seconds, now: unix_now() }
+        Self {
+            tolerance_seconds,
+            now: unix_now(),
+        }
     }
 }
 
@@ -185,7 +206,10 @@ pub fn verify<'b>(
         return Err(VerifyFailure::KeyNotConfigured);
     }
     let parsed = parse_header(header)?;
-    if !candidates.into_iter().any(|body| parsed.matches(&body, keys)) {
+    if !candidates
+        .into_iter()
+        .any(|body| parsed.matches(&body, keys))
+    {
         return Err(VerifyFailure::InvalidSignature);
     }
     parsed.check_tolerance(options.tolerance_seconds, options.now)
@@ -203,8 +227,21 @@ mod tests {
         k.iter().map(|s| Secret::new(*s)).collect()
     }
 
-    fn check(header: Option<&str>, key_list: &[&str], tolerance: Option<u64>, now: i64) -> Result<(), VerifyFailure> {
-        verify(header, &keys(key_list), VerifyOptions { tolerance_seconds: tolerance, now }, [Cow::Borrowed(BODY)])
+    fn check(
+        header: Option<&str>,
+        key_list: &[&str],
+        tolerance: Option<u64>,
+        now: i64,
+    ) -> Result<(), VerifyFailure> {
+        verify(
+            header,
+            &keys(key_list),
+            VerifyOptions {
+                tolerance_seconds: tolerance,
+                now,
+            },
+            [Cow::Borrowed(BODY)],
+        )
     }
 
     #[test]
@@ -223,18 +260,54 @@ mod tests {
 
     #[test]
     fn reasons_in_python_order() {
-        assert_eq!(check(Some("t=1,v1=00"), &[], None, 0), Err(VerifyFailure::KeyNotConfigured));
-        assert_eq!(check(None, &["k"], None, 0), Err(VerifyFailure::MissingHeader));
-        assert_eq!(check(Some(""), &["k"], None, 0), Err(VerifyFailure::MissingHeader));
-        assert_eq!(check(Some("garbage"), &["k"], None, 0), Err(VerifyFailure::InvalidFormat));
-        assert_eq!(check(Some("t=1,oops"), &["k"], None, 0), Err(VerifyFailure::InvalidFormat));
-        assert_eq!(check(Some("t=1"), &["k"], None, 0), Err(VerifyFailure::MissingFields));
-        assert_eq!(check(Some("v1=ab"), &["k"], None, 0), Err(VerifyFailure::MissingFields));
-        assert_eq!(check(Some("t=,v1=ab"), &["k"], None, 0), Err(VerifyFailure::MissingFields));
-        assert_eq!(check(Some(" t=1,v1=ab"), &["k"], None, 0), Err(VerifyFailure::MissingFields));
-        assert_eq!(check(Some("t=1,v1=zz"), &["k"], None, 0), Err(VerifyFailure::InvalidSignature));
-        assert_eq!(check(Some("t=1,v1=abc"), &["k"], None, 0), Err(VerifyFailure::InvalidSignature));
-        assert_eq!(check(Some("t=1,v1=00"), &["k"], None, 0), Err(VerifyFailure::InvalidSignature));
+        assert_eq!(
+            check(Some("t=1,v1=00"), &[], None, 0),
+            Err(VerifyFailure::KeyNotConfigured)
+        );
+        assert_eq!(
+            check(None, &["k"], None, 0),
+            Err(VerifyFailure::MissingHeader)
+        );
+        assert_eq!(
+            check(Some(""), &["k"], None, 0),
+            Err(VerifyFailure::MissingHeader)
+        );
+        assert_eq!(
+            check(Some("garbage"), &["k"], None, 0),
+            Err(VerifyFailure::InvalidFormat)
+        );
+        assert_eq!(
+            check(Some("t=1,oops"), &["k"], None, 0),
+            Err(VerifyFailure::InvalidFormat)
+        );
+        assert_eq!(
+            check(Some("t=1"), &["k"], None, 0),
+            Err(VerifyFailure::MissingFields)
+        );
+        assert_eq!(
+            check(Some("v1=ab"), &["k"], None, 0),
+            Err(VerifyFailure::MissingFields)
+        );
+        assert_eq!(
+            check(Some("t=,v1=ab"), &["k"], None, 0),
+            Err(VerifyFailure::MissingFields)
+        );
+        assert_eq!(
+            check(Some(" t=1,v1=ab"), &["k"], None, 0),
+            Err(VerifyFailure::MissingFields)
+        );
+        assert_eq!(
+            check(Some("t=1,v1=zz"), &["k"], None, 0),
+            Err(VerifyFailure::InvalidSignature)
+        );
+        assert_eq!(
+            check(Some("t=1,v1=abc"), &["k"], None, 0),
+            Err(VerifyFailure::InvalidSignature)
+        );
+        assert_eq!(
+            check(Some("t=1,v1=00"), &["k"], None, 0),
+            Err(VerifyFailure::InvalidSignature)
+        );
     }
 
     #[test]
@@ -250,7 +323,10 @@ mod tests {
         let vertical_tab = format!("t=5,v1={}\x0b{}\x0c", &sig[..10], &sig[10..]);
         assert_eq!(check(Some(&vertical_tab), &["k"], None, 0), Ok(()));
         let split_pair = format!("t=5,v1={} {}", &sig[..9], &sig[9..]);
-        assert_eq!(check(Some(&split_pair), &["k"], None, 0), Err(VerifyFailure::InvalidSignature));
+        assert_eq!(
+            check(Some(&split_pair), &["k"], None, 0),
+            Err(VerifyFailure::InvalidSignature)
+        );
     }
 
     #[test]
@@ -259,15 +335,24 @@ mod tests {
         let sig = good.split("v1=").nth(1).unwrap();
         let header = format!("t=9,v1=deadbeef,v1={sig},v1=00");
         assert_eq!(check(Some(&header), &["old", "new"], None, 0), Ok(()));
-        assert_eq!(check(Some(&header), &["old"], None, 0), Err(VerifyFailure::InvalidSignature));
+        assert_eq!(
+            check(Some(&header), &["old"], None, 0),
+            Err(VerifyFailure::InvalidSignature)
+        );
     }
 
     #[test]
     fn last_timestamp_wins_like_python() {
         let good = generate_header(BODY, "k", 7);
         let sig = good.split("v1=").nth(1).unwrap();
-        assert_eq!(check(Some(&format!("t=1,t=7,v1={sig}")), &["k"], None, 0), Ok(()));
-        assert_eq!(check(Some(&format!("t=7,t=1,v1={sig}")), &["k"], None, 0), Err(VerifyFailure::InvalidSignature));
+        assert_eq!(
+            check(Some(&format!("t=1,t=7,v1={sig}")), &["k"], None, 0),
+            Ok(())
+        );
+        assert_eq!(
+            check(Some(&format!("t=7,t=1,v1={sig}")), &["k"], None, 0),
+            Err(VerifyFailure::InvalidSignature)
+        );
     }
 
     #[test]
@@ -275,14 +360,26 @@ mod tests {
         let header = generate_header(BODY, "k", 1000);
         assert_eq!(check(Some(&header), &["k"], Some(180), 1180), Ok(()));
         assert_eq!(check(Some(&header), &["k"], Some(180), 820), Ok(()));
-        assert_eq!(check(Some(&header), &["k"], Some(180), 1181), Err(VerifyFailure::TimestampTooOld));
-        assert_eq!(check(Some(&header), &["k"], Some(180), 819), Err(VerifyFailure::TimestampInFuture));
+        assert_eq!(
+            check(Some(&header), &["k"], Some(180), 1181),
+            Err(VerifyFailure::TimestampTooOld)
+        );
+        assert_eq!(
+            check(Some(&header), &["k"], Some(180), 819),
+            Err(VerifyFailure::TimestampInFuture)
+        );
         assert_eq!(check(Some(&header), &["k"], None, 99_999), Ok(()));
         let bogus_t = generate_header(BODY, "k", 0).replace("t=0", "t=abc");
         let sig = bogus_t.split("v1=").nth(1).unwrap();
-        let resigned = format!("t=abc,v1={}", hex::encode(compute_signature(b"k", "abc", BODY)));
+        let resigned = format!(
+            "t=abc,v1={}",
+            hex::encode(compute_signature(b"k", "abc", BODY))
+        );
         assert_ne!(sig, "");
-        assert_eq!(check(Some(&resigned), &["k"], Some(10), 0), Err(VerifyFailure::InvalidTimestamp));
+        assert_eq!(
+            check(Some(&resigned), &["k"], Some(10), 0),
+            Err(VerifyFailure::InvalidTimestamp)
+        );
         assert_eq!(check(Some(&resigned), &["k"], None, 0), Ok(()));
     }
 
@@ -292,8 +389,14 @@ mod tests {
         let result = verify(
             Some(&header),
             &keys(&["k"]),
-            VerifyOptions { tolerance_seconds: None, now: 0 },
-            [Cow::Borrowed(&b"{ \"pretty\": 1 }"[..]), Cow::Borrowed(BODY)],
+            VerifyOptions {
+                tolerance_seconds: None,
+                now: 0,
+            },
+            [
+                Cow::Borrowed(&b"{ \"pretty\": 1 }"[..]),
+                Cow::Borrowed(BODY),
+            ],
         );
         assert_eq!(result, Ok(()));
     }

@@ -59,7 +59,10 @@ mod tests {
                 }
             }
         });
-        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(starts.load(Ordering::SeqCst), 3);
     }
 

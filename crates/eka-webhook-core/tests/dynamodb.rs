@@ -8,17 +8,16 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
-    TableDescription, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, TableDescription, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use eka_webhook_core::persistence::dynamodb::{DynamoDbStore, STATUS_START_TIME_INDEX};
-use eka_webhook_core::persistence::{
-    PersistenceError, ScheduleStore, SCHEDULE_TABLE_NAME,
-};
+use eka_webhook_core::persistence::{PersistenceError, ScheduleStore, SCHEDULE_TABLE_NAME};
 use support::moto::Moto;
 use support::{
-    assert_key_and_gsi, create_table_without_gsi, dynamo_config, get_item, ids, raw_client, record, store, SECRET_KEY,
+    assert_key_and_gsi, create_table_without_gsi, dynamo_config, get_item, ids, raw_client, record,
+    store, SECRET_KEY,
 };
 
 /// A fresh moto server with the table created by the store under test.
@@ -31,24 +30,47 @@ async fn with_table() -> (Moto, Client, DynamoDbStore) {
 }
 
 async fn describe(client: &Client) -> TableDescription {
-    client.describe_table().table_name(SCHEDULE_TABLE_NAME).send().await.unwrap().table.unwrap()
+    client
+        .describe_table()
+        .table_name(SCHEDULE_TABLE_NAME)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
 }
 
 fn n(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
-    item[name].as_n().unwrap_or_else(|_| panic!("{name} is not N: {:?}", item[name])).parse().unwrap()
+    item[name]
+        .as_n()
+        .unwrap_or_else(|_| panic!("{name} is not N: {:?}", item[name]))
+        .parse()
+        .unwrap()
 }
 
 fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
-    item[name].as_s().unwrap_or_else(|_| panic!("{name} is not S: {:?}", item[name]))
+    item[name]
+        .as_s()
+        .unwrap_or_else(|_| panic!("{name} is not S: {:?}", item[name]))
 }
 
 /// Asserts the table and GSI are exactly what the Python SDK 0.1.4 creates.
 fn assert_python_shape(table: &TableDescription) {
     assert_key_and_gsi(table);
-    let mut attrs: Vec<_> =
-        table.attribute_definitions().iter().map(|a| (a.attribute_name(), a.attribute_type().as_str())).collect();
+    let mut attrs: Vec<_> = table
+        .attribute_definitions()
+        .iter()
+        .map(|a| (a.attribute_name(), a.attribute_type().as_str()))
+        .collect();
     attrs.sort();
-    assert_eq!(attrs, [("appointment_id", "S"), ("start_time", "N"), ("status", "S")]);
+    assert_eq!(
+        attrs,
+        [
+            ("appointment_id", "S"),
+            ("start_time", "N"),
+            ("status", "S")
+        ]
+    );
 }
 
 #[tokio::test]
@@ -56,7 +78,14 @@ async fn creates_the_python_table_from_nothing() {
     let (_moto, client, store) = with_table().await;
     let table = describe(&client).await;
     assert_python_shape(&table);
-    assert_eq!(table.billing_mode_summary().unwrap().billing_mode().unwrap(), &BillingMode::PayPerRequest);
+    assert_eq!(
+        table
+            .billing_mode_summary()
+            .unwrap()
+            .billing_mode()
+            .unwrap(),
+        &BillingMode::PayPerRequest
+    );
     assert_eq!(table.table_status().unwrap().as_str(), "ACTIVE");
     // Idempotent: a second run (a restart) changes nothing.
     store.ensure_table().await.unwrap();
@@ -69,7 +98,10 @@ async fn adds_the_gsi_to_an_old_table_and_reports_it_missing_before() {
     let client = raw_client(&moto.endpoint);
     create_table_without_gsi(&client).await;
     let store = store(&moto.endpoint);
-    store.upsert(&record("old-1", 500, "BK", "NEW")).await.unwrap();
+    store
+        .upsert(&record("old-1", 500, "BK", "NEW"))
+        .await
+        .unwrap();
 
     // Before UpdateTable the GSI is missing: a clear IndexNotReady, not a generic error.
     // (moto creates a GSI ACTIVE at once, so the CREATING/backfilling state is covered by the
@@ -89,7 +121,14 @@ async fn adds_the_gsi_to_an_old_table_and_reports_it_missing_before() {
     // attributes, and moto *replaces* the table's AttributeDefinitions with them (DynamoDB
     // merges), so appointment_id drops out of the list here — as it does after Python's.
     assert_key_and_gsi(&table);
-    assert_eq!(table.billing_mode_summary().unwrap().billing_mode().unwrap(), &BillingMode::PayPerRequest);
+    assert_eq!(
+        table
+            .billing_mode_summary()
+            .unwrap()
+            .billing_mode()
+            .unwrap(),
+        &BillingMode::PayPerRequest
+    );
     // Rows written before the migration are found through the new index.
     let found = store.find_appointment_ids_between(0, 1000).await.unwrap();
     assert_eq!(found.appointments, ids(&["old-1"]));
@@ -103,15 +142,27 @@ async fn rejects_a_table_with_another_key() {
         .create_table()
         .table_name(SCHEDULE_TABLE_NAME)
         .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("id").attribute_type(ScalarAttributeType::S).build().unwrap(),
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("id").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
         .unwrap();
     match store(&moto.endpoint).ensure_table().await {
-        Err(PersistenceError::IncompatibleSchema(text)) => assert!(text.contains("appointment_id"), "{text}"),
+        Err(PersistenceError::IncompatibleSchema(text)) => {
+            assert!(text.contains("appointment_id"), "{text}")
+        }
         other => panic!("expected IncompatibleSchema, got {other:?}"),
     }
 }
@@ -121,28 +172,59 @@ async fn writes_items_with_pythons_attribute_names_and_types() {
     let (_moto, client, store) = with_table().await;
 
     let before = eka_webhook_core::signature::unix_now();
-    store.upsert(&record("apt-1", 1_000, "BK", "NEW")).await.unwrap();
+    store
+        .upsert(&record("apt-1", 1_000, "BK", "NEW"))
+        .await
+        .unwrap();
     let item = get_item(&client, "apt-1").await.unwrap();
     let mut names: Vec<_> = item.keys().map(String::as_str).collect();
     names.sort();
-    assert_eq!(names, ["appointment_id", "created_at", "end_time", "start_time", "status", "visit_type"]);
+    assert_eq!(
+        names,
+        [
+            "appointment_id",
+            "created_at",
+            "end_time",
+            "start_time",
+            "status",
+            "visit_type"
+        ]
+    );
     assert_eq!(s(&item, "appointment_id"), "apt-1");
-    assert_eq!((n(&item, "start_time"), n(&item, "end_time")), (1_000, 1_900));
+    assert_eq!(
+        (n(&item, "start_time"), n(&item, "end_time")),
+        (1_000, 1_900)
+    );
     assert_eq!((s(&item, "status"), s(&item, "visit_type")), ("BK", "NEW"));
     let created_at = n(&item, "created_at");
     assert!(created_at >= before && created_at <= eka_webhook_core::signature::unix_now());
 
     // update_status only touches an existing item.
     assert!(store.update_status("apt-1", "CND").await.unwrap());
-    assert_eq!(s(&get_item(&client, "apt-1").await.unwrap(), "status"), "CND");
+    assert_eq!(
+        s(&get_item(&client, "apt-1").await.unwrap(), "status"),
+        "CND"
+    );
     assert!(!store.update_status("missing", "CND").await.unwrap());
-    assert!(get_item(&client, "missing").await.is_none(), "update_status must not create an item");
+    assert!(
+        get_item(&client, "missing").await.is_none(),
+        "update_status must not create an item"
+    );
 
     // reminder_sent_at is N, only on an existing item.
     assert!(store.mark_reminder_sent("apt-1", 1_234_567).await.unwrap());
-    assert_eq!(n(&get_item(&client, "apt-1").await.unwrap(), "reminder_sent_at"), 1_234_567);
+    assert_eq!(
+        n(
+            &get_item(&client, "apt-1").await.unwrap(),
+            "reminder_sent_at"
+        ),
+        1_234_567
+    );
     assert!(!store.mark_reminder_sent("missing", 1).await.unwrap());
-    assert!(get_item(&client, "missing").await.is_none(), "mark_reminder_sent must not create an item");
+    assert!(
+        get_item(&client, "missing").await.is_none(),
+        "mark_reminder_sent must not create an item"
+    );
 }
 
 #[tokio::test]
@@ -164,12 +246,26 @@ async fn reupsert_keeps_created_at_reminder_and_an_existing_p_aid() {
         .unwrap();
     store.mark_reminder_sent("apt-2", 4_242).await.unwrap();
 
-    store.upsert(&record("apt-2", 2_000, "IN", "FLW")).await.unwrap();
+    store
+        .upsert(&record("apt-2", 2_000, "IN", "FLW"))
+        .await
+        .unwrap();
     let item = get_item(&client, "apt-2").await.unwrap();
     assert_eq!(n(&item, "created_at"), 1_000);
-    assert_eq!(s(&item, "p_aid"), "apt-0", "an absent p_aid keeps the stored one");
+    assert_eq!(
+        s(&item, "p_aid"),
+        "apt-0",
+        "an absent p_aid keeps the stored one"
+    );
     assert_eq!(n(&item, "reminder_sent_at"), 4_242);
-    assert_eq!((n(&item, "start_time"), s(&item, "status"), s(&item, "visit_type")), (2_000, "IN", "FLW"));
+    assert_eq!(
+        (
+            n(&item, "start_time"),
+            s(&item, "status"),
+            s(&item, "visit_type")
+        ),
+        (2_000, "IN", "FLW")
+    );
 
     let mut again = record("apt-2", 2_000, "BK", "NEW");
     again.p_aid = Some("apt-1".to_string());
@@ -209,7 +305,12 @@ async fn follows_pagination_to_the_end() {
                 WriteRequest::builder().put_request(put).build()
             })
             .collect::<Vec<_>>();
-        let out = client.batch_write_item().request_items(SCHEDULE_TABLE_NAME, requests).send().await.unwrap();
+        let out = client
+            .batch_write_item()
+            .request_items(SCHEDULE_TABLE_NAME, requests)
+            .send()
+            .await
+            .unwrap();
         assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
     }
 
@@ -227,7 +328,10 @@ async fn follows_pagination_to_the_end() {
         .send()
         .await
         .unwrap();
-    assert!(first_page.last_evaluated_key().is_some(), "the test data must span more than one page");
+    assert!(
+        first_page.last_evaluated_key().is_some(),
+        "the test data must span more than one page"
+    );
     assert!(first_page.items().len() < 1_000);
 
     let expect = |status: &str, visit: Option<&str>| -> Vec<String> {
@@ -244,23 +348,41 @@ async fn follows_pagination_to_the_end() {
 
     // And with a small page size (many more pages, including filtered-empty ones).
     let small_pages = DynamoDbStore::new(dynamo_config(&moto.endpoint)).with_query_page_limit(7);
-    let window = small_pages.find_appointment_ids_between(10_000, 10_100).await.unwrap();
+    let window = small_pages
+        .find_appointment_ids_between(10_000, 10_100)
+        .await
+        .unwrap();
     let in_window = |list: Vec<String>| -> Vec<String> {
-        list.into_iter().filter(|id| id[id.len() - 4..].parse::<i64>().unwrap() <= 100).collect()
+        list.into_iter()
+            .filter(|id| id[id.len() - 4..].parse::<i64>().unwrap() <= 100)
+            .collect()
     };
     assert_eq!(window.appointments, in_window(expect("BK", None)));
-    assert_eq!(window.followup_appointments, in_window(expect("IN", Some("FLW"))));
+    assert_eq!(
+        window.followup_appointments,
+        in_window(expect("IN", Some("FLW")))
+    );
 }
 
 #[tokio::test]
 async fn nothing_listening_is_unreachable_quickly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let store = store(&format!("http://127.0.0.1:{port}"));
     let started = Instant::now();
     let err = store.ensure_table().await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     match &err {
-        PersistenceError::Unreachable(text) => assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}"),
+        PersistenceError::Unreachable(text) => {
+            assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}")
+        }
         other => panic!("expected Unreachable, got {other:?}"),
     }
     assert!(!format!("{err} {err:?}").contains(SECRET_KEY));
@@ -276,7 +398,10 @@ async fn a_silent_endpoint_times_out_within_the_connect_timeout() {
     config.connect_timeout = Duration::from_millis(500);
     let store = DynamoDbStore::new(config);
     let started = Instant::now();
-    let err = store.upsert(&record("x", 1, "BK", "NEW")).await.unwrap_err();
+    let err = store
+        .upsert(&record("x", 1, "BK", "NEW"))
+        .await
+        .unwrap_err();
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_millis(1_500), "took {elapsed:?}");
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");

@@ -26,7 +26,10 @@ fn record(id: &str) -> ScheduleRecord {
 async fn an_alter_stuck_on_a_metadata_lock_stalls_writes_only_up_to_the_query_timeout() {
     let h = MysqlHarness::new("lockwait").await;
     let query_timeout = Duration::from_secs(1);
-    let store = MysqlStore::new(&MysqlConfig { query_timeout, ..h.config() });
+    let store = MysqlStore::new(&MysqlConfig {
+        query_timeout,
+        ..h.config()
+    });
     store.ensure_table().await.unwrap();
 
     // A transaction that read the table holds a shared metadata lock until it ends...
@@ -56,20 +59,32 @@ async fn an_alter_stuck_on_a_metadata_lock_stalls_writes_only_up_to_the_query_ti
         if count > 0 {
             break;
         }
-        assert!(waiting.elapsed() < Duration::from_secs(5), "the ALTER never waited");
+        assert!(
+            waiting.elapsed() < Duration::from_secs(5),
+            "the ALTER never waited"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     let started = Instant::now();
     let err = store.upsert(&record("apt-stalled")).await.unwrap_err();
     let elapsed = started.elapsed();
-    assert!(elapsed >= query_timeout && elapsed < query_timeout * 2, "waited {elapsed:?}");
+    assert!(
+        elapsed >= query_timeout && elapsed < query_timeout * 2,
+        "waited {elapsed:?}"
+    );
     assert!(matches!(err, PersistenceError::Database(_)), "{err:?}");
-    assert!(err.to_string().contains("Lock wait timeout exceeded"), "{err}");
+    assert!(
+        err.to_string().contains("Lock wait timeout exceeded"),
+        "{err}"
+    );
     assert!(err.to_string().contains("'queryTimeoutMs'"), "{err}");
     let started = Instant::now();
     assert!(store.find_appointment_ids_between(0, 1000).await.is_err());
-    assert!(started.elapsed() < query_timeout * 2, "reads are bounded too");
+    assert!(
+        started.elapsed() < query_timeout * 2,
+        "reads are bounded too"
+    );
 
     // Once the long transaction ends, the ALTER and the writes go through.
     sqlx::raw_sql("COMMIT").execute(&mut *reader).await.unwrap();

@@ -13,7 +13,9 @@ use eka_webhook_core::persistence::ScheduleStore;
 use eka_webhook_core::secret::Secret;
 
 fn run(command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
         "{command:?}: {}",
@@ -25,8 +27,15 @@ fn run(command: &mut Command) {
 fn make_ca(dir: &Path, name: &str) {
     run(Command::new("openssl")
         .current_dir(dir)
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
-        .args(["-keyout", &format!("{name}.key"), "-out", &format!("{name}.pem")])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+        ])
         .args(["-subj", &format!("/CN={name}")]));
 }
 
@@ -34,13 +43,37 @@ fn make_ca(dir: &Path, name: &str) {
 fn make_server_cert(dir: &Path) {
     run(Command::new("openssl")
         .current_dir(dir)
-        .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-keyout", "server.key", "-out", "server.csr"]));
     std::fs::write(dir.join("server.ext"), "subjectAltName=DNS:localhost\n").unwrap();
     run(Command::new("openssl")
         .current_dir(dir)
-        .args(["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key"])
-        .args(["-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem"]));
+        .args([
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+        ])
+        .args([
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]));
 }
 
 /// The second server; dropping it stops the process and removes its files.
@@ -70,8 +103,16 @@ impl TlsServer {
         run(Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", datadir.display()))
-            .args(["--auth-root-authentication-method=normal", "--user=root", "--skip-test-db"]));
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            .args([
+                "--auth-root-authentication-method=normal",
+                "--user=root",
+                "--skip-test-db",
+            ]));
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let socket = dir.join("mysqld.sock");
         let path = |name: &str| dir.join(name).display().to_string();
         let child = Command::new("mariadbd")
@@ -92,7 +133,10 @@ impl TlsServer {
         let server = TlsServer { child, dir, port };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(60), "mariadbd did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "mariadbd did not start"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         // A user who may only connect over TLS, so a connection that works used TLS.
@@ -114,9 +158,8 @@ impl TlsServer {
             password: Secret::new(""),
             database: "tls_test".into(),
             ssl_mode,
-            ssl_ca: ca.map(|name| {
-                RootCert::Pem(std::fs::read_to_string(self.dir.join(name)).unwrap())
-            }),
+            ssl_ca: ca
+                .map(|name| RootCert::Pem(std::fs::read_to_string(self.dir.join(name)).unwrap())),
             connect_timeout: Duration::from_secs(3),
             query_timeout: DEFAULT_DB_QUERY_TIMEOUT,
         }
@@ -136,14 +179,22 @@ async fn ssl_modes_against_a_server_with_a_self_signed_ca() {
     use MysqlSslMode::*;
 
     // `required` encrypts without checking the certificate; the user cannot connect without.
-    connect(server.config("127.0.0.1", Required, None)).await.unwrap();
-    let plain = connect(server.config("127.0.0.1", Disabled, None)).await.unwrap_err();
+    connect(server.config("127.0.0.1", Required, None))
+        .await
+        .unwrap();
+    let plain = connect(server.config("127.0.0.1", Disabled, None))
+        .await
+        .unwrap_err();
     assert!(plain.contains("Access denied"), "{plain}");
     // The loopback default (`preferred`) uses TLS when the server offers it.
-    connect(server.config("127.0.0.1", Preferred, None)).await.unwrap();
+    connect(server.config("127.0.0.1", Preferred, None))
+        .await
+        .unwrap();
 
     // `verify-ca`: the CA must have signed the certificate, whatever the name.
-    connect(server.config("127.0.0.1", VerifyCa, Some("ca.pem"))).await.unwrap();
+    connect(server.config("127.0.0.1", VerifyCa, Some("ca.pem")))
+        .await
+        .unwrap();
     let wrong_ca = connect(server.config("127.0.0.1", VerifyCa, Some("other-ca.pem")))
         .await
         .unwrap_err();
@@ -151,14 +202,18 @@ async fn ssl_modes_against_a_server_with_a_self_signed_ca() {
     assert!(wrong_ca.contains("UnknownIssuer"), "{wrong_ca}");
 
     // `verify-identity` also checks the name: the certificate is for `localhost` only.
-    connect(server.config("localhost", VerifyIdentity, Some("ca.pem"))).await.unwrap();
+    connect(server.config("localhost", VerifyIdentity, Some("ca.pem")))
+        .await
+        .unwrap();
     let mismatch = connect(server.config("127.0.0.1", VerifyIdentity, Some("ca.pem")))
         .await
         .unwrap_err();
     assert!(mismatch.contains("TLS handshake failed"), "{mismatch}");
     assert!(mismatch.contains("not valid for name"), "{mismatch}");
     // Without a CA, the web roots are used: a self-signed CA is not among them.
-    let web_roots = connect(server.config("localhost", VerifyIdentity, None)).await.unwrap_err();
+    let web_roots = connect(server.config("localhost", VerifyIdentity, None))
+        .await
+        .unwrap_err();
     assert!(web_roots.contains("TLS handshake failed"), "{web_roots}");
     assert!(web_roots.contains("UnknownIssuer"), "{web_roots}");
 }

@@ -7,7 +7,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eka_webhook_core::config::{MysqlConfig, PostgresConfig, PostgresSslMode, RootCert, SqliteConfig};
+use eka_webhook_core::config::{
+    MysqlConfig, PostgresConfig, PostgresSslMode, RootCert, SqliteConfig,
+};
 use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
 use eka_webhook_core::persistence::schedule::Schedule;
@@ -25,7 +27,11 @@ use support::*;
 // ---------------------------------------------------------------------------------------------
 
 fn unreachable_config(timeout: Duration) -> MysqlConfig {
-    MysqlConfig { port: closed_port(), connect_timeout: timeout, ..mysql_admin_config("test") }
+    MysqlConfig {
+        port: closed_port(),
+        connect_timeout: timeout,
+        ..mysql_admin_config("test")
+    }
 }
 
 /// A server store whose port has nothing listening (connect timeout 800 ms): every operation
@@ -57,20 +63,30 @@ async fn mysql_unreachable_is_reported_within_the_connect_timeout() {
 #[tokio::test]
 async fn mysql_down_delays_concurrent_first_calls_by_one_timeout_not_many() {
     let timeout = Duration::from_millis(600);
-    let schedule = Arc::new(Schedule::new(Arc::new(MysqlStore::new(&unreachable_config(timeout)))));
+    let schedule = Arc::new(Schedule::new(Arc::new(MysqlStore::new(
+        &unreachable_config(timeout),
+    ))));
     let started = Instant::now();
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let schedule = schedule.clone();
             tokio::spawn(async move {
-                schedule.apply_event(&event("appointment.created", &format!("d-{i}"), 1, "BK", "NEW"), None).await;
+                schedule
+                    .apply_event(
+                        &event("appointment.created", &format!("d-{i}"), 1, "BK", "NEW"),
+                        None,
+                    )
+                    .await;
                 started.elapsed()
             })
         })
         .collect();
     for task in tasks {
         let waited = task.await.unwrap();
-        assert!(waited < timeout * 2, "a webhook waited {waited:?} with a {timeout:?} connect timeout");
+        assert!(
+            waited < timeout * 2,
+            "a webhook waited {waited:?} with a {timeout:?} connect timeout"
+        );
     }
     // A later call retries (the failure is not cached).
     let err = schedule.ensure_ready().await.unwrap_err();
@@ -102,8 +118,14 @@ async fn mysql_wrong_password_is_auth_and_never_shows_the_password() {
     let started = Instant::now();
     let err = store.ensure_table().await.unwrap_err();
     assert!(matches!(err, PersistenceError::Auth(_)), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(2), "an auth failure is not retried until the timeout");
-    assert!(!err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "an auth failure is not retried until the timeout"
+    );
+    assert!(
+        !err.to_string().contains(wrong) && !format!("{err:?}").contains(wrong),
+        "{err}"
+    );
     assert!(err.to_string().contains(&user), "{err}");
 
     // The right password works (so the failure above really was the password).
@@ -112,8 +134,14 @@ async fn mysql_wrong_password_is_auth_and_never_shows_the_password() {
     good.close().await;
 
     // A user that does not exist at all.
-    let nobody = MysqlStore::new(&MysqlConfig { user: unique("nobody"), ..config("x") });
-    assert!(matches!(nobody.ensure_table().await.unwrap_err(), PersistenceError::Auth(_)));
+    let nobody = MysqlStore::new(&MysqlConfig {
+        user: unique("nobody"),
+        ..config("x")
+    });
+    assert!(matches!(
+        nobody.ensure_table().await.unwrap_err(),
+        PersistenceError::Auth(_)
+    ));
 
     sqlx::raw_sql(AssertSqlSafe(format!(
         "DROP USER '{user}'@'%'; DROP USER '{user}'@'localhost'; DROP DATABASE `{database}`"
@@ -134,11 +162,21 @@ async fn mysql_unknown_database_says_so() {
 #[tokio::test]
 async fn mysql_incompatible_column_type_is_reported() {
     let h = MysqlHarness::new("incompatible").await;
-    h.exec(&h.old_table_sql().replace("start_time BIGINT NOT NULL DEFAULT 0", "start_time VARCHAR(20) NOT NULL DEFAULT ''"))
-        .await;
+    h.exec(&h.old_table_sql().replace(
+        "start_time BIGINT NOT NULL DEFAULT 0",
+        "start_time VARCHAR(20) NOT NULL DEFAULT ''",
+    ))
+    .await;
     let err = h.store().ensure_table().await.unwrap_err();
-    let PersistenceError::IncompatibleSchema(message) = &err else { panic!("{err:?}") };
-    assert!(message.contains("start_time") && message.contains("varchar(20)") && message.contains("BIGINT"), "{message}");
+    let PersistenceError::IncompatibleSchema(message) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.contains("start_time")
+            && message.contains("varchar(20)")
+            && message.contains("BIGINT"),
+        "{message}"
+    );
     // Nothing was half-migrated.
     assert_eq!(h.columns().await.len(), 5);
     Box::new(h).cleanup().await;
@@ -160,7 +198,10 @@ async fn mysql_table_matches_the_python_ddl() {
         )
         .await;
     assert_eq!(ours, other.show_create_table().await);
-    assert!(ours.contains("KEY `idx_start_time` (`start_time`)"), "{ours}");
+    assert!(
+        ours.contains("KEY `idx_start_time` (`start_time`)"),
+        "{ours}"
+    );
     Box::new(h).cleanup().await;
     Box::new(other).cleanup().await;
 }
@@ -428,9 +469,15 @@ async fn sqlite_file_uses_wal_and_several_instances_share_it() {
         task.await.unwrap();
     }
     assert_eq!(h.count().await, 450);
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&h.pool).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&h.pool)
+        .await
+        .unwrap();
     assert_eq!(mode, "wal");
-    let found = stores[0].find_appointment_ids_between(1_900_000_000, 1_900_000_000).await.unwrap();
+    let found = stores[0]
+        .find_appointment_ids_between(1_900_000_000, 1_900_000_000)
+        .await
+        .unwrap();
     assert_eq!(found.appointments, ids(&["s0-0", "s1-0", "s2-0"]));
     for store in stores {
         store.close().await;
@@ -440,7 +487,9 @@ async fn sqlite_file_uses_wal_and_several_instances_share_it() {
 
 #[tokio::test]
 async fn sqlite_memory_keeps_its_data_and_is_private_to_its_store() {
-    let config = SqliteConfig { filename: ":memory:".into() };
+    let config = SqliteConfig {
+        filename: ":memory:".into(),
+    };
     let a = SqliteStore::new(&config);
     let b = SqliteStore::new(&config);
     a.ensure_table().await.unwrap();
@@ -448,12 +497,28 @@ async fn sqlite_memory_keeps_its_data_and_is_private_to_its_store() {
     // Concurrent use of the single connection.
     let writes = (0..50).map(|i| {
         let a = &a;
-        async move { a.upsert(&record(&format!("m-{i:02}"), 1000 + i, "BK", "NEW")).await.unwrap() }
+        async move {
+            a.upsert(&record(&format!("m-{i:02}"), 1000 + i, "BK", "NEW"))
+                .await
+                .unwrap()
+        }
     });
     futures::future::join_all(writes).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(a.find_appointment_ids_between(0, 5000).await.unwrap().appointments.len(), 50);
-    assert!(b.find_appointment_ids_between(0, 5000).await.unwrap().appointments.is_empty());
+    assert_eq!(
+        a.find_appointment_ids_between(0, 5000)
+            .await
+            .unwrap()
+            .appointments
+            .len(),
+        50
+    );
+    assert!(b
+        .find_appointment_ids_between(0, 5000)
+        .await
+        .unwrap()
+        .appointments
+        .is_empty());
     a.close().await;
     b.close().await;
 }
@@ -461,21 +526,37 @@ async fn sqlite_memory_keeps_its_data_and_is_private_to_its_store() {
 #[tokio::test]
 async fn sqlite_incompatible_column_type_is_reported() {
     let h = SqliteHarness::new("incompatible").await;
-    h.exec(&h.old_table_sql().replace("status TEXT NOT NULL DEFAULT ''", "status REAL NOT NULL DEFAULT 0")).await;
+    h.exec(&h.old_table_sql().replace(
+        "status TEXT NOT NULL DEFAULT ''",
+        "status REAL NOT NULL DEFAULT 0",
+    ))
+    .await;
     let err = h.store().ensure_table().await.unwrap_err();
-    let PersistenceError::IncompatibleSchema(message) = &err else { panic!("{err:?}") };
-    assert!(message.contains("status") && message.contains("REAL") && message.contains("TEXT"), "{message}");
+    let PersistenceError::IncompatibleSchema(message) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.contains("status") && message.contains("REAL") && message.contains("TEXT"),
+        "{message}"
+    );
     Box::new(h).cleanup().await;
 }
 
 #[tokio::test]
 async fn sqlite_unopenable_file_is_reported() {
-    let path = std::env::temp_dir().join(unique("no_such_dir")).join("schedule.db");
-    let store = SqliteStore::new(&SqliteConfig { filename: path.to_string_lossy().into_owned() });
+    let path = std::env::temp_dir()
+        .join(unique("no_such_dir"))
+        .join("schedule.db");
+    let store = SqliteStore::new(&SqliteConfig {
+        filename: path.to_string_lossy().into_owned(),
+    });
     let err = store.ensure_table().await.unwrap_err();
     assert!(matches!(err, PersistenceError::Unreachable(_)), "{err:?}");
     assert!(err.to_string().contains("cannot open"), "{err}");
-    assert!(err.to_string().contains(SCHEDULE_TABLE_NAME) || err.to_string().contains("schedule.db"), "{err}");
+    assert!(
+        err.to_string().contains(SCHEDULE_TABLE_NAME) || err.to_string().contains("schedule.db"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,18 +571,28 @@ fn stores_open_outside_any_runtime() {
     use eka_webhook_core::persistence::open_store;
     let file = std::env::temp_dir().join(format!("{}.sqlite3", unique("no_runtime")));
     for config in [
-        PersistenceConfig::Sqlite(SqliteConfig { filename: ":memory:".into() }),
-        PersistenceConfig::Sqlite(SqliteConfig { filename: file.to_string_lossy().into_owned() }),
+        PersistenceConfig::Sqlite(SqliteConfig {
+            filename: ":memory:".into(),
+        }),
+        PersistenceConfig::Sqlite(SqliteConfig {
+            filename: file.to_string_lossy().into_owned(),
+        }),
         PersistenceConfig::Mysql(mysql_admin_config("test")),
         PersistenceConfig::Postgres(postgres_config("public")),
     ] {
         let store = open_store(&config);
         // And it works once a runtime drives it (servers: only up to a query, so that no table
         // lands in the shared `test` database).
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             if matches!(config, PersistenceConfig::Sqlite(_)) {
-                store.ensure_table().await.unwrap_or_else(|e| panic!("{config:?}: {e}"));
+                store
+                    .ensure_table()
+                    .await
+                    .unwrap_or_else(|e| panic!("{config:?}: {e}"));
             } else {
                 store.find_appointment_ids_between(0, 1).await.unwrap_err();
             }

@@ -20,9 +20,9 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
-    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TableDescription, TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
+    GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableDescription, TableStatus,
 };
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::Client;
@@ -192,7 +192,9 @@ impl DynamoDbStore {
             .table_name(SCHEDULE_TABLE_NAME)
             .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
             .attribute_definitions(attribute("start_time", ScalarAttributeType::N)?)
-            .global_secondary_index_updates(GlobalSecondaryIndexUpdate::builder().create(create).build())
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
             .send()
             .await
             .map(|_| ())
@@ -230,7 +232,10 @@ impl DynamoDbStore {
             .await
             .update_item()
             .table_name(SCHEDULE_TABLE_NAME)
-            .key("appointment_id", AttributeValue::S(appointment_id.to_string()))
+            .key(
+                "appointment_id",
+                AttributeValue::S(appointment_id.to_string()),
+            )
             .update_expression(expression)
             .condition_expression("attribute_exists(appointment_id)");
         for (placeholder, name) in names {
@@ -284,7 +289,10 @@ impl DynamoDbStore {
             };
             for item in page.items() {
                 let id = item.get("appointment_id").and_then(|v| v.as_s().ok());
-                let start = item.get("start_time").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+                let start = item
+                    .get("start_time")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok());
                 if let (Some(id), Some(start)) = (id, start) {
                     out.push((start, id.clone()));
                 }
@@ -303,7 +311,9 @@ impl DynamoDbStore {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let mapped = self.map_error(&format!("Query (status={status})"), err);
-        let PersistenceError::IndexNotReady(reason) = mapped else { return mapped };
+        let PersistenceError::IndexNotReady(reason) = mapped else {
+            return mapped;
+        };
         let state = match self.describe_table().await {
             Ok(Some(table)) => describe_gsi_state(&table),
             Ok(None) => format!("table {SCHEDULE_TABLE_NAME} does not exist"),
@@ -317,7 +327,9 @@ impl DynamoDbStore {
 impl ScheduleStore for DynamoDbStore {
     async fn ensure_table(&self) -> Result<(), PersistenceError> {
         let existing = self.describe_table().await.inspect_err(|err| {
-            logger::error(&format!("WebhookSDK: DynamoDB DescribeTable failed for {SCHEDULE_TABLE_NAME}: {err}"));
+            logger::error(&format!(
+                "WebhookSDK: DynamoDB DescribeTable failed for {SCHEDULE_TABLE_NAME}: {err}"
+            ));
         })?;
         if let Some(table) = existing {
             check_compatible(&table)?;
@@ -336,7 +348,9 @@ impl ScheduleStore for DynamoDbStore {
             return Ok(());
         }
         self.create_table().await.inspect_err(|err| {
-            logger::error(&format!("WebhookSDK: DynamoDB CreateTable failed for {SCHEDULE_TABLE_NAME}: {err}"));
+            logger::error(&format!(
+                "WebhookSDK: DynamoDB CreateTable failed for {SCHEDULE_TABLE_NAME}: {err}"
+            ));
         })?;
         self.wait_until_active(SCHEDULE_TABLE_NAME).await
     }
@@ -352,7 +366,10 @@ impl ScheduleStore for DynamoDbStore {
             .await
             .update_item()
             .table_name(SCHEDULE_TABLE_NAME)
-            .key("appointment_id", AttributeValue::S(record.appointment_id.clone()))
+            .key(
+                "appointment_id",
+                AttributeValue::S(record.appointment_id.clone()),
+            )
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":st", number(record.start_time))
             .expression_attribute_values(":et", number(record.end_time))
@@ -361,19 +378,29 @@ impl ScheduleStore for DynamoDbStore {
             .expression_attribute_values(":now", number(crate::signature::unix_now()));
         if let Some(p_aid) = record.p_aid.as_deref().filter(|p| !p.is_empty()) {
             expression.push_str(", p_aid = :paid");
-            request = request.expression_attribute_values(":paid", AttributeValue::S(p_aid.to_string()));
+            request =
+                request.expression_attribute_values(":paid", AttributeValue::S(p_aid.to_string()));
         }
-        request.update_expression(expression).send().await.map(|_| ()).map_err(|err| {
-            let err = self.map_error("UpdateItem (upsert)", err);
-            logger::error(&format!(
-                "WebhookSDK: DynamoDB upsert failed for appointment_id={}: {err}",
-                record.appointment_id
-            ));
-            err
-        })
+        request
+            .update_expression(expression)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|err| {
+                let err = self.map_error("UpdateItem (upsert)", err);
+                logger::error(&format!(
+                    "WebhookSDK: DynamoDB upsert failed for appointment_id={}: {err}",
+                    record.appointment_id
+                ));
+                err
+            })
     }
 
-    async fn update_status(&self, appointment_id: &str, status: &str) -> Result<bool, PersistenceError> {
+    async fn update_status(
+        &self,
+        appointment_id: &str,
+        status: &str,
+    ) -> Result<bool, PersistenceError> {
         self.update_existing(
             "UpdateItem (status)",
             appointment_id,
@@ -384,7 +411,11 @@ impl ScheduleStore for DynamoDbStore {
         .await
     }
 
-    async fn mark_reminder_sent(&self, appointment_id: &str, now: i64) -> Result<bool, PersistenceError> {
+    async fn mark_reminder_sent(
+        &self,
+        appointment_id: &str,
+        now: i64,
+    ) -> Result<bool, PersistenceError> {
         self.update_existing(
             "UpdateItem (reminder_sent)",
             appointment_id,
@@ -404,7 +435,10 @@ impl ScheduleStore for DynamoDbStore {
             self.query_ids_by_status("BK", start_time, end_time, None),
             self.query_ids_by_status("IN", start_time, end_time, Some("FLW")),
         )?;
-        Ok(AppointmentIdsBetween { appointments: sorted_ids(booked), followup_appointments: sorted_ids(followup) })
+        Ok(AppointmentIdsBetween {
+            appointments: sorted_ids(booked),
+            followup_appointments: sorted_ids(followup),
+        })
     }
 
     async fn close(&self) {}
@@ -552,8 +586,17 @@ async fn build_client(config: &DynamodbConfig) -> Client {
 }
 
 /// A service error (HTTP status, error code, message) becomes the variant a caller can act on.
-fn classify_service_error(context: &str, http_status: u16, code: &str, message: &str) -> PersistenceError {
-    let detail = if message.is_empty() { format!("{code} (HTTP {http_status})") } else { format!("{code}: {message}") };
+fn classify_service_error(
+    context: &str,
+    http_status: u16,
+    code: &str,
+    message: &str,
+) -> PersistenceError {
+    let detail = if message.is_empty() {
+        format!("{code} (HTTP {http_status})")
+    } else {
+        format!("{code}: {message}")
+    };
     // DynamoDB answers a bad key or signature with a 400 and one of these codes; a 401/403 whose
     // body could not be parsed (a proxy, or moto's XML error page) means the same.
     if AUTH_ERROR_CODES.contains(&code) || http_status == 401 || http_status == 403 {
@@ -582,25 +625,44 @@ fn classify_service_error(context: &str, http_status: u16, code: &str, message: 
 }
 
 fn describe_gsi_state(table: &TableDescription) -> String {
-    match table.global_secondary_indexes().iter().find(|g| g.index_name() == Some(STATUS_START_TIME_INDEX)) {
+    match table
+        .global_secondary_indexes()
+        .iter()
+        .find(|g| g.index_name() == Some(STATUS_START_TIME_INDEX))
+    {
         None => format!("the table has no index {STATUS_START_TIME_INDEX}"),
         Some(gsi) => format!(
             "index status {}{}",
             gsi.index_status().map(|s| s.as_str()).unwrap_or("unknown"),
-            if gsi.backfilling() == Some(true) { " (backfilling)" } else { "" }
+            if gsi.backfilling() == Some(true) {
+                " (backfilling)"
+            } else {
+                ""
+            }
         ),
     }
 }
 
 fn has_gsi(table: &TableDescription) -> bool {
-    table.global_secondary_indexes().iter().any(|g| g.index_name() == Some(STATUS_START_TIME_INDEX))
+    table
+        .global_secondary_indexes()
+        .iter()
+        .any(|g| g.index_name() == Some(STATUS_START_TIME_INDEX))
 }
 
 /// A table under our name whose key (or GSI key) is not the one both SDKs write would fail on
 /// every write; say so once, clearly, instead.
 fn check_compatible(table: &TableDescription) -> Result<(), PersistenceError> {
     let keys = |schema: &[KeySchemaElement]| -> Vec<(String, String)> {
-        schema.iter().map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string())).collect()
+        schema
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_string(),
+                    k.key_type().as_str().to_string(),
+                )
+            })
+            .collect()
     };
     let table_keys = keys(table.key_schema());
     if table_keys != [("appointment_id".to_string(), "HASH".to_string())] {
@@ -608,10 +670,16 @@ fn check_compatible(table: &TableDescription) -> Result<(), PersistenceError> {
             "DynamoDB table {SCHEDULE_TABLE_NAME} has key schema {table_keys:?}; expected HASH appointment_id (S)"
         )));
     }
-    let gsi = table.global_secondary_indexes().iter().find(|g| g.index_name() == Some(STATUS_START_TIME_INDEX));
+    let gsi = table
+        .global_secondary_indexes()
+        .iter()
+        .find(|g| g.index_name() == Some(STATUS_START_TIME_INDEX));
     if let Some(gsi) = gsi {
         let gsi_keys = keys(gsi.key_schema());
-        let expected = [("status".to_string(), "HASH".to_string()), ("start_time".to_string(), "RANGE".to_string())];
+        let expected = [
+            ("status".to_string(), "HASH".to_string()),
+            ("start_time".to_string(), "RANGE".to_string()),
+        ];
         if gsi_keys != expected {
             return Err(PersistenceError::IncompatibleSchema(format!(
                 "DynamoDB index {STATUS_START_TIME_INDEX} has key schema {gsi_keys:?}; expected HASH status (S), RANGE start_time (N)"
@@ -630,20 +698,37 @@ fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
 
-fn attribute(name: &str, kind: ScalarAttributeType) -> Result<AttributeDefinition, PersistenceError> {
-    AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().map_err(build_error)
+fn attribute(
+    name: &str,
+    kind: ScalarAttributeType,
+) -> Result<AttributeDefinition, PersistenceError> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(kind)
+        .build()
+        .map_err(build_error)
 }
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, PersistenceError> {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(build_error)
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(build_error)
 }
 
 fn gsi_key_schema() -> Result<Vec<KeySchemaElement>, PersistenceError> {
-    Ok(vec![key("status", KeyType::Hash)?, key("start_time", KeyType::Range)?])
+    Ok(vec![
+        key("status", KeyType::Hash)?,
+        key("start_time", KeyType::Range)?,
+    ])
 }
 
 fn gsi_projection() -> Projection {
-    Projection::builder().projection_type(ProjectionType::Include).non_key_attributes("visit_type").build()
+    Projection::builder()
+        .projection_type(ProjectionType::Include)
+        .non_key_attributes("visit_type")
+        .build()
 }
 
 fn build_error(err: BuildError) -> PersistenceError {
@@ -669,11 +754,21 @@ mod tests {
     fn service_errors_map_to_actionable_variants() {
         let ctx = "DynamoDB Query (endpoint http://x)";
         assert!(matches!(
-            classify_service_error(ctx, 400, "UnrecognizedClientException", "The security token included in the request is invalid."),
+            classify_service_error(
+                ctx,
+                400,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid."
+            ),
             PersistenceError::Auth(_)
         ));
         assert!(matches!(
-            classify_service_error(ctx, 400, "InvalidSignatureException", "The request signature we calculated does not match"),
+            classify_service_error(
+                ctx,
+                400,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match"
+            ),
             PersistenceError::Auth(_)
         ));
         // What DynamoDB answers while a new GSI is still building, and before it exists.
@@ -683,30 +778,55 @@ mod tests {
         ] {
             match classify_service_error(ctx, 400, "ValidationException", message) {
                 PersistenceError::IndexNotReady(text) => {
-                    assert!(text.contains("status_start_time_index") && text.contains("not ACTIVE yet"), "{text}");
+                    assert!(
+                        text.contains("status_start_time_index") && text.contains("not ACTIVE yet"),
+                        "{text}"
+                    );
                 }
                 other => panic!("{message}: {other:?}"),
             }
         }
         // moto's answer for a missing index, and a 403 whose body is not DynamoDB's JSON.
         assert!(matches!(
-            classify_service_error(ctx, 400, "ResourceNotFoundException", "Invalid index: status_start_time_index for table: t"),
+            classify_service_error(
+                ctx,
+                400,
+                "ResourceNotFoundException",
+                "Invalid index: status_start_time_index for table: t"
+            ),
             PersistenceError::IndexNotReady(_)
         ));
-        assert!(matches!(classify_service_error(ctx, 403, "Unknown", ""), PersistenceError::Auth(_)));
-        match classify_service_error(ctx, 400, "ResourceNotFoundException", "Requested resource not found") {
+        assert!(matches!(
+            classify_service_error(ctx, 403, "Unknown", ""),
+            PersistenceError::Auth(_)
+        ));
+        match classify_service_error(
+            ctx,
+            400,
+            "ResourceNotFoundException",
+            "Requested resource not found",
+        ) {
             PersistenceError::Database(text) => assert!(text.contains("not found"), "{text}"),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            classify_service_error(ctx, 400, "ValidationException", "Invalid KeyConditionExpression"),
+            classify_service_error(
+                ctx,
+                400,
+                "ValidationException",
+                "Invalid KeyConditionExpression"
+            ),
             PersistenceError::Database(_)
         ));
     }
 
     #[test]
     fn ids_sort_by_start_time_then_id() {
-        let rows = vec![(20, "b".to_string()), (10, "z".to_string()), (20, "a".to_string())];
+        let rows = vec![
+            (20, "b".to_string()),
+            (10, "z".to_string()),
+            (20, "a".to_string()),
+        ];
         assert_eq!(sorted_ids(rows), ["z", "a", "b"]);
     }
 

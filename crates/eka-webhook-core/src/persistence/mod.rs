@@ -51,9 +51,17 @@ pub trait ScheduleStore: ledger::DeliveryStore {
     /// when `record.p_aid` is `None`.
     async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError>;
     /// Sets `status` on an existing row. `Ok(false)` when there is no such row.
-    async fn update_status(&self, appointment_id: &str, status: &str) -> Result<bool, PersistenceError>;
+    async fn update_status(
+        &self,
+        appointment_id: &str,
+        status: &str,
+    ) -> Result<bool, PersistenceError>;
     /// Sets `reminder_sent_at = now` on an existing row. `Ok(false)` when there is no such row.
-    async fn mark_reminder_sent(&self, appointment_id: &str, now: i64) -> Result<bool, PersistenceError>;
+    async fn mark_reminder_sent(
+        &self,
+        appointment_id: &str,
+        now: i64,
+    ) -> Result<bool, PersistenceError>;
     /// Inclusive bounds, ordered by `start_time` then `appointment_id`.
     async fn find_appointment_ids_between(
         &self,

@@ -45,17 +45,21 @@ impl SqlStore<MySql> {
         // long transaction) or a row lock at the query timeout, with error 1205; its defaults
         // are a year and 50 s.
         let lock_wait_seconds = config.query_timeout.as_secs().max(1);
-        let pool = server_pool_options(config.connect_timeout).after_connect(move |connection, _| {
-            Box::pin(async move {
-                sqlx::query("SET SESSION lock_wait_timeout = ?, innodb_lock_wait_timeout = ?")
-                    .bind(lock_wait_seconds)
-                    .bind(lock_wait_seconds)
-                    .execute(connection)
-                    .await
-                    .map(drop)
-            })
-        });
-        let target = format!("MySQL at {}:{}/{}", config.host, config.port, config.database);
+        let pool =
+            server_pool_options(config.connect_timeout).after_connect(move |connection, _| {
+                Box::pin(async move {
+                    sqlx::query("SET SESSION lock_wait_timeout = ?, innodb_lock_wait_timeout = ?")
+                        .bind(lock_wait_seconds)
+                        .bind(lock_wait_seconds)
+                        .execute(connection)
+                        .await
+                        .map(drop)
+                })
+            });
+        let target = format!(
+            "MySQL at {}:{}/{}",
+            config.host, config.port, config.database
+        );
         Self::with_options(options, pool, target).with_query_timeout(config.query_timeout)
     }
 }
@@ -84,7 +88,8 @@ impl SqlDialect for MySql {
          p_aid = COALESCE(VALUES(p_aid), p_aid)";
     // The Python SDK's `_LIST_COLUMNS_SQL` (its schema is the connection's database), plus the
     // type. CAST: some servers report INFORMATION_SCHEMA text as binary strings.
-    const LIST_COLUMNS_SQL: &'static str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
+    const LIST_COLUMNS_SQL: &'static str =
+        "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
          FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
 
     // Not `ON DUPLICATE KEY UPDATE`: with CLIENT_FOUND_ROWS a no-op update still counts a row.
@@ -96,10 +101,16 @@ impl SqlDialect for MySql {
     /// `bigint(20) unsigned` → Integer; `varchar`/`char`/`*text` → Text. Narrower integers are
     /// not compatible: epoch seconds overflow them (or will, in 2038).
     fn type_family(declared: &str) -> TypeFamily {
-        let base = declared.split(['(', ' ']).next().unwrap_or("").to_ascii_lowercase();
+        let base = declared
+            .split(['(', ' '])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         match base.as_str() {
             "bigint" => TypeFamily::Integer,
-            "varchar" | "char" | "tinytext" | "text" | "mediumtext" | "longtext" => TypeFamily::Text,
+            "varchar" | "char" | "tinytext" | "text" | "mediumtext" | "longtext" => {
+                TypeFamily::Text
+            }
             _ => TypeFamily::Other,
         }
     }
@@ -115,7 +126,9 @@ impl SqlDialect for MySql {
 
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError {
         map_server_error(err, target, connect_timeout, |db| {
-            let number = db.try_downcast_ref::<MySqlDatabaseError>().map(MySqlDatabaseError::number);
+            let number = db
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .map(MySqlDatabaseError::number);
             let message = db.message();
             match number {
                 Some(ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD | ER_DBACCESS_DENIED) => {
@@ -140,7 +153,9 @@ impl SqlDialect for MySql {
 
 fn server_error_number(err: &sqlx::Error) -> Option<u16> {
     match err {
-        sqlx::Error::Database(db) => db.try_downcast_ref::<MySqlDatabaseError>().map(MySqlDatabaseError::number),
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<MySqlDatabaseError>()
+            .map(MySqlDatabaseError::number),
         _ => None,
     }
 }
@@ -151,7 +166,8 @@ mod tests {
     use crate::persistence::sql::create_table_sql;
 
     /// The Python SDK 0.1.4's `_CREATE_TABLE_SQL`, as it renders.
-    const PYTHON_CREATE_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS eka_webhook_schedule_appointment (
+    const PYTHON_CREATE_TABLE_SQL: &str =
+        "CREATE TABLE IF NOT EXISTS eka_webhook_schedule_appointment (
   appointment_id VARCHAR(255) NOT NULL,
   start_time BIGINT NOT NULL DEFAULT 0,
   end_time BIGINT NOT NULL DEFAULT 0,
@@ -166,13 +182,19 @@ mod tests {
 
     #[test]
     fn create_table_is_the_python_sdks_text() {
-        assert_eq!(create_table_sql::<MySql>(MySql::INLINE_INDEX), PYTHON_CREATE_TABLE_SQL);
+        assert_eq!(
+            create_table_sql::<MySql>(MySql::INLINE_INDEX),
+            PYTHON_CREATE_TABLE_SQL
+        );
     }
 
     #[test]
     fn type_families() {
         assert_eq!(MySql::type_family("bigint(20)"), TypeFamily::Integer);
-        assert_eq!(MySql::type_family("bigint(20) unsigned"), TypeFamily::Integer);
+        assert_eq!(
+            MySql::type_family("bigint(20) unsigned"),
+            TypeFamily::Integer
+        );
         assert_eq!(MySql::type_family("varchar(255)"), TypeFamily::Text);
         assert_eq!(MySql::type_family("int(11)"), TypeFamily::Other);
         assert_eq!(MySql::type_family("datetime"), TypeFamily::Other);

@@ -44,7 +44,11 @@ pub struct AppointmentsBetween {
 
 impl Schedule {
     pub fn new(store: Arc<dyn ScheduleStore>) -> Self {
-        Self { store, ready: std::sync::Mutex::new(Readiness::NotReady), write_queue: Arc::default() }
+        Self {
+            store,
+            ready: std::sync::Mutex::new(Readiness::NotReady),
+            write_queue: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn ScheduleStore> {
@@ -58,7 +62,10 @@ impl Schedule {
 
     pub async fn ensure_ready(&self) -> Result<(), PersistenceError> {
         let attempt = {
-            let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut state = self
+                .ready
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             match &*state {
                 Readiness::Ready => return Ok(()),
                 Readiness::InFlight(attempt) => attempt.clone(),
@@ -71,10 +78,17 @@ impl Schedule {
             }
         };
         let result = attempt.clone().await;
-        let mut state = self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut state = self
+            .ready
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Only the attempt still on record decides: a later one may already be running.
         if matches!(&*state, Readiness::InFlight(current) if current.ptr_eq(&attempt)) {
-            *state = if result.is_ok() { Readiness::Ready } else { Readiness::NotReady };
+            *state = if result.is_ok() {
+                Readiness::Ready
+            } else {
+                Readiness::NotReady
+            };
         }
         result
     }
@@ -83,8 +97,14 @@ impl Schedule {
     /// so the webhook's status is unaffected. Writes that fail because the database is away wait
     /// in the retry queue (in order, behind any already waiting); other failures are logged.
     pub async fn apply_event(self: &Arc<Self>, event: &WebhookEvent, payload_p_aid: Option<&str>) {
-        let Some(context) = &event.context else { return };
-        let writes = plan_writes(&event.event_type, &context.appointment_details, payload_p_aid);
+        let Some(context) = &event.context else {
+            return;
+        };
+        let writes = plan_writes(
+            &event.event_type,
+            &context.appointment_details,
+            payload_p_aid,
+        );
         if writes.is_empty() {
             // The table is made on the first appointment webhook even when it writes no row, as
             // the Python SDK does (a CND appointment.created, say).
@@ -102,12 +122,18 @@ impl Schedule {
             match self.apply_write(&write).await {
                 Ok(()) => {}
                 Err(err) if is_transient(&err) => {
-                    logger::error(&format!("WebhookSDK: persistence error for {}, will retry: {err}", event.event_type));
+                    logger::error(&format!(
+                        "WebhookSDK: persistence error for {}, will retry: {err}",
+                        event.event_type
+                    ));
                     let rest = std::iter::once(write).chain(writes);
                     self.write_queue.push(rest, self.as_write_target());
                     return;
                 }
-                Err(err) => logger::error(&format!("WebhookSDK: persistence error for {}: {err}", event.event_type)),
+                Err(err) => logger::error(&format!(
+                    "WebhookSDK: persistence error for {}: {err}",
+                    event.event_type
+                )),
             }
         }
     }
@@ -121,7 +147,10 @@ impl Schedule {
         self.ensure_ready().await?;
         match write {
             ScheduleWrite::Upsert(record) => self.store.upsert(record).await,
-            ScheduleWrite::SetStatus { appointment_id, status } => {
+            ScheduleWrite::SetStatus {
+                appointment_id,
+                status,
+            } => {
                 if !self.store.update_status(appointment_id, status).await? {
                     logger::warn(&format!(
                         "WebhookSDK: no schedule row for appointment {appointment_id}; status {status} not recorded"
@@ -133,7 +162,11 @@ impl Schedule {
     }
 
     /// Sets `reminder_sent_at = now`; no row is a no-op with a warning.
-    pub async fn reminder_sent(&self, appointment_id: &str, now: i64) -> Result<(), PersistenceError> {
+    pub async fn reminder_sent(
+        &self,
+        appointment_id: &str,
+        now: i64,
+    ) -> Result<(), PersistenceError> {
         self.ensure_ready().await?;
         if !self.store.mark_reminder_sent(appointment_id, now).await? {
             logger::warn(&format!(
@@ -153,7 +186,10 @@ impl Schedule {
         end_time: i64,
     ) -> Result<AppointmentsBetween, PersistenceError> {
         self.ensure_ready().await?;
-        let ids = self.store.find_appointment_ids_between(start_time, end_time).await?;
+        let ids = self
+            .store
+            .find_appointment_ids_between(start_time, end_time)
+            .await?;
         // One stream over both lists keeps the cap global rather than per list.
         let normal = ids.appointments.into_iter().map(|id| (true, id));
         let followup = ids.followup_appointments.into_iter().map(|id| (false, id));
@@ -162,7 +198,9 @@ impl Schedule {
                 match api.get_appointment_details(&id, None).await {
                     Ok(details) => Some((is_normal, details)),
                     Err(err) => {
-                        logger::error(&format!("WebhookSDK: failed to fetch appointment details for {id}: {err}"));
+                        logger::error(&format!(
+                            "WebhookSDK: failed to fetch appointment details for {id}: {err}"
+                        ));
                         None
                     }
                 }
@@ -185,7 +223,9 @@ impl Schedule {
     pub async fn close(&self, flush_deadline: std::time::Duration) {
         let lost = self.write_queue.flush(flush_deadline).await;
         if lost > 0 {
-            logger::error(&format!("WebhookSDK: closing with {lost} schedule write(s) not yet stored; they are lost"));
+            logger::error(&format!(
+                "WebhookSDK: closing with {lost} schedule write(s) not yet stored; they are lost"
+            ));
         }
         self.store.close().await;
     }
@@ -213,7 +253,10 @@ fn plan_writes(event_type: &str, details: &Value, p_aid: Option<&str>) -> Vec<Sc
             let p_aid = p_aid.filter(|p| !p.is_empty());
             // A p_aid means this appointment reschedules an earlier one: retire that row.
             if let Some(previous) = p_aid {
-                writes.push(ScheduleWrite::SetStatus { appointment_id: previous.to_string(), status: "RES".into() });
+                writes.push(ScheduleWrite::SetStatus {
+                    appointment_id: previous.to_string(),
+                    status: "RES".into(),
+                });
             }
             if should_schedule_on_create(text("status"), text("visit_type")) {
                 match schedule_record_from(details) {
@@ -229,9 +272,14 @@ fn plan_writes(event_type: &str, details: &Value, p_aid: Option<&str>) -> Vec<Sc
             if status.is_empty() {
                 logger::warn("WebhookSDK: appointment.updated missing status; skipping update");
             } else if appointment_id.is_empty() {
-                logger::warn("WebhookSDK: appointment.updated missing appointment_id; skipping update");
+                logger::warn(
+                    "WebhookSDK: appointment.updated missing appointment_id; skipping update",
+                );
             } else {
-                writes.push(ScheduleWrite::SetStatus { appointment_id: appointment_id.into(), status: status.into() });
+                writes.push(ScheduleWrite::SetStatus {
+                    appointment_id: appointment_id.into(),
+                    status: status.into(),
+                });
             }
         }
         _ => {}
@@ -276,18 +324,34 @@ mod tests {
                 p_aid: p_aid.map(str::to_string),
             })
         };
-        assert_eq!(plan_writes(APPOINTMENT_CREATED, &bk, None), vec![upsert(None)]);
+        assert_eq!(
+            plan_writes(APPOINTMENT_CREATED, &bk, None),
+            vec![upsert(None)]
+        );
         assert_eq!(
             plan_writes(APPOINTMENT_CREATED, &bk, Some("old")),
-            vec![ScheduleWrite::SetStatus { appointment_id: "old".into(), status: "RES".into() }, upsert(Some("old"))]
+            vec![
+                ScheduleWrite::SetStatus {
+                    appointment_id: "old".into(),
+                    status: "RES".into()
+                },
+                upsert(Some("old"))
+            ]
         );
         let cancelled = json!({"appointment_id":"a","start_time":10,"end_time":20,"status":"CND","visit_type":"NEW"});
         assert_eq!(plan_writes(APPOINTMENT_CREATED, &cancelled, None), vec![]);
         assert_eq!(
             plan_writes(APPOINTMENT_UPDATED, &cancelled, None),
-            vec![ScheduleWrite::SetStatus { appointment_id: "a".into(), status: "CND".into() }]
+            vec![ScheduleWrite::SetStatus {
+                appointment_id: "a".into(),
+                status: "CND".into()
+            }]
         );
-        assert_eq!(plan_writes(APPOINTMENT_CREATED, &json!({}), Some("old")), vec![], "empty details: nothing, not even RES");
+        assert_eq!(
+            plan_writes(APPOINTMENT_CREATED, &json!({}), Some("old")),
+            vec![],
+            "empty details: nothing, not even RES"
+        );
         assert_eq!(plan_writes("prescription.created", &bk, None), vec![]);
     }
 

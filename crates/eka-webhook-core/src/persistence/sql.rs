@@ -14,9 +14,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::pool::PoolOptions;
 use sqlx::error::DatabaseError;
-use sqlx::{ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use sqlx::pool::PoolOptions;
+use sqlx::{
+    ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type,
+};
 
 use super::ledger::{Claim, ClaimWindow, DeliveryStore, STATUS_DONE};
 use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
@@ -107,11 +109,13 @@ pub const SERVER_POOL_SIZE: u32 = 10;
 
 /// `start_time BETWEEN` is inclusive at both ends; the split is the Python SDK's, and the order
 /// (which the Python SDK leaves to the database) is made stable.
-const FIND_BETWEEN_SQL: &str = "SELECT appointment_id, status, visit_type FROM eka_webhook_schedule_appointment \
+const FIND_BETWEEN_SQL: &str =
+    "SELECT appointment_id, status, visit_type FROM eka_webhook_schedule_appointment \
      WHERE start_time BETWEEN ? AND ? \
      AND (status = 'BK' OR (status = 'IN' AND visit_type = 'FLW')) \
      ORDER BY start_time, appointment_id";
-const UPDATE_STATUS_SQL: &str = "UPDATE eka_webhook_schedule_appointment SET status = ? WHERE appointment_id = ?";
+const UPDATE_STATUS_SQL: &str =
+    "UPDATE eka_webhook_schedule_appointment SET status = ? WHERE appointment_id = ?";
 const MARK_REMINDER_SENT_SQL: &str =
     "UPDATE eka_webhook_schedule_appointment SET reminder_sent_at = ? WHERE appointment_id = ?";
 
@@ -284,26 +288,45 @@ pub fn map_server_error(
 
 /// `name TYPE constraint`, as in `CREATE TABLE` and `ALTER TABLE … ADD COLUMN`.
 pub fn column_definition<D: SqlDialect>(column: &Column) -> String {
-    format!("{} {} {}", column.name, D::column_type(column.ty), column.constraint())
+    format!(
+        "{} {} {}",
+        column.name,
+        D::column_type(column.ty),
+        column.constraint()
+    )
 }
 
 /// The `CREATE TABLE IF NOT EXISTS` text, laid out exactly as the Python SDK's (whose MySQL
 /// form must match byte for byte so `SHOW CREATE TABLE` is the same whoever created it).
 /// `inline_index`: MySQL declares the index in the table; SQLite creates it separately.
 pub fn create_table_sql<D: SqlDialect>(inline_index: bool) -> String {
-    let mut lines = vec![format!("{} {} NOT NULL", KEY_COLUMN.name, D::column_type(KEY_COLUMN.ty))];
+    let mut lines = vec![format!(
+        "{} {} NOT NULL",
+        KEY_COLUMN.name,
+        D::column_type(KEY_COLUMN.ty)
+    )];
     lines.extend(NON_KEY_COLUMNS.iter().map(column_definition::<D>));
     lines.push(format!("PRIMARY KEY ({})", KEY_COLUMN.name));
     if inline_index {
         lines.push(format!("INDEX {INDEX_NAME} (start_time)"));
     }
-    format!("CREATE TABLE IF NOT EXISTS {SCHEDULE_TABLE_NAME} (\n  {}\n)", lines.join(",\n  "))
+    format!(
+        "CREATE TABLE IF NOT EXISTS {SCHEDULE_TABLE_NAME} (\n  {}\n)",
+        lines.join(",\n  ")
+    )
 }
 
 /// Checks an existing table's columns (`(name, declared type)`) and returns the ones to add.
 /// A column of the wrong type family, or a missing key, makes the table unusable.
-pub fn plan_migration<D: SqlDialect>(existing: &[(String, String)]) -> Result<Vec<Column>, PersistenceError> {
-    let declared = |name: &str| existing.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, t)| t.as_str());
+pub fn plan_migration<D: SqlDialect>(
+    existing: &[(String, String)],
+) -> Result<Vec<Column>, PersistenceError> {
+    let declared = |name: &str| {
+        existing
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, t)| t.as_str())
+    };
     let mut missing = Vec::new();
     for column in std::iter::once(&KEY_COLUMN).chain(NON_KEY_COLUMNS.iter()) {
         match declared(column.name) {
@@ -332,7 +355,9 @@ pub fn plan_migration<D: SqlDialect>(existing: &[(String, String)]) -> Result<Ve
 
 /// Splits `(appointment_id, status, visit_type)` rows as the Python SDK does: `BK` is a normal
 /// booking, `IN` + `FLW` a follow-up, anything else is ignored. Order is kept.
-pub fn split_ids(rows: impl IntoIterator<Item = (String, String, String)>) -> AppointmentIdsBetween {
+pub fn split_ids(
+    rows: impl IntoIterator<Item = (String, String, String)>,
+) -> AppointmentIdsBetween {
     let mut out = AppointmentIdsBetween::default();
     for (id, status, visit_type) in rows {
         match (status.as_str(), visit_type.as_str()) {
@@ -398,17 +423,26 @@ impl<D: SqlDialect> SqlStore<D> {
         statement: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, sqlx::Error> {
         let limit = self.query_timeout + QUERY_TIMEOUT_GRACE;
-        tokio::time::timeout(limit, statement).await.unwrap_or_else(|_| {
-            Err(sqlx::Error::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("the statement did not finish within {} ms", limit.as_millis()),
-            )))
-        })
+        tokio::time::timeout(limit, statement)
+            .await
+            .unwrap_or_else(|_| {
+                Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the statement did not finish within {} ms",
+                        limit.as_millis()
+                    ),
+                )))
+            })
     }
 
     /// The pool, built (without connecting) on first call. Call it from within a Tokio runtime.
     pub fn pool(&self) -> &Pool<D> {
-        self.pool.get_or_init(|| self.pool_options.clone().connect_lazy_with(self.connect_options.clone()))
+        self.pool.get_or_init(|| {
+            self.pool_options
+                .clone()
+                .connect_lazy_with(self.connect_options.clone())
+        })
     }
 
     /// Runs a `CREATE … IF NOT EXISTS`; losing the race to another process is success.
@@ -465,11 +499,18 @@ where
         self.create(create_table_sql::<D>(D::INLINE_INDEX)).await?;
         let list_columns = statement(&self.statements.list_columns);
         let existing: Vec<(String, String)> = self
-            .bounded(sqlx::query_as(list_columns).bind(SCHEDULE_TABLE_NAME).fetch_all(self.pool()))
+            .bounded(
+                sqlx::query_as(list_columns)
+                    .bind(SCHEDULE_TABLE_NAME)
+                    .fetch_all(self.pool()),
+            )
             .await
             .map_err(|e| self.error(e))?;
         for column in plan_migration::<D>(&existing)? {
-            let alter = format!("ALTER TABLE {SCHEDULE_TABLE_NAME} ADD COLUMN {}", column_definition::<D>(&column));
+            let alter = format!(
+                "ALTER TABLE {SCHEDULE_TABLE_NAME} ADD COLUMN {}",
+                column_definition::<D>(&column)
+            );
             let added = sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool());
             match self.bounded(added).await {
                 Ok(_) => logger::log(&format!(
@@ -506,7 +547,11 @@ where
         Ok(())
     }
 
-    async fn update_status(&self, appointment_id: &str, status: &str) -> Result<bool, PersistenceError> {
+    async fn update_status(
+        &self,
+        appointment_id: &str,
+        status: &str,
+    ) -> Result<bool, PersistenceError> {
         let result = self
             .write(|| {
                 sqlx::query(statement(&self.statements.update_status))
@@ -519,7 +564,11 @@ where
         Ok(D::rows_affected(&result) > 0)
     }
 
-    async fn mark_reminder_sent(&self, appointment_id: &str, now: i64) -> Result<bool, PersistenceError> {
+    async fn mark_reminder_sent(
+        &self,
+        appointment_id: &str,
+        now: i64,
+    ) -> Result<bool, PersistenceError> {
         let result = self
             .write(|| {
                 sqlx::query(statement(&self.statements.mark_reminder_sent))
@@ -540,7 +589,10 @@ where
         let find_between = statement(&self.statements.find_between);
         let rows: Vec<(String, String, String)> = self
             .bounded(
-                sqlx::query_as(find_between).bind(start_time).bind(end_time).fetch_all(self.pool()),
+                sqlx::query_as(find_between)
+                    .bind(start_time)
+                    .bind(end_time)
+                    .fetch_all(self.pool()),
             )
             .await
             .map_err(|e| self.error(e))?;
@@ -646,7 +698,10 @@ mod tests {
     fn numbered_binds() {
         let numbered = with_binds::<sqlx::Postgres>("a = ? AND b IN (?, ?)");
         assert_eq!(numbered, "a = $1 AND b IN ($2, $3)");
-        assert_eq!(with_binds::<sqlx::MySql>("a = ? AND b = ?"), "a = ? AND b = ?");
+        assert_eq!(
+            with_binds::<sqlx::MySql>("a = ? AND b = ?"),
+            "a = ? AND b = ?"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
 
 use super::sql::{ColumnType, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL, ON_CONFLICT_UPSERT_SQL};
@@ -37,13 +38,28 @@ impl SqlStore<Sqlite> {
             .busy_timeout(BUSY_TIMEOUT);
         let (options, pool) = if in_memory {
             // Each connection to `:memory:` is its own database: keep exactly one, forever.
-            (options, SqlitePoolOptions::new().max_connections(1).idle_timeout(None).max_lifetime(None))
+            (
+                options,
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None),
+            )
         } else {
-            let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
-            (options, SqlitePoolOptions::new().max_connections(SQLITE_POOL_SIZE))
+            let options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
+            (
+                options,
+                SqlitePoolOptions::new().max_connections(SQLITE_POOL_SIZE),
+            )
         };
         let pool = pool.acquire_timeout(DEFAULT_DB_CONNECT_TIMEOUT);
-        Self::with_options(options, pool, format!("SQLite database {:?}", config.filename))
+        Self::with_options(
+            options,
+            pool,
+            format!("SQLite database {:?}", config.filename),
+        )
     }
 }
 
@@ -93,7 +109,9 @@ impl SqlDialect for Sqlite {
                 "{target}: no connection within {} ms",
                 connect_timeout.as_millis()
             )),
-            sqlx::Error::PoolClosed => PersistenceError::Database(format!("{target}: the store was closed")),
+            sqlx::Error::PoolClosed => {
+                PersistenceError::Database(format!("{target}: the store was closed"))
+            }
             sqlx::Error::Io(e) => PersistenceError::Unreachable(format!("{target}: {e}")),
             sqlx::Error::Database(db) => {
                 let primary = primary_code(db.code().as_deref());
@@ -119,7 +137,11 @@ impl SqlDialect for Sqlite {
 
 /// The primary result code of an extended one (`"517"` → `"5"`).
 fn primary_code(code: Option<&str>) -> Option<String> {
-    code.map(|c| c.parse::<i32>().map(|n| (n & 0xff).to_string()).unwrap_or_default())
+    code.map(|c| {
+        c.parse::<i32>()
+            .map(|n| (n & 0xff).to_string())
+            .unwrap_or_default()
+    })
 }
 
 #[cfg(test)]

@@ -25,14 +25,20 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScheduleWrite {
     Upsert(ScheduleRecord),
-    SetStatus { appointment_id: String, status: String },
+    SetStatus {
+        appointment_id: String,
+        status: String,
+    },
 }
 
 impl ScheduleWrite {
     fn describe(&self) -> String {
         match self {
             ScheduleWrite::Upsert(r) => format!("upsert of {}", r.appointment_id),
-            ScheduleWrite::SetStatus { appointment_id, status } => format!("status {status} for {appointment_id}"),
+            ScheduleWrite::SetStatus {
+                appointment_id,
+                status,
+            } => format!("status {status} for {appointment_id}"),
         }
     }
 }
@@ -50,7 +56,12 @@ pub trait WriteTarget: Send + Sync {
 /// Whether retrying can help: yes for an unreachable database or a failed statement, not for
 /// rejected credentials or an incompatible table.
 pub fn is_transient(error: &PersistenceError) -> bool {
-    matches!(error, PersistenceError::Unreachable(_) | PersistenceError::Database(_) | PersistenceError::IndexNotReady(_))
+    matches!(
+        error,
+        PersistenceError::Unreachable(_)
+            | PersistenceError::Database(_)
+            | PersistenceError::IndexNotReady(_)
+    )
 }
 
 struct Pending {
@@ -98,13 +109,24 @@ impl WriteQueue {
                     ));
                     continue;
                 }
-                pending.push_back(Pending { write, first_failed: now });
+                pending.push_back(Pending {
+                    write,
+                    first_failed: now,
+                });
             }
-            logger::warn(&format!("WebhookSDK: {} schedule write(s) waiting for the database", pending.len()));
+            logger::warn(&format!(
+                "WebhookSDK: {} schedule write(s) waiting for the database",
+                pending.len()
+            ));
         }
-        if !self.worker_started.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        if !self
+            .worker_started
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
             let queue = self.clone();
-            spawn_supervised("schedule write queue", move || run(queue.clone(), target.clone()));
+            spawn_supervised("schedule write queue", move || {
+                run(queue.clone(), target.clone())
+            });
         }
         self.wake.notify_one();
     }
@@ -131,17 +153,23 @@ impl WriteQueue {
 async fn run(queue: Arc<WriteQueue>, target: Weak<dyn WriteTarget>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let front = queue.lock().front().map(|p| (p.write.clone(), p.first_failed));
+        let front = queue
+            .lock()
+            .front()
+            .map(|p| (p.write.clone(), p.first_failed));
         let Some((write, first_failed)) = front else {
             let woken = queue.wake.notified();
             queue.drained.notify_waiters();
             woken.await;
             continue;
         };
-        let Some(current) = target.upgrade() else { return };
+        let Some(current) = target.upgrade() else {
+            return;
+        };
         // A write that panics (a bug) is dropped, not retried for ever.
-        let outcome =
-            std::panic::AssertUnwindSafe(current.apply_write(&write)).catch_unwind().await;
+        let outcome = std::panic::AssertUnwindSafe(current.apply_write(&write))
+            .catch_unwind()
+            .await;
         drop(current);
         match outcome {
             Err(panic) => logger::error(&format!(
@@ -232,8 +260,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_that_panics_is_dropped_and_the_worker_goes_on() {
-        let inner = SqliteStore::new(&SqliteConfig { filename: ":memory:".into() });
-        let store = Arc::new(FirstUpsertPanics { inner, panicked: AtomicBool::new(false) });
+        let inner = SqliteStore::new(&SqliteConfig {
+            filename: ":memory:".into(),
+        });
+        let store = Arc::new(FirstUpsertPanics {
+            inner,
+            panicked: AtomicBool::new(false),
+        });
         let schedule: Arc<dyn WriteTarget> = Arc::new(Schedule::new(store.clone()));
         let upsert = |id: &str| {
             ScheduleWrite::Upsert(ScheduleRecord {
@@ -246,8 +279,15 @@ mod tests {
             })
         };
         let queue = Arc::new(WriteQueue::default());
-        queue.push([upsert("panics"), upsert("after")], Arc::downgrade(&schedule));
-        assert_eq!(queue.flush(Duration::from_secs(5)).await, 0, "the worker kept going");
+        queue.push(
+            [upsert("panics"), upsert("after")],
+            Arc::downgrade(&schedule),
+        );
+        assert_eq!(
+            queue.flush(Duration::from_secs(5)).await,
+            0,
+            "the worker kept going"
+        );
         let stored = store.find_appointment_ids_between(0, 100).await.unwrap();
         assert_eq!(stored.appointments, vec!["after".to_string()]);
     }

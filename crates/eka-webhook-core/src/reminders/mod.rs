@@ -70,7 +70,12 @@ impl ReminderScheduler {
                 run(queue.clone(), wake.clone(), api.clone(), sink.clone())
             })
         };
-        Self { queue, wake, next_sequence: AtomicU64::new(1), task: Mutex::new(Some(task)) }
+        Self {
+            queue,
+            wake,
+            next_sequence: AtomicU64::new(1),
+            task: Mutex::new(Some(task)),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -101,7 +106,9 @@ impl ReminderScheduler {
 
     /// True when the reminder was pending (and now will not fire).
     pub fn cancel(&self, reminder_id: &str) -> bool {
-        let Some(sequence) = sequence_of(reminder_id) else { return false };
+        let Some(sequence) = sequence_of(reminder_id) else {
+            return false;
+        };
         // The heap entry stays and is skipped when it comes due.
         self.lock().pending.remove(&sequence).is_some()
     }
@@ -135,7 +142,12 @@ fn sequence_of(reminder_id: &str) -> Option<u64> {
 
 /// The scheduler loop: sleep until the earliest fire time (or until woken by an earlier
 /// reminder), then start every due reminder.
-async fn run(queue: Arc<Mutex<Queue>>, wake: Arc<Notify>, api: EkaApiClient, sink: Arc<dyn ReminderSink>) {
+async fn run(
+    queue: Arc<Mutex<Queue>>,
+    wake: Arc<Notify>,
+    api: EkaApiClient,
+    sink: Arc<dyn ReminderSink>,
+) {
     let permits = Arc::new(Semaphore::new(FIRE_CONCURRENCY));
     loop {
         let (due, next_at) = {
@@ -157,7 +169,9 @@ async fn run(queue: Arc<Mutex<Queue>>, wake: Arc<Notify>, api: EkaApiClient, sin
         for reminder in due {
             let (api, sink, permits) = (api.clone(), sink.clone(), permits.clone());
             tokio::spawn(async move {
-                let Ok(_permit) = permits.acquire_owned().await else { return };
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return;
+                };
                 fire(&api, sink.as_ref(), reminder, fired_at_ms).await;
             });
         }
@@ -174,24 +188,35 @@ async fn run(queue: Arc<Mutex<Queue>>, wake: Arc<Notify>, api: EkaApiClient, sin
     }
 }
 
-async fn fire(api: &EkaApiClient, sink: &dyn ReminderSink, reminder: ScheduledReminder, fired_at_ms: i64) {
-    let outcome = enrich_appointment(api, &reminder.appointment_id, None).await.map_err(|err| {
-        let message = format!(
-            "WebhookSDK: schedule_reminder error for appointment {}: {err}",
-            reminder.appointment_id
-        );
-        logger::error(&message);
-        message
-    });
+async fn fire(
+    api: &EkaApiClient,
+    sink: &dyn ReminderSink,
+    reminder: ScheduledReminder,
+    fired_at_ms: i64,
+) {
+    let outcome = enrich_appointment(api, &reminder.appointment_id, None)
+        .await
+        .map_err(|err| {
+            let message = format!(
+                "WebhookSDK: schedule_reminder error for appointment {}: {err}",
+                reminder.appointment_id
+            );
+            logger::error(&message);
+            message
+        });
     let fetched = outcome.is_ok();
     let delivered = sink.fire(&reminder, fired_at_ms, outcome).await;
     if let Err(message) = &delivered {
-        logger::error(&format!("WebhookSDK: reminder callback {} failed: {message}", reminder.id));
+        logger::error(&format!(
+            "WebhookSDK: reminder callback {} failed: {message}",
+            reminder.id
+        ));
     }
     let outcome = match (fetched, delivered) {
         (false, _) => "fetch_failed",
         (true, Err(_)) => "callback_failed",
         (true, Ok(())) => "fired",
     };
-    api.telemetry().reminder(outcome, fired_at_ms - reminder.fire_at_ms);
+    api.telemetry()
+        .reminder(outcome, fired_at_ms - reminder.fire_at_ms);
 }

@@ -1,8 +1,8 @@
 //! Shared by the integration-test binaries; each uses a part of it.
 #![allow(dead_code, unused_imports)]
 
-pub mod moto;
 mod dynamo;
+pub mod moto;
 mod sql;
 
 pub use dynamo::*;
@@ -14,7 +14,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use eka_webhook_core::persistence::ledger::{Claim, ClaimWindow, DeliveryStore};
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
-use eka_webhook_core::persistence::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore};
+use eka_webhook_core::persistence::{
+    AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore,
+};
 use serde_json::json;
 
 /// A row of 15 minutes from `start`, without a p_aid.
@@ -30,7 +32,13 @@ pub fn record(id: &str, start: i64, status: &str, visit_type: &str) -> ScheduleR
 }
 
 /// An enriched webhook whose appointment details describe that row.
-pub fn event(event_type: &str, id: &str, start: i64, status: &str, visit_type: &str) -> WebhookEvent {
+pub fn event(
+    event_type: &str,
+    id: &str,
+    start: i64,
+    status: &str,
+    visit_type: &str,
+) -> WebhookEvent {
     WebhookEvent {
         event_type: event_type.into(),
         context: Some(Box::new(AppointmentContext {
@@ -55,7 +63,10 @@ pub struct CountingStore {
 
 impl CountingStore {
     pub fn new(inner: Arc<dyn ScheduleStore>) -> Self {
-        Self { inner, ensure_calls: AtomicUsize::new(0) }
+        Self {
+            inner,
+            ensure_calls: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -90,11 +101,14 @@ impl ScheduleStore for CountingStore {
     async fn mark_reminder_sent(&self, id: &str, now: i64) -> Result<bool, PersistenceError> {
         self.inner.mark_reminder_sent(id, now).await
     }
-    async fn find_appointment_ids_between(&self, s: i64, e: i64) -> Result<AppointmentIdsBetween, PersistenceError> {
+    async fn find_appointment_ids_between(
+        &self,
+        s: i64,
+        e: i64,
+    ) -> Result<AppointmentIdsBetween, PersistenceError> {
         self.inner.find_appointment_ids_between(s, e).await
     }
     async fn close(&self) {
         self.inner.close().await
     }
 }
-

@@ -27,7 +27,8 @@ impl Moto {
         let mut last_failure = String::new();
         for _ in 0..3 {
             let port = free_port();
-            let log_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
+            let log_path =
+                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
             let log = std::fs::File::create(&log_path).expect("create moto log file");
             let mut command = Command::new(&server);
             command
@@ -45,8 +46,13 @@ impl Moto {
                     Ok(())
                 });
             }
-            let child = command.spawn().unwrap_or_else(|e| panic!("failed to start {}: {e}", server.display()));
-            let mut moto = Moto { endpoint: format!("http://127.0.0.1:{port}"), child };
+            let child = command
+                .spawn()
+                .unwrap_or_else(|e| panic!("failed to start {}: {e}", server.display()));
+            let mut moto = Moto {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                child,
+            };
             match moto.wait_until_answering().await {
                 Ok(()) => return moto,
                 Err(reason) => {
@@ -59,7 +65,10 @@ impl Moto {
     }
 
     async fn wait_until_answering(&mut self) -> Result<(), String> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
         let deadline = Instant::now() + START_TIMEOUT;
         let url = format!("{}/moto-api/", self.endpoint);
         while Instant::now() < deadline {
@@ -73,7 +82,9 @@ impl Moto {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!("moto_server did not answer on {url} within {START_TIMEOUT:?}"))
+        Err(format!(
+            "moto_server did not answer on {url} within {START_TIMEOUT:?}"
+        ))
     }
 }
 
@@ -86,7 +97,10 @@ impl Drop for Moto {
 
 fn moto_server_path() -> PathBuf {
     // crates/eka-webhook-core -> the repository root
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("repository root");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("repository root");
     let path = root.join(".venv/bin/moto_server");
     if !path.exists() {
         panic!(
