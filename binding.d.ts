@@ -31,7 +31,7 @@ export declare class NativeWebhookSdk {
    * Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
    * once, or as a promise when the event is enriched from the Eka Care API.
    */
-  handle(body: string | Buffer, event: string | undefined | null, appointmentId: string | undefined | null, pAid: string | undefined | null, signatureHeader: string | undefined | null, timed: boolean): NativeWebhookResult | Promise<NativeWebhookResult>
+  handle(body: string | Buffer, event: string | undefined | null, appointmentId: string | undefined | null, pAid: string | undefined | null, transactionId: string | undefined | null, signatureHeader: string | undefined | null, timed: boolean): NativeWebhookResult | Promise<NativeWebhookResult>
   /**
    * Counts a JS door's delivery once its answer is final (after `onEvent`); returns its
    * reason (`ok`, `signature_invalid`, …) for the delivery's span.
@@ -52,6 +52,11 @@ export declare class NativeWebhookSdk {
   remindersRunDue(maxMs: number): Promise<string>
   /** `{fired, storeCalls, claims}` of this instance's durable reminders. */
   remindersStats(): string
+  /**
+   * Records the end of a delivery `handle` claimed (`claimedKey`): done when it succeeded,
+   * released otherwise, so the sender's retry runs it again.
+   */
+  settleDelivery(key: string, succeeded: boolean): Promise<void>
   /** The JSON text of every counter (`sdk.stats()`). */
   stats(): string
   /** Starts keeping each Eka Care API request for `takeApiCalls` (OpenTelemetry is in use). */
@@ -158,6 +163,10 @@ export interface NativeWebhookResult {
   contextJson?: string
   /** The phases that ran, in order, when the call asked for them (a traced delivery). */
   phases?: Array<NativePhase>
+  /** The delivery ledger has it done already: `onEvent` must not run. */
+  duplicate: boolean
+  /** The ledger key this call claimed: hand it to `settleDelivery` once the answer is final. */
+  claimedKey?: string
 }
 
 /** The schedule table shared with the Python SDK. */

@@ -87,7 +87,7 @@ function reformat(value, next, indent = '') {
   return JSON.stringify(value) ?? 'null'
 }
 
-function headerFor(text, t = 1700000000) {
+function headerFor(text, t = Math.floor(Date.now() / 1000)) {
   return `t=${t},v1=${createHmac('sha256', KEY).update(`${t}.${text}`).digest('hex')}`
 }
 

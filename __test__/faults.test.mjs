@@ -3,8 +3,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setup, appointmentPayload, signedHeaders, SAMPLE } from './support/sdk.mjs'
 
+let deliveries = 0
+
+/** A new delivery (its own transaction_id) of `payload`, by default an appointment.created. */
 async function deliver(t, payload = appointmentPayload()) {
-  return t.sdk.handleRequest(payload, signedHeaders(payload))
+  const delivery = { ...payload, transaction_id: `txn-fault-${deliveries++}` }
+  return t.sdk.handleRequest(delivery, signedHeaders(delivery))
 }
 
 test('a transient 503, a connection reset and a 502 are retried with backoff', async () => {

@@ -4,8 +4,12 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { setup, appointmentPayload, signedHeaders, WebhookSDK, CLIENT, SAMPLE } from './support/sdk.mjs'
 
+let deliveries = 0
+
+/** A new delivery (its own transaction_id, so the ledger runs each one) of `payload`. */
 async function deliver(t, payload = appointmentPayload()) {
-  return t.sdk.handleRequest(payload, signedHeaders(payload))
+  const delivery = { ...payload, transaction_id: `txn-outbound-${deliveries++}` }
+  return t.sdk.handleRequest(delivery, signedHeaders(delivery))
 }
 
 test("plain http to a non-loopback apiBaseUrl is refused as ERR_INVALID_CONFIG", () => {

@@ -258,8 +258,9 @@ describe('enrichment', () => {
   test('one login for 50 concurrent requests; Authorization and client-id sent', async () => {
     const t = await setup({}, { latencyMs: 20 })
     try {
-      const payload = appointmentPayload()
-      const results = await Promise.all(Array.from({ length: 50 }, () => t.sdk.handleRequest(payload, signedHeaders(payload))))
+      // 50 deliveries (distinct transactions) for the same appointment.
+      const payloads = Array.from({ length: 50 }, (_, i) => ({ ...appointmentPayload(), transaction_id: `txn-burst-${i}` }))
+      const results = await Promise.all(payloads.map((payload) => t.sdk.handleRequest(payload, signedHeaders(payload))))
       assert.ok(results.every((r) => r.status === 200))
       assert.equal(t.simulator.stats().logins, 1)
       const calls = t.simulator.requestLog().filter((e) => e.route === 'appointment')
@@ -279,7 +280,8 @@ describe('enrichment', () => {
       const payload = appointmentPayload()
       assert.equal((await t.sdk.handleRequest(payload, signedHeaders(payload))).status, 200)
       t.simulator.expireTokens()
-      const results = await Promise.all(Array.from({ length: 20 }, () => t.sdk.handleRequest(payload, signedHeaders(payload))))
+      const payloads = Array.from({ length: 20 }, (_, i) => ({ ...payload, transaction_id: `txn-burst-${i}` }))
+      const results = await Promise.all(payloads.map((p) => t.sdk.handleRequest(p, signedHeaders(p))))
       assert.ok(results.every((r) => r.status === 200))
       assert.equal(t.simulator.stats().logins, 2)
     } finally {

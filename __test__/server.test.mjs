@@ -22,7 +22,8 @@ function request(port, { method = 'POST', path = '/', body, headers = {} } = {})
 }
 
 test('routes: POST path (trailing slash ignored), health, 404 with the Python body, wrong methods', async () => {
-  const t = await setup({ path: '/webhooks/eka/' })
+  // The same delivery on both spellings of the path: no ledger, so both run.
+  const t = await setup({ path: '/webhooks/eka/', deliveryLedger: false })
   const server = t.sdk.listen(0)
   try {
     assert.ok(server.port > 0)

@@ -67,10 +67,11 @@ test('a delivery is an eka.webhook span with the core-timed phases as children, 
   assert.deepEqual(root.attributes, {
     'http.response.status_code': 200,
     'eka.webhook.reason': 'ok',
+    'eka.webhook.duplicate': false,
     'eka.webhook.event_type': 'appointment.created',
   })
   const children = finished.filter((s) => s.parentSpanContext?.spanId === root.spanContext().spanId)
-  assert.deepEqual(children.map((s) => s.name), ['eka.webhook.verify', 'eka.webhook.enrich', 'eka.webhook.persist', 'eka.webhook.onEvent'])
+  assert.deepEqual(children.map((s) => s.name), ['eka.webhook.verify', 'eka.webhook.dedupe', 'eka.webhook.enrich', 'eka.webhook.persist', 'eka.webhook.onEvent'])
   const ms = ([seconds, nanos]) => seconds * 1000 + nanos / 1e6
   for (const [i, child] of children.entries()) {
     assert.equal(child.spanContext().traceId, root.spanContext().traceId)
@@ -79,13 +80,22 @@ test('a delivery is an eka.webhook span with the core-timed phases as children, 
     if (i > 0) assert.ok(ms(child.startTime) >= ms(children[i - 1].endTime) - 0.01, `${child.name} after ${children[i - 1].name}`)
   }
   // The enrichment waited for the simulator: its span is not empty.
-  assert.ok(ms(children[1].duration) > 0)
+  assert.ok(ms(children[2].duration) > 0)
 
   const privateValues = new Set(stringsIn(result.body).filter((s) => s !== 'appointment.created' && s.length > 2))
   assert.ok(privateValues.has(SAMPLE.patientId))
   for (const span of finished) {
     for (const value of stringsIn(span.attributes)) assert.ok(!privateValues.has(value), `${span.name} carries ${value}`)
   }
+
+  // The same delivery again: a duplicate, checked in the ledger and answered without enriching.
+  spans.reset()
+  assert.equal((await ctx.sdk.handleRequest(payload, signedHeaders(payload))).duplicate, true)
+  const again = spans.getFinishedSpans()
+  const duplicateRoot = again.find((s) => s.name === 'eka.webhook')
+  assert.equal(duplicateRoot.attributes['eka.webhook.duplicate'], true)
+  const phases = again.filter((s) => s.parentSpanContext?.spanId === duplicateRoot.spanContext().spanId)
+  assert.deepEqual(phases.map((s) => s.name), ['eka.webhook.verify', 'eka.webhook.dedupe'])
 })
 
 test('a forged delivery: status 403, reason, the verify phase only', BOUNDED, async (t) => {

@@ -3,7 +3,7 @@
 // handle_request (4 sequential calls) in the same run.
 import { createRequire } from 'node:module'
 import { emit, progress, summarize, percentile, QUICK } from './lib/report.mjs'
-import { SIGNING_KEY, CLIENT, signatureHeader, T } from './lib/fixtures.mjs'
+import { SIGNING_KEY, CLIENT, REPLAYED_FIXTURE, signatureHeader, T } from './lib/fixtures.mjs'
 import { startPythonWorker } from './lib/python.mjs'
 import { startSimulatorProcess } from './lib/simulator-process.mjs'
 
@@ -33,7 +33,7 @@ const body = Buffer.from(text)
 const headers = { 'eka-webhook-signature': signatureHeader(text) }
 
 const simulator = await startSimulatorProcess({ latencyMs: LATENCY_MS })
-const sdk = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY, apiBaseUrl: simulator.url })
+const sdk = new WebhookSDK({ ...CLIENT, ...REPLAYED_FIXTURE, signingKey: SIGNING_KEY, apiBaseUrl: simulator.url })
 const python = startPythonWorker()
 
 async function oursOne() {

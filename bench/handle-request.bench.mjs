@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module'
 import { emit, progress } from './lib/report.mjs'
 import { alternate, concurrent, ratio, sequential } from './lib/measure.mjs'
-import { SIGNING_KEY, CLIENT, SIZES, signedBodies } from './lib/fixtures.mjs'
+import { SIGNING_KEY, CLIENT, REPLAYED_FIXTURE, SIZES, signedBodies } from './lib/fixtures.mjs'
 import { pureJsHandler } from './lib/pure-js.mjs'
 import { startPythonWorker } from './lib/python.mjs'
 import { summarize, QUICK } from './lib/report.mjs'
@@ -21,11 +21,11 @@ const { WebhookSDK } = require('../lib/index.js')
 const SECTION = '1. handleRequest, signed prescription.created, no API calls (ops/s, one caller awaiting each call)'
 const SECTION_ON_EVENT = '1b. handleRequest with onEvent: async () => {}, signed prescription.created (ops/s, 64 in flight)'
 const IN_FLIGHT = 64
-const sdk = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY })
+const sdk = new WebhookSDK({ ...CLIENT, ...REPLAYED_FIXTURE, signingKey: SIGNING_KEY })
 const pure = pureJsHandler(SIGNING_KEY)
 let delivered = 0
 const onEvent = async (event) => { delivered += event.payload.data ? 1 : 0 }
-const sdkWithOnEvent = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY, onEvent })
+const sdkWithOnEvent = new WebhookSDK({ ...CLIENT, ...REPLAYED_FIXTURE, signingKey: SIGNING_KEY, onEvent })
 const pureWithOnEvent = async (body, headers) => {
   const result = await pure(body, headers)
   if (result.event) await onEvent(result.event)

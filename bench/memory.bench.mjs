@@ -6,7 +6,7 @@
 // with --expose-gc (the runner does).
 import { createRequire } from 'node:module'
 import { emit, progress, QUICK } from './lib/report.mjs'
-import { SIGNING_KEY, CLIENT, signedBodies } from './lib/fixtures.mjs'
+import { SIGNING_KEY, CLIENT, REPLAYED_FIXTURE, signedBodies } from './lib/fixtures.mjs'
 
 const require = createRequire(import.meta.url)
 const { WebhookSDK } = require('../lib/index.js')
@@ -21,8 +21,8 @@ const IN_FLIGHT = 16
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc')
 
 let events = 0
-const sdk = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY })
-const withOnEvent = new WebhookSDK({ ...CLIENT, signingKey: SIGNING_KEY, onEvent: () => { events++ } })
+const sdk = new WebhookSDK({ ...CLIENT, ...REPLAYED_FIXTURE, signingKey: SIGNING_KEY })
+const withOnEvent = new WebhookSDK({ ...CLIENT, ...REPLAYED_FIXTURE, signingKey: SIGNING_KEY, onEvent: () => { events++ } })
 const b = signedBodies(1024)
 const forms = [b.object, b.text, b.buffer]
 const badHeaders = { 'eka-webhook-signature': b.headers['eka-webhook-signature'].replace(/v1=./, 'v1=0') }

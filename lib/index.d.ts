@@ -179,7 +179,10 @@ export interface WebhookSDKConfig {
   clientSecret: string
   /** Sent as `api_key` at login. */
   apiKey?: string
-  /** Absent → no verification. An array accepts any of the keys (key rotation). */
+  /**
+   * Absent → no verification (one `process.emitWarning` says so); `''` is a config error. An
+   * array accepts any of the keys (key rotation).
+   */
   signingKey?: string | string[]
   /**
    * Default: every supported event. (At run time any name is accepted, as in the Python SDK, and
@@ -198,7 +201,7 @@ export interface WebhookSDKConfig {
   debug?: boolean
   /** Default `process.env.EKA_API_BASE_URL`, else `https://api.eka.care`. */
   apiBaseUrl?: string
-  /** Reject deliveries whose `t` is further than this from now (Eka Care advises ~180). */
+  /** Reject deliveries whose `t` is further than this from now. Default 300; `0` turns it off. */
   signatureToleranceSeconds?: number
   /** Timeout of each Eka Care API request (a login included). Default 10000. */
   requestTimeoutMs?: number
@@ -209,6 +212,17 @@ export interface WebhookSDKConfig {
   webhookTimeoutMs?: number
   /** Durable reminders (`sdk.reminders`). */
   reminders?: DurableReminderConfig
+  /**
+   * The delivery ledger (default on): a delivery (its `transaction_id`, else the signature's `t`
+   * and `v1`) runs `onEvent`, enrichment and the schedule write once; a copy answers 200
+   * `{success, event, duplicate: true}`, a copy arriving while the first still runs answers 409.
+   * With `persistence`, the table `eka_webhook_delivery` in the same database, shared by every
+   * instance; without, a window in this process (24 h / 100,000 ids at most). A delivery whose
+   * `onEvent` failed is not recorded, so the sender's retry runs it. `false` turns it off.
+   */
+  deliveryLedger?: boolean
+  /** How long the ledger remembers a delivery, in seconds. Default 604800 (7 days). */
+  deliveryLedgerTtlSeconds?: number
   /** Limits of the standalone server. */
   server?: {
     /** Larger bodies get 413 without being read whole. Default 1 MiB. */
@@ -229,6 +243,8 @@ export interface WebhookResult {
   body: Record<string, unknown>
   event?: WebhookEvent
   error?: string
+  /** The delivery ledger had this delivery done already: `onEvent` did not run. */
+  duplicate?: true
 }
 
 export interface StandaloneServer {

@@ -49,6 +49,10 @@ function failure(status, error) {
 /** The user's result from the native one; `payload` is the body as the glue parsed it. */
 function toWebhookResult(native, payload) {
   if (native.eventType === undefined || native.eventType === null) return failure(native.status, native.error)
+  if (native.duplicate) {
+    const body = { success: true, event: native.eventType, duplicate: true }
+    return { status: native.status, body, event: { type: native.eventType, payload }, duplicate: true }
+  }
   const body = { success: true, event: native.eventType }
   const event = { type: native.eventType, payload }
   if (native.contextJson) {
@@ -101,6 +105,14 @@ class WebhookSDK {
     this.#onEvent = onEvent
     this.#onEventTimeoutMs = config.onEventTimeoutMs ?? null
     debugLogging = config.debug === true
+    // Unsigned mode works as in the Python SDK, but is never silent.
+    if (config.signingKey === undefined || config.signingKey === null) {
+      process.emitWarning(
+        'WebhookSDK: no signingKey, so signature verification is disabled: anyone who can reach the ' +
+          'endpoint can post events. Set signingKey to the key from the Eka Care console.',
+        { code: 'EKA_UNSIGNED' },
+      )
+    }
   }
 
   /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */
@@ -129,6 +141,7 @@ class WebhookSDK {
     // A traced delivery asks the core for its phase timings.
     const timed = delivery !== null
     let native
+    let claimedKey = null
     try {
       native = this.#handle(request.text, request.payload, signature, timed)
       // The raw bytes first, then what the sender signed if it signed its payload object.
@@ -138,16 +151,22 @@ class WebhookSDK {
       }
       // A promise only for events enriched from the Eka Care API.
       if (typeof native.then === 'function') native = await callAsync(native)
+      claimedKey = native.claimedKey ?? null
+      let result = toWebhookResult(native, request.payload)
+      const phases = native.phases ?? []
+      if (this.#onEvent && result.event && !result.duplicate) {
+        result = await this.#telemetry.timePhase(delivery, phases, 'onEvent', () => this.#deliver(result))
+      }
+      // Settled before answering, so the sender's next attempt finds it done (or released).
+      const settled = claimedKey
+      claimedKey = null
+      if (settled !== null) await callAsync(this.#native.settleDelivery(settled, result.status === 200))
+      return this.#finish(delivery, result, phases, request.payload.event)
     } catch (error) {
+      if (claimedKey !== null) await callAsync(this.#native.settleDelivery(claimedKey, false)).catch(() => {})
       this.#telemetry.failDelivery(delivery, error)
       throw error
     }
-    let result = toWebhookResult(native, request.payload)
-    const phases = native.phases ?? []
-    if (this.#onEvent && result.event) {
-      result = await this.#telemetry.timePhase(delivery, phases, 'onEvent', () => this.#deliver(result))
-    }
-    return this.#finish(delivery, result, phases, request.payload.event)
   }
 
   /** Counts the delivery in the core's stats and ends its span. Returns `result`. */
@@ -165,6 +184,7 @@ class WebhookSDK {
         stringOrNull(payload.event),
         fields ? stringOrNull(data.appointment_id) : null,
         fields ? stringOrNull(data.p_aid) : null,
+        stringOrNull(payload.transaction_id),
         signature,
         timed,
       )

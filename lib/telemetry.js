@@ -5,9 +5,8 @@
 // reminder an `eka.reminder.fire` span, and the core's counters go out as metrics. Without the
 // package every hook is a no-op. Attributes are fixed names and numbers (event type, status,
 // reason, API resource), never ids or anything from a payload, so no patient data leaves.
-//
-// The dedupe phase and the `eka.webhook.duplicate` attribute belong here too; they are reported
-// once the delivery ledger exists (the core times no dedupe step yet).
+// A delivery the ledger has seen done gets `eka.webhook.duplicate: true` (its `dedupe` phase is
+// the ledger's claim, timed by the core like the others).
 
 const { performance } = require('node:perf_hooks')
 const { name: PACKAGE_NAME, version: PACKAGE_VERSION } = require('../package.json')
@@ -149,6 +148,7 @@ class SdkTelemetry {
     }
     span.setAttribute('http.response.status_code', result.status)
     if (reason) span.setAttribute('eka.webhook.reason', reason)
+    span.setAttribute('eka.webhook.duplicate', result.duplicate === true)
     const type = result.event?.type ?? eventType
     if (this.#supportedEvents.includes(type)) span.setAttribute('eka.webhook.event_type', type)
     if (result.status >= 500) span.setStatus({ code: otel.SpanStatusCode.ERROR, message: reason })

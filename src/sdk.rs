@@ -9,7 +9,7 @@ use eka_webhook_core::envelope::Envelope;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::persistence::reminder_store::ReminderRow;
-use eka_webhook_core::pipeline::{EventSink, WebhookResult, INVALID_JSON_BODY};
+use eka_webhook_core::pipeline::{Admission, EventSink, WebhookResult, INVALID_JSON_BODY};
 use eka_webhook_core::reminders::durable::{DueAt, DurableFire};
 use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
 use eka_webhook_core::sdk::WebhookSdk;
@@ -45,6 +45,10 @@ pub struct NativeWebhookResult {
     pub context_json: Option<String>,
     /// The phases that ran, in order, when the call asked for them (a traced delivery).
     pub phases: Option<Vec<NativePhase>>,
+    /// The delivery ledger has it done already: `onEvent` must not run.
+    pub duplicate: bool,
+    /// The ledger key this call claimed: hand it to `settleDelivery` once the answer is final.
+    pub claimed_key: Option<String>,
 }
 
 /// One phase of a delivery, for its telemetry span.
@@ -68,6 +72,15 @@ pub struct NativeApiCall {
 }
 
 fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> NativeWebhookResult {
+    claimed_result(result, timings, None)
+}
+
+fn claimed_result(
+    result: WebhookResult,
+    timings: Option<PhaseTimings>,
+    claimed_key: Option<String>,
+) -> NativeWebhookResult {
+    let duplicate = result.duplicate;
     let (event_type, context_json) = match result.event {
         Some(event) => (
             Some(event.event_type),
@@ -91,6 +104,8 @@ fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> Nat
         event_type,
         context_json,
         phases,
+        duplicate,
+        claimed_key,
     }
 }
 
@@ -293,6 +308,7 @@ impl NativeWebhookSdk {
         event: Option<String>,
         appointment_id: Option<String>,
         p_aid: Option<String>,
+        transaction_id: Option<String>,
         #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
         timed: bool,
     ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
@@ -318,6 +334,7 @@ impl NativeWebhookSdk {
             event,
             appointment_id,
             p_aid,
+            transaction_id,
         };
         let pipeline = self.core.pipeline();
         let header = signature_header.as_ref().map(JsText::as_str);
@@ -332,7 +349,8 @@ impl NativeWebhookSdk {
                 )))
             }
         };
-        if !accepted.is_enriched() {
+        let claims = pipeline.has_ledger() && accepted.delivery_key.is_some();
+        if !accepted.is_enriched() && !claims {
             let event = WebhookEvent {
                 event_type: accepted.event_type,
                 context: None,
@@ -345,8 +363,14 @@ impl NativeWebhookSdk {
         }
         let pipeline = pipeline.clone();
         let promise = env.spawn_future(async move {
+            let claimed = match pipeline.admit(&accepted, &mut timings).await {
+                Admission::Run { claimed } => claimed,
+                Admission::Answer(answer) => {
+                    return Ok(to_native_result(answer, timed.then_some(timings)))
+                }
+            };
             let result = pipeline.complete(accepted, &mut timings).await;
-            Ok(to_native_result(result, timed.then_some(timings)))
+            Ok(claimed_result(result, timed.then_some(timings), claimed))
         })?;
         Ok(Either::B(promise))
     }
@@ -363,10 +387,18 @@ impl NativeWebhookSdk {
                 body: Value::Null,
                 event: None,
                 error: None,
+                duplicate: false,
             },
         };
         self.core.pipeline().record_delivery(&result);
         delivery_reason(&result)
+    }
+
+    /// Records the end of a delivery `handle` claimed (`claimedKey`): done when it succeeded,
+    /// released otherwise, so the sender's retry runs it again.
+    #[napi(catch_unwind)]
+    pub async fn settle_delivery(&self, key: String, succeeded: bool) {
+        self.core.pipeline().settle(&key, succeeded).await;
     }
 
     /// Starts polling for due durable reminders (once; not with `reminders.poll: false`).

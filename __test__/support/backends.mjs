@@ -2,10 +2,21 @@
 // SQLite file, a MariaDB database, a PostgreSQL schema, a moto server), the SDK's persistence
 // config for it, a raw view of its rows that does not go through the SDK, and its cleanup.
 
-import { createMysqlDatabase, createPostgresSchema, mysqlRows, postgresRows, sqliteRows, tempDir } from './sql.mjs'
+import { execFileSync } from 'node:child_process'
+import { createMysqlDatabase, createPostgresSchema, mysqlQuery, mysqlRows, pgQuery, postgresRows, sqliteRows, tempDir } from './sql.mjs'
 import { startMoto, dynamo, REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './moto.mjs'
 
 const TABLE = 'eka_webhook_schedule_appointment'
+const DELIVERY_TABLE = 'eka_webhook_delivery'
+
+const SQLITE_DELIVERIES = `
+import json, sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+print(json.dumps(con.execute("SELECT id, event, status FROM ${DELIVERY_TABLE} ORDER BY id").fetchall()))
+`
+
+/** The delivery ledger's rows, `{ id, event, status }`, ordered by id. */
+const toDeliveries = (rows) => rows.map(([id, event, status]) => ({ id, event, status }))
 
 /** DynamoDB items as the SQL rows look (absent attributes are null). */
 async function dynamoRows(endpoint) {
@@ -34,7 +45,8 @@ async function dynamoRows(endpoint) {
 
 /**
  * @type {{ name: string, open(tag: string): Promise<{ persistence: object,
- *   rows(): Promise<Map<string, object>>, cleanup(): Promise<void> }> }[]}
+ *   rows(): Promise<Map<string, object>>, deliveries(): Promise<{ id: string, event: string, status: string }[]>,
+ *   cleanup(): Promise<void> }> }[]}
  */
 export const BACKENDS = [
   {
@@ -42,7 +54,12 @@ export const BACKENDS = [
     async open(tag) {
       const tmp = tempDir(tag)
       const filename = tmp.file('schedule.db')
-      return { persistence: { type: 'sqlite', filename }, rows: async () => sqliteRows(filename), cleanup: async () => tmp.cleanup() }
+      return {
+        persistence: { type: 'sqlite', filename },
+        rows: async () => sqliteRows(filename),
+        deliveries: async () => toDeliveries(JSON.parse(execFileSync('python3', ['-c', SQLITE_DELIVERIES, filename], { encoding: 'utf8' }))),
+        cleanup: async () => tmp.cleanup(),
+      }
     },
   },
   {
@@ -52,6 +69,7 @@ export const BACKENDS = [
       return {
         persistence: { type: 'mysql', connection: db.connection },
         rows: async () => mysqlRows(db.name),
+        deliveries: async () => toDeliveries(mysqlQuery(`SELECT id, event, status FROM ${DELIVERY_TABLE} ORDER BY id`, db.name)),
         cleanup: async () => db.drop(),
       }
     },
@@ -63,6 +81,10 @@ export const BACKENDS = [
       return {
         persistence: { type: 'postgres', connection: schema.connection },
         rows: async () => postgresRows(schema.name),
+        deliveries: async () => toDeliveries(JSON.parse(pgQuery(
+          `SELECT coalesce(json_agg(json_build_array(id, event, status) ORDER BY id), '[]') FROM ${DELIVERY_TABLE}`,
+          schema.name,
+        ))),
         cleanup: async () => schema.drop(),
       }
     },
@@ -80,6 +102,11 @@ export const BACKENDS = [
           endpoint: moto.endpoint,
         },
         rows: () => dynamoRows(moto.endpoint),
+        deliveries: async () => {
+          const page = await dynamo(moto.endpoint, 'Scan', { TableName: DELIVERY_TABLE, ConsistentRead: true })
+          const rows = page.Items.map((item) => [item.id.S, item.event.S, item.status.S])
+          return toDeliveries(rows.sort((a, b) => (a[0] < b[0] ? -1 : 1)))
+        },
         cleanup: () => moto.stop(),
       }
     },

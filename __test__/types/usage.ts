@@ -78,12 +78,16 @@ const config: WebhookSDKConfig = {
   apiBaseUrl: 'http://127.0.0.1:4010',
   signatureToleranceSeconds: 180,
   requestTimeoutMs: 5000,
+  deliveryLedger: true,
+  deliveryLedgerTtlSeconds: 86400,
 }
 
 async function main(): Promise<void> {
   const sdk = new WebhookSDK(config)
   const result: WebhookResult = await sdk.handleRequest({ event: 'prescription.created' }, { 'eka-webhook-signature': 't=1,v1=aa' })
   const status: number = result.status
+  const duplicate: true | undefined = result.duplicate
+  void duplicate
   if (result.event?.type === 'appointment.updated') {
     const visitType: string | undefined = result.event.appointmentDetails.visit_type
     void visitType

@@ -65,3 +65,10 @@ export const SIZES = [
   { label: '1 KB', bytes: 1024 },
   { label: '16 KB', bytes: 16 * 1024 },
 ]
+
+/**
+ * SDK options for benches that send one fixture (signed at the fixed `T`) over and over: no
+ * replay window and no delivery ledger, so every request runs the whole pipeline (the ledger's
+ * own cost is measured by ledger.bench.mjs).
+ */
+export const REPLAYED_FIXTURE = { signatureToleranceSeconds: 0, deliveryLedger: false }

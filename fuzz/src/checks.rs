@@ -379,6 +379,7 @@ pub fn check_canonical_json(data: &[u8]) {
             event,
             appointment_id: string_at(data.and_then(|d| d.get("appointment_id"))),
             p_aid: string_at(data.and_then(|d| d.get("p_aid"))),
+            transaction_id: string_at(value.get("transaction_id")),
         }),
         _ => Err(EnvelopeError::NotAnObject),
     };
@@ -578,7 +579,7 @@ fn pipeline_for(flags: u8) -> Arc<Pipeline> {
                 let api = EkaApiClient::new(config.credentials.clone()).expect("API client");
                 let sink: Option<Arc<dyn EventSink>> =
                     (flags & ON_EVENT != 0).then(|| Arc::new(FailingSink) as Arc<dyn EventSink>);
-                Arc::new(Pipeline::new(Arc::new(config), api, None, sink))
+                Arc::new(Pipeline::new(Arc::new(config), api, None, None, sink))
             })
             .clone()
     })

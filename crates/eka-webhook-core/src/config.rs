@@ -28,6 +28,8 @@ pub struct SdkConfig {
     pub signature_tolerance_seconds: Option<u64>,
     /// An `onEvent` that has not settled by then answers 500 (default: wait for ever).
     pub on_event_timeout: Option<Duration>,
+    /// How long the delivery ledger remembers a delivery; `None`: no ledger.
+    pub delivery_ledger_ttl_seconds: Option<u64>,
     /// The Eka Care API part of a webhook past this answers 504.
     pub webhook_timeout: Duration,
     pub reminders: ReminderConfig,

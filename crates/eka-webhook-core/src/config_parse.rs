@@ -14,6 +14,10 @@ use serde_json::Value;
 
 use crate::config::*;
 use crate::error::CoreError;
+use crate::persistence::ledger::DEFAULT_LEDGER_TTL_SECONDS;
+
+/// The replay window when `signatureToleranceSeconds` is not given.
+pub const DEFAULT_SIGNATURE_TOLERANCE_SECONDS: u64 = 300;
 use crate::secret::Secret;
 
 fn invalid(message: impl Into<String>) -> CoreError {
@@ -38,6 +42,8 @@ pub struct SdkOptions {
     pub request_timeout_ms: Option<Integer<1, 600_000>>,
     pub server: Option<Object<ServerOptions>>,
     pub on_event_timeout_ms: Option<Integer<1, 3_600_000>>,
+    pub delivery_ledger: Option<bool>,
+    pub delivery_ledger_ttl_seconds: Option<Integer<1, { 10 * 365 * 24 * 3600 }>>,
     pub webhook_timeout_ms: Option<Integer<1, 3_600_000>>,
     pub reminders: Option<Object<ReminderOptions>>,
 }
@@ -243,15 +249,19 @@ fn non_empty_strings(items: Vec<Value>) -> Result<Vec<String>, &'static str> {
         .collect()
 }
 
-/// One key, or several (rotation: any one may match); `""` is none.
+/// One key, or several (rotation: any one may match). `""` is refused: it is what an unset
+/// environment variable reads as, and would silently turn verification off (the Python SDK
+/// takes it as no key; this is a documented departure). Omit the field for unsigned mode.
 pub struct SigningKeys(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for SigningKeys {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         match Value::deserialize(deserializer)? {
-            Value::String(key) => Ok(Self(
-                Some(key).filter(|k| !k.is_empty()).into_iter().collect(),
+            Value::String(key) if key.is_empty() => Err(D::Error::custom(
+                "must not be empty (an unset environment variable?); omit it to turn signature \
+                 verification off",
             )),
+            Value::String(key) => Ok(Self(vec![key])),
             Value::Array(items) => non_empty_strings(items).map(Self).map_err(D::Error::custom),
             _ => Err(D::Error::custom("must be a string or an array of strings")),
         }
@@ -381,8 +391,22 @@ impl SdkConfig {
                 .map(|p| PersistenceConfig::try_from(p.0))
                 .transpose()?,
             debug: options.debug.unwrap_or(false),
-            signature_tolerance_seconds: options.signature_tolerance_seconds.map(|s| s.0),
+            // 300 s by default (Stripe's and Standard Webhooks' choice; the Python SDK has no
+            // window); 0 turns the window off.
+            signature_tolerance_seconds: match options.signature_tolerance_seconds {
+                None => Some(DEFAULT_SIGNATURE_TOLERANCE_SECONDS),
+                Some(Integer(0)) => None,
+                Some(Integer(seconds)) => Some(seconds),
+            },
             on_event_timeout: millis(options.on_event_timeout_ms),
+            delivery_ledger_ttl_seconds: match options.delivery_ledger {
+                Some(false) => None,
+                _ => Some(
+                    options
+                        .delivery_ledger_ttl_seconds
+                        .map_or(DEFAULT_LEDGER_TTL_SECONDS, |s| s.0),
+                ),
+            },
             webhook_timeout: millis(options.webhook_timeout_ms).unwrap_or(DEFAULT_WEBHOOK_TIMEOUT),
             reminders: options
                 .reminders
@@ -666,6 +690,8 @@ mod tests {
             err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ["a", ""]}))
                 .contains("'signingKey' must contain only non-empty strings")
         );
+        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ""}))
+            .contains("'signingKey' must not be empty (an unset environment variable?)"));
         assert!(err(
             json!({"clientId": "i", "clientSecret": "s", "signatureToleranceSeconds": -1})
         )

@@ -20,6 +20,8 @@ pub struct Envelope {
     pub event: Option<String>,
     pub appointment_id: Option<String>,
     pub p_aid: Option<String>,
+    /// The top-level `transaction_id`: the delivery ledger's key.
+    pub transaction_id: Option<String>,
 }
 
 /// Why a body has no envelope.
@@ -84,7 +86,8 @@ pub fn read_envelope(text: &str) -> Result<Envelope, EnvelopeError> {
             Err(_) => Err(EnvelopeError::Invalid),
         };
     }
-    let [event, data] = members(text, ["event", "data"]).ok_or(EnvelopeError::Invalid)?;
+    let [event, data, transaction_id] =
+        members(text, ["event", "data", "transaction_id"]).ok_or(EnvelopeError::Invalid)?;
     let event = string_of(event);
     let [appointment_id, p_aid] = match data {
         Some(data)
@@ -99,6 +102,7 @@ pub fn read_envelope(text: &str) -> Result<Envelope, EnvelopeError> {
         event,
         appointment_id: string_of(appointment_id),
         p_aid: string_of(p_aid),
+        transaction_id: string_of(transaction_id),
     })
 }
 
@@ -191,6 +195,7 @@ mod tests {
             event: owned(event),
             appointment_id: owned(appointment_id),
             p_aid: owned(p_aid),
+            transaction_id: None,
         }
     }
 

@@ -16,6 +16,7 @@ use crate::enrichment::enrich_appointment;
 use crate::envelope::{self, Envelope, EnvelopeError};
 use crate::events::{is_appointment_event, AppointmentContext, WebhookEvent, SUPPORTED_EVENTS};
 use crate::logger;
+use crate::persistence::ledger::{delivery_key, Claim, Ledger};
 use crate::persistence::schedule::Schedule;
 use crate::reminders::durable::DurableReminders;
 use crate::signature::{self, VerifyOptions};
@@ -27,6 +28,8 @@ pub const BODY_TOO_DEEP: &str = "JSON body is nested too deeply";
 pub const MISSING_EVENT: &str = "Missing 'event' field in webhook payload";
 pub const MISSING_APPOINTMENT_ID: &str = "Missing 'appointment_id' in webhook payload data";
 pub const ON_EVENT_FAILED: &str = "Internal server error while processing webhook event";
+pub const DELIVERY_IN_PROGRESS: &str =
+    "This delivery is being processed by another request; retry later";
 
 /// What `handleRequest` returns: the HTTP status and JSON body to answer with.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +38,8 @@ pub struct WebhookResult {
     pub body: Value,
     pub event: Option<WebhookEvent>,
     pub error: Option<String>,
+    /// A delivery the ledger has seen done: `onEvent` and persistence did not run again.
+    pub duplicate: bool,
 }
 
 impl WebhookResult {
@@ -49,6 +54,7 @@ impl WebhookResult {
             body,
             event: None,
             error: Some(error),
+            duplicate: false,
         }
     }
 
@@ -60,7 +66,15 @@ impl WebhookResult {
             body,
             event: Some(event),
             error: None,
+            duplicate: false,
         }
+    }
+
+    /// 200, `{"success": true, "event": type, "duplicate": true}`.
+    pub fn duplicate(event_type: String) -> Self {
+        let body = json!({ "success": true, "event": event_type, "duplicate": true });
+        let event = WebhookEvent { event_type, context: None };
+        Self { status: 200, body, event: Some(event), error: None, duplicate: true }
     }
 }
 
@@ -93,6 +107,8 @@ pub struct Accepted {
     pub event_type: String,
     pub appointment_id: Option<String>,
     pub p_aid: Option<String>,
+    /// The ledger's key for this delivery (see [`delivery_key`]).
+    pub delivery_key: Option<String>,
 }
 
 impl Accepted {
@@ -115,8 +131,18 @@ pub struct Pipeline {
     config: Arc<SdkConfig>,
     api: EkaApiClient,
     schedule: Option<Arc<Schedule>>,
+    ledger: Option<Arc<Ledger>>,
     on_event: Option<Arc<dyn EventSink>>,
     reminders: Option<Arc<DurableReminders>>,
+}
+
+/// What the ledger said of a delivery before it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// Run it; when `claimed`, settle its key afterwards ([`Pipeline::settle`]).
+    Run { claimed: Option<String> },
+    /// Answer this at once: a duplicate, or a delivery in progress elsewhere.
+    Answer(WebhookResult),
 }
 
 impl Pipeline {
@@ -130,14 +156,47 @@ impl Pipeline {
         config: Arc<SdkConfig>,
         api: EkaApiClient,
         schedule: Option<Arc<Schedule>>,
+        ledger: Option<Arc<Ledger>>,
         on_event: Option<Arc<dyn EventSink>>,
     ) -> Self {
         Self {
             config,
             api,
             schedule,
+            ledger,
             on_event,
             reminders: None,
+        }
+    }
+
+    /// True when deliveries go through the ledger (its claim waits).
+    pub fn has_ledger(&self) -> bool {
+        self.ledger.is_some()
+    }
+
+    /// Claims an accepted delivery in the ledger (the dedupe phase). A ledger that cannot be
+    /// reached lets the delivery run unclaimed: running it twice is better than losing it.
+    pub async fn admit(&self, accepted: &Accepted, timings: &mut PhaseTimings) -> Admission {
+        let (Some(ledger), Some(key)) = (&self.ledger, &accepted.delivery_key) else {
+            return Admission::Run { claimed: None };
+        };
+        let claim = ledger.claim(key, &accepted.event_type);
+        match timings.time_async(Phase::Dedupe, claim).await {
+            Ok(Claim::Claimed) => Admission::Run { claimed: Some(key.clone()) },
+            Ok(Claim::Done) => Admission::Answer(WebhookResult::duplicate(accepted.event_type.clone())),
+            Ok(Claim::InProgress) => Admission::Answer(WebhookResult::failure(409, DELIVERY_IN_PROGRESS)),
+            Err(err) => {
+                logger::error(&format!("WebhookSDK: delivery ledger unavailable, running {key} unchecked: {err}"));
+                Admission::Run { claimed: None }
+            }
+        }
+    }
+
+    /// Records a claimed delivery's outcome: done on success, released (a retry runs it again)
+    /// otherwise.
+    pub async fn settle(&self, key: &str, succeeded: bool) {
+        if let Some(ledger) = &self.ledger {
+            ledger.settle(key, succeeded).await;
         }
     }
 
@@ -145,13 +204,16 @@ impl Pipeline {
     /// here, `onEvent` called through the [`EventSink`].
     pub async fn handle_bytes(&self, body: &[u8], signature_header: Option<&str>) -> WebhookResult {
         let mut timings = PhaseTimings::default();
-        let result = match self.accept_bytes(body, signature_header, &mut timings) {
-            Ok(accepted) => self.complete(accepted, &mut timings).await,
-            Err(rejection) => rejection.into(),
+        let (result, claimed) = match self.accept_bytes(body, signature_header, &mut timings) {
+            Ok(accepted) => match self.admit(&accepted, &mut timings).await {
+                Admission::Run { claimed } => (self.complete(accepted, &mut timings).await, claimed),
+                Admission::Answer(answer) => (answer, None),
+            },
+            Err(rejection) => (rejection.into(), None),
         };
         let result = match (&self.on_event, &result.event) {
             // The event exists only on success, whose body was valid UTF-8.
-            (Some(sink), Some(event)) => {
+            (Some(sink), Some(event)) if !result.duplicate => {
                 let payload_json = String::from_utf8_lossy(body);
                 let delivery = self.deliver(sink.as_ref(), event, &payload_json);
                 match timings.time_async(Phase::OnEvent, delivery).await {
@@ -161,6 +223,9 @@ impl Pipeline {
             }
             _ => result,
         };
+        if let Some(key) = claimed {
+            self.settle(&key, result.status == 200).await;
+        }
         self.record_delivery(&result);
         result
     }
@@ -242,10 +307,12 @@ impl Pipeline {
         if is_appointment_event(&event_type) && appointment_id.is_none() {
             return Err(Rejection::new(400, MISSING_APPOINTMENT_ID));
         }
+        let delivery_key = delivery_key(envelope.transaction_id.as_deref(), signature_header);
         Ok(Accepted {
             event_type,
             appointment_id,
             p_aid: non_empty(envelope.p_aid),
+            delivery_key,
         })
     }
 

@@ -11,6 +11,7 @@ use crate::config::PersistenceConfig;
 use crate::config::SdkConfig;
 use crate::error::CoreError;
 use crate::logger;
+use crate::persistence::ledger::{DeliveryStore, Ledger, MemoryLedger};
 use crate::persistence::open_stores;
 use crate::persistence::reminder_store::ReminderRow;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
@@ -68,8 +69,21 @@ impl WebhookSdk {
             ))),
             _ => Err("there is no reminder callback bridge".to_string()),
         };
-        let pipeline = Pipeline::new(config.clone(), api.clone(), schedule.clone(), on_event)
-            .with_reminders(durable.as_ref().ok().cloned());
+        let ledger = config.delivery_ledger_ttl_seconds.map(|ttl| {
+            let store: Arc<dyn DeliveryStore> = match &schedule {
+                Some(schedule) => schedule.store().clone(),
+                None => Arc::new(MemoryLedger::default()),
+            };
+            Arc::new(Ledger::new(store, ttl))
+        });
+        let pipeline = Pipeline::new(
+            config.clone(),
+            api.clone(),
+            schedule.clone(),
+            ledger,
+            on_event,
+        )
+        .with_reminders(durable.as_ref().ok().cloned());
         let pipeline = Arc::new(pipeline);
         Ok(Self {
             config,
@@ -193,10 +207,9 @@ impl WebhookSdk {
         end_time: i64,
     ) -> Result<AppointmentsBetween, CoreError> {
         let schedule = self.schedule_for("findAppointmentsBetween")?;
+        // An empty window, as in the Python SDK (no query: DynamoDB refuses such a BETWEEN).
         if start_time > end_time {
-            return Err(CoreError::InvalidArgument(format!(
-                "findAppointmentsBetween: startTime ({start_time}) is after endTime ({end_time})"
-            )));
+            return Ok(AppointmentsBetween::default());
         }
         Ok(schedule
             .find_appointments_between(&self.api, start_time, end_time)

@@ -12,12 +12,11 @@ use serde_json::{json, Map, Value};
 
 use crate::api_client::{ApiError, LOGIN_PATH};
 use crate::pipeline::{
-    WebhookResult, BODY_REQUIRED, BODY_TOO_DEEP, INVALID_JSON_BODY, MISSING_APPOINTMENT_ID,
+    WebhookResult, BODY_REQUIRED, DELIVERY_IN_PROGRESS, BODY_TOO_DEEP, INVALID_JSON_BODY, MISSING_APPOINTMENT_ID,
     MISSING_EVENT,
 };
 
-/// The phases of one delivery, in order. `Dedupe` has no step yet: it is timed (and a span's
-/// `duplicate` attribute set) once the delivery ledger exists.
+/// The phases of one delivery, in order. `Dedupe` is the delivery ledger's claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Verify,
@@ -281,6 +280,7 @@ pub fn delivery_reason(result: &WebhookResult) -> &'static str {
         BODY_TOO_DEEP => "body_too_deep",
         MISSING_EVENT => "missing_event",
         MISSING_APPOINTMENT_ID => "missing_appointment_id",
+        DELIVERY_IN_PROGRESS => "delivery_in_progress",
         "Missing Eka-Webhook-Signature header" => "signature_missing",
         "Invalid signature" => "signature_invalid",
         _ if error.starts_with("Invalid signature header format") => "signature_malformed",

@@ -24,13 +24,13 @@ use aws_sdk_dynamodb::types::{
     GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableDescription, TableStatus,
 };
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider as TlsProvider};
 use tokio::sync::OnceCell;
 
-use super::{
-    AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
-};
+use super::ledger::{Claim, ClaimWindow, DeliveryStore, DELIVERY_TABLE_NAME, STATUS_DONE};
+use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
 use crate::config::DynamodbConfig;
 use crate::logger;
 
@@ -66,6 +66,8 @@ pub struct DynamoDbStore {
     config: DynamodbConfig,
     client: OnceCell<Client>,
     query_page_limit: Option<i32>,
+    /// Set once the delivery ledger's table exists; a failure is retried on the next claim.
+    ledger_ready: OnceCell<()>,
 }
 
 impl fmt::Debug for DynamoDbStore {
@@ -81,11 +83,7 @@ impl fmt::Debug for DynamoDbStore {
 impl DynamoDbStore {
     /// Does no I/O: the client is built on the first call.
     pub fn new(config: DynamodbConfig) -> Self {
-        Self {
-            config,
-            client: OnceCell::new(),
-            query_page_limit: None,
-        }
+        Self { config, client: OnceCell::new(), query_page_limit: None, ledger_ready: OnceCell::new() }
     }
 
     /// Test knob: caps the items per Query page (DynamoDB's `Limit`) so that pagination is
@@ -136,13 +134,11 @@ impl DynamoDbStore {
     }
 
     async fn describe_table(&self) -> Result<Option<TableDescription>, PersistenceError> {
-        let result = self
-            .client()
-            .await
-            .describe_table()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .send()
-            .await;
+        self.describe(SCHEDULE_TABLE_NAME).await
+    }
+
+    async fn describe(&self, table: &str) -> Result<Option<TableDescription>, PersistenceError> {
+        let result = self.client().await.describe_table().table_name(table).send().await;
         match result {
             Ok(out) => Ok(out.table),
             Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
@@ -205,18 +201,18 @@ impl DynamoDbStore {
             .map_err(|err| self.map_error("UpdateTable (add GSI)", err))
     }
 
-    async fn wait_until_active(&self) -> Result<(), PersistenceError> {
+    async fn wait_until_active(&self, table_name: &str) -> Result<(), PersistenceError> {
         for attempt in 0..ACTIVE_POLLS {
             if attempt > 0 {
                 tokio::time::sleep(ACTIVE_POLL_INTERVAL).await;
             }
-            let table = self.describe_table().await?;
+            let table = self.describe(table_name).await?;
             if table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
                 return Ok(());
             }
         }
         logger::warn(&format!(
-            "WebhookSDK: DynamoDB table {SCHEDULE_TABLE_NAME} is not ACTIVE after {ACTIVE_POLLS} s; continuing"
+            "WebhookSDK: DynamoDB table {table_name} is not ACTIVE after {ACTIVE_POLLS} s; continuing"
         ));
         Ok(())
     }
@@ -356,7 +352,7 @@ impl ScheduleStore for DynamoDbStore {
                 "WebhookSDK: DynamoDB CreateTable failed for {SCHEDULE_TABLE_NAME}: {err}"
             ));
         })?;
-        self.wait_until_active().await
+        self.wait_until_active(SCHEDULE_TABLE_NAME).await
     }
 
     /// The Python SDK's UpdateItem: `created_at` only when absent (`if_not_exists`), `p_aid`
@@ -446,6 +442,119 @@ impl ScheduleStore for DynamoDbStore {
     }
 
     async fn close(&self) {}
+}
+
+impl DynamoDbStore {
+    /// The ledger's table (HASH `id`, on demand), made on first use.
+    async fn ensure_ledger_table(&self) -> Result<(), PersistenceError> {
+        let ensure = || async {
+            if self.describe(DELIVERY_TABLE_NAME).await?.is_some() {
+                return Ok(());
+            }
+            let created = self
+                .client()
+                .await
+                .create_table()
+                .table_name(DELIVERY_TABLE_NAME)
+                .attribute_definitions(attribute("id", ScalarAttributeType::S)?)
+                .key_schema(key("id", KeyType::Hash)?)
+                .billing_mode(BillingMode::PayPerRequest)
+                .send()
+                .await;
+            match created {
+                Err(err) if err.code() != Some("ResourceInUseException") => {
+                    return Err(self.map_error("CreateTable (ledger)", err))
+                }
+                _ => {}
+            }
+            self.wait_until_active(DELIVERY_TABLE_NAME).await
+        };
+        self.ledger_ready.get_or_try_init(ensure).await.map(drop)
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for DynamoDbStore {
+    /// A conditional PutItem: absent, a stale claim, or expired.
+    async fn claim(&self, id: &str, event: &str, w: ClaimWindow) -> Result<Claim, PersistenceError> {
+        self.ensure_ledger_table().await?;
+        let client = self.client().await;
+        let put = client
+            .put_item()
+            .table_name(DELIVERY_TABLE_NAME)
+            .item("id", AttributeValue::S(id.to_string()))
+            .item("event", AttributeValue::S(event.to_string()))
+            .item("received_at", number(w.now))
+            .item("status", AttributeValue::S("processing".into()))
+            .condition_expression(
+                "attribute_not_exists(id) OR (#s = :processing AND received_at < :stale) \
+                 OR received_at < :expired",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":processing", AttributeValue::S("processing".into()))
+            .expression_attribute_values(":stale", number(w.stale_before))
+            .expression_attribute_values(":expired", number(w.expired_before))
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
+            {
+                let existing = match service.into_err() {
+                    PutItemError::ConditionalCheckFailedException(e) => e.item,
+                    _ => None,
+                };
+                let status = existing.as_ref().and_then(|item| item.get("status"));
+                match status.and_then(|s| s.as_s().ok()) {
+                    Some(s) if s == STATUS_DONE => Ok(Claim::Done),
+                    _ => Ok(Claim::InProgress),
+                }
+            }
+            Err(err) => Err(self.map_error("PutItem (ledger)", err)),
+        }
+    }
+
+    async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
+        self.ensure_ledger_table().await?;
+        let update = self.client().await.update_item().table_name(DELIVERY_TABLE_NAME);
+        update
+            .key("id", AttributeValue::S(id.to_string()))
+            .update_expression("SET #s = :done")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":done", AttributeValue::S(STATUS_DONE.into()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| self.map_error("UpdateItem (ledger)", err))
+    }
+
+    async fn release(&self, id: &str) -> Result<(), PersistenceError> {
+        self.ensure_ledger_table().await?;
+        let delete = self.client().await.delete_item().table_name(DELIVERY_TABLE_NAME);
+        let deleted = delete
+            .key("id", AttributeValue::S(id.to_string()))
+            .condition_expression("#s = :processing")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":processing", AttributeValue::S("processing".into()))
+            .send()
+            .await;
+        match deleted {
+            Err(err) if err.code() != Some("ConditionalCheckFailedException") => {
+                Err(self.map_error("DeleteItem (ledger)", err))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Expired entries are overwritten by the next claim of their id; a DynamoDB TTL on
+    /// `received_at` is the way to reclaim their space, and is left to the table's owner.
+    async fn purge(&self, _before: i64) -> Result<(), PersistenceError> {
+        Ok(())
+    }
 }
 
 /// The client: explicit credentials when configured, else the standard chain (env, profile,

@@ -41,8 +41,9 @@ pub enum PersistenceError {
     Database(String),
 }
 
+/// Every backend also holds the delivery ledger, in the same database.
 #[async_trait]
-pub trait ScheduleStore: Send + Sync {
+pub trait ScheduleStore: ledger::DeliveryStore {
     /// Creates the table (and index/GSI) as the Python SDK does, or adds what an older table
     /// lacks. Idempotent.
     async fn ensure_table(&self) -> Result<(), PersistenceError>;
@@ -71,6 +72,7 @@ pub trait ScheduleStore: Send + Sync {
     async fn close(&self);
 }
 pub mod dynamodb;
+pub mod ledger;
 pub mod mysql;
 pub mod postgres;
 pub mod readiness;

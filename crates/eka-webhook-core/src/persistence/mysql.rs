@@ -92,6 +92,10 @@ impl SqlDialect for MySql {
         "SELECT CAST(COLUMN_NAME AS CHAR), CAST(COLUMN_TYPE AS CHAR) \
          FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
 
+    // Not `ON DUPLICATE KEY UPDATE`: with CLIENT_FOUND_ROWS a no-op update still counts a row.
+    const CLAIM_INSERT_SQL: &'static str = "INSERT IGNORE INTO eka_webhook_delivery \
+         (id, event, received_at, status) VALUES (?, ?, ?, 'processing')";
+
     const INLINE_INDEX: bool = true;
     const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT IGNORE", "");
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgSslMode, Postgres};
 
 use super::sql::{
-    map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_UPSERT_SQL,
+    map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL, ON_CONFLICT_UPSERT_SQL,
 };
 use super::PersistenceError;
 use crate::config::{PostgresConfig, PostgresSslMode, RootCert};
@@ -71,6 +71,7 @@ fn ssl_mode(mode: PostgresSslMode) -> PgSslMode {
 
 impl SqlDialect for Postgres {
     const UPSERT_SQL: &'static str = ON_CONFLICT_UPSERT_SQL;
+    const CLAIM_INSERT_SQL: &'static str = ON_CONFLICT_CLAIM_SQL;
     // `current_schema()` is the first schema of the search_path that exists: the configured one.
     const LIST_COLUMNS_SQL: &'static str = "SELECT column_name::text, data_type::text \
          FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?";

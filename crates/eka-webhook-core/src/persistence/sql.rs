@@ -20,9 +20,8 @@ use sqlx::{
     ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type,
 };
 
-use super::{
-    AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
-};
+use super::ledger::{Claim, ClaimWindow, DeliveryStore, STATUS_DONE};
+use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
 use crate::config::DEFAULT_DB_QUERY_TIMEOUT;
 use crate::logger;
 use crate::signature::unix_now;
@@ -164,6 +163,9 @@ pub trait SqlDialect: Database {
     /// MySQL declares the index inside `CREATE TABLE`; the others create it on its own, after
     /// any missing column is added (so also on an older table that lacks it).
     const INLINE_INDEX: bool;
+    /// Inserts a delivery ledger entry `(id, event, received_at, status)` unless its id exists,
+    /// affecting no row then.
+    const CLAIM_INSERT_SQL: &'static str;
     /// The family of a type as the database reports it for an existing column.
     fn type_family(declared: &str) -> TypeFamily;
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -206,6 +208,27 @@ pub fn number_binds(sql: &str) -> String {
     numbered
 }
 
+/// The delivery ledger's table: the same text in every SQL dialect.
+pub const CREATE_DELIVERY_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS eka_webhook_delivery (
+  id VARCHAR(255) NOT NULL,
+  event VARCHAR(64) NOT NULL DEFAULT '',
+  received_at BIGINT NOT NULL DEFAULT 0,
+  status VARCHAR(16) NOT NULL DEFAULT '',
+  PRIMARY KEY (id)
+)";
+/// Takes over a stale claim or an expired entry; the row lock makes one of two racers win.
+const TAKE_OVER_DELIVERY_SQL: &str = "UPDATE eka_webhook_delivery \
+     SET event = ?, received_at = ?, status = 'processing' \
+     WHERE id = ? AND ((status = 'processing' AND received_at < ?) OR received_at < ?)";
+const DELIVERY_STATUS_SQL: &str = "SELECT status FROM eka_webhook_delivery WHERE id = ?";
+const FINISH_DELIVERY_SQL: &str = "UPDATE eka_webhook_delivery SET status = 'done' WHERE id = ?";
+const RELEASE_DELIVERY_SQL: &str =
+    "DELETE FROM eka_webhook_delivery WHERE id = ? AND status = 'processing'";
+const PURGE_DELIVERIES_SQL: &str = "DELETE FROM eka_webhook_delivery WHERE received_at < ?";
+/// `INSERT … ON CONFLICT DO NOTHING`: PostgreSQL's and SQLite's ledger claim.
+pub const ON_CONFLICT_CLAIM_SQL: &str = "INSERT INTO eka_webhook_delivery \
+     (id, event, received_at, status) VALUES (?, ?, ?, 'processing') ON CONFLICT (id) DO NOTHING";
+
 /// The statements a store runs, with the dialect's bind markers.
 struct Statements {
     upsert: Arc<str>,
@@ -213,6 +236,12 @@ struct Statements {
     find_between: Arc<str>,
     update_status: Arc<str>,
     mark_reminder_sent: Arc<str>,
+    claim_insert: Arc<str>,
+    take_over_delivery: Arc<str>,
+    delivery_status: Arc<str>,
+    finish_delivery: Arc<str>,
+    release_delivery: Arc<str>,
+    purge_deliveries: Arc<str>,
 }
 
 impl Statements {
@@ -224,6 +253,12 @@ impl Statements {
             find_between: render(FIND_BETWEEN_SQL),
             update_status: render(UPDATE_STATUS_SQL),
             mark_reminder_sent: render(MARK_REMINDER_SENT_SQL),
+            claim_insert: render(D::CLAIM_INSERT_SQL),
+            take_over_delivery: render(TAKE_OVER_DELIVERY_SQL),
+            delivery_status: render(DELIVERY_STATUS_SQL),
+            finish_delivery: render(FINISH_DELIVERY_SQL),
+            release_delivery: render(RELEASE_DELIVERY_SQL),
+            purge_deliveries: render(PURGE_DELIVERIES_SQL),
         }
     }
 }
@@ -377,6 +412,8 @@ pub struct SqlStore<D: SqlDialect> {
     /// Names the database for messages; never holds a secret.
     target: String,
     connect_timeout: Duration,
+    /// Set once the delivery ledger's table exists; a failure is retried on the next claim.
+    ledger_ready: tokio::sync::OnceCell<()>,
 }
 
 impl<D: SqlDialect> SqlStore<D> {
@@ -398,6 +435,7 @@ impl<D: SqlDialect> SqlStore<D> {
             statements,
             target,
             connect_timeout,
+            ledger_ready: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -610,6 +648,87 @@ where
     async fn close(&self) {
         // Building a never-used pool here costs nothing (it is lazy) and leaves the store closed.
         self.pool().close().await;
+    }
+}
+
+impl<D> SqlStore<D>
+where
+    D: SqlDialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'a> i64: Encode<'a, D> + Type<D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D>,
+    for<'r> String: Decode<'r, D> + Type<D>,
+    usize: ColumnIndex<D::Row>,
+{
+    /// A ledger write binding `id` alone; the rows it affected.
+    async fn delivery_write(&self, sql: &Arc<str>, id: &str) -> Result<u64, PersistenceError> {
+        self.ledger_ready.get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into())).await?;
+        let run = || sqlx::query(statement(sql)).bind(id).execute(self.pool());
+        let result = self.write(run).await.map_err(|e| self.error(e))?;
+        Ok(D::rows_affected(&result))
+    }
+}
+
+#[async_trait]
+impl<D> DeliveryStore for SqlStore<D>
+where
+    D: SqlDialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    D::Arguments: IntoArguments<D>,
+    for<'a> i64: Encode<'a, D> + Type<D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D>,
+    for<'r> String: Decode<'r, D> + Type<D>,
+    usize: ColumnIndex<D::Row>,
+{
+    async fn claim(&self, id: &str, event: &str, w: ClaimWindow) -> Result<Claim, PersistenceError> {
+        self.ledger_ready.get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into())).await?;
+        let stmts = &self.statements;
+        // An entry released between our insert and our look is claimed on the next turn.
+        for _ in 0..3 {
+            let insert = || {
+                let query = sqlx::query(statement(&stmts.claim_insert));
+                query.bind(id).bind(event).bind(w.now).execute(self.pool())
+            };
+            let inserted = self.write(insert).await.map_err(|e| self.error(e))?;
+            if D::rows_affected(&inserted) > 0 {
+                return Ok(Claim::Claimed);
+            }
+            let take_over = || {
+                let query = sqlx::query(statement(&stmts.take_over_delivery));
+                let query = query.bind(event).bind(w.now).bind(id);
+                query.bind(w.stale_before).bind(w.expired_before).execute(self.pool())
+            };
+            let taken = self.write(take_over).await.map_err(|e| self.error(e))?;
+            if D::rows_affected(&taken) > 0 {
+                return Ok(Claim::Claimed);
+            }
+            let status: Option<(String,)> = sqlx::query_as(statement(&stmts.delivery_status))
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(|e| self.error(e))?;
+            match status {
+                Some((status,)) if status == STATUS_DONE => return Ok(Claim::Done),
+                Some(_) => return Ok(Claim::InProgress),
+                None => {}
+            }
+        }
+        Ok(Claim::InProgress)
+    }
+
+    async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
+        self.delivery_write(&self.statements.finish_delivery, id).await.map(drop)
+    }
+
+    async fn release(&self, id: &str) -> Result<(), PersistenceError> {
+        self.delivery_write(&self.statements.release_delivery, id).await.map(drop)
+    }
+
+    async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
+        let run = || sqlx::query(statement(&self.statements.purge_deliveries)).bind(before).execute(self.pool());
+        self.write(run).await.map_err(|e| self.error(e))?;
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::sql::{ColumnType, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_UPSERT_SQL};
+use super::sql::{ColumnType, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL, ON_CONFLICT_UPSERT_SQL};
 use super::PersistenceError;
 use crate::config::{SqliteConfig, DEFAULT_DB_CONNECT_TIMEOUT};
 
@@ -65,6 +65,7 @@ impl SqlStore<Sqlite> {
 
 impl SqlDialect for Sqlite {
     const UPSERT_SQL: &'static str = ON_CONFLICT_UPSERT_SQL;
+    const CLAIM_INSERT_SQL: &'static str = ON_CONFLICT_CLAIM_SQL;
     const LIST_COLUMNS_SQL: &'static str = "SELECT name, type FROM pragma_table_info(?)";
 
     fn column_type(ty: ColumnType) -> String {

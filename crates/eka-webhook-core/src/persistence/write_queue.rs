@@ -201,6 +201,7 @@ mod tests {
 
     use super::*;
     use crate::config::SqliteConfig;
+    use crate::persistence::ledger::{Claim, ClaimWindow, DeliveryStore};
     use crate::persistence::schedule::Schedule;
     use crate::persistence::sqlite::SqliteStore;
     use crate::persistence::{AppointmentIdsBetween, ScheduleStore};
@@ -209,6 +210,23 @@ mod tests {
     struct FirstUpsertPanics {
         inner: SqliteStore,
         panicked: AtomicBool,
+    }
+
+    /// The ledger is not what these tests exercise: plain delegation.
+    #[async_trait]
+    impl DeliveryStore for FirstUpsertPanics {
+        async fn claim(&self, id: &str, event: &str, w: ClaimWindow) -> Result<Claim, PersistenceError> {
+            self.inner.claim(id, event, w).await
+        }
+        async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
+            self.inner.finish(id).await
+        }
+        async fn release(&self, id: &str) -> Result<(), PersistenceError> {
+            self.inner.release(id).await
+        }
+        async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
+            self.inner.purge(before).await
+        }
     }
 
     #[async_trait]

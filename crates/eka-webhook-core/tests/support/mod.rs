@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use eka_webhook_core::persistence::ledger::{Claim, ClaimWindow, DeliveryStore};
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::persistence::{
     AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore,
@@ -66,6 +67,22 @@ impl CountingStore {
             inner,
             ensure_calls: AtomicUsize::new(0),
         }
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for CountingStore {
+    async fn claim(&self, id: &str, event: &str, window: ClaimWindow) -> Result<Claim, PersistenceError> {
+        self.inner.claim(id, event, window).await
+    }
+    async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
+        self.inner.finish(id).await
+    }
+    async fn release(&self, id: &str) -> Result<(), PersistenceError> {
+        self.inner.release(id).await
+    }
+    async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
+        self.inner.purge(before).await
     }
 }
 
