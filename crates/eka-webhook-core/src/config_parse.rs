@@ -690,8 +690,10 @@ mod tests {
             err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ["a", ""]}))
                 .contains("'signingKey' must contain only non-empty strings")
         );
-        assert!(err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ""}))
-            .contains("'signingKey' must not be empty (an unset environment variable?)"));
+        assert!(
+            err(json!({"clientId": "i", "clientSecret": "s", "signingKey": ""}))
+                .contains("'signingKey' must not be empty (an unset environment variable?)")
+        );
         assert!(err(
             json!({"clientId": "i", "clientSecret": "s", "signatureToleranceSeconds": -1})
         )

@@ -73,8 +73,17 @@ impl WebhookResult {
     /// 200, `{"success": true, "event": type, "duplicate": true}`.
     pub fn duplicate(event_type: String) -> Self {
         let body = json!({ "success": true, "event": event_type, "duplicate": true });
-        let event = WebhookEvent { event_type, context: None };
-        Self { status: 200, body, event: Some(event), error: None, duplicate: true }
+        let event = WebhookEvent {
+            event_type,
+            context: None,
+        };
+        Self {
+            status: 200,
+            body,
+            event: Some(event),
+            error: None,
+            duplicate: true,
+        }
     }
 }
 
@@ -182,11 +191,19 @@ impl Pipeline {
         };
         let claim = ledger.claim(key, &accepted.event_type);
         match timings.time_async(Phase::Dedupe, claim).await {
-            Ok(Claim::Claimed) => Admission::Run { claimed: Some(key.clone()) },
-            Ok(Claim::Done) => Admission::Answer(WebhookResult::duplicate(accepted.event_type.clone())),
-            Ok(Claim::InProgress) => Admission::Answer(WebhookResult::failure(409, DELIVERY_IN_PROGRESS)),
+            Ok(Claim::Claimed) => Admission::Run {
+                claimed: Some(key.clone()),
+            },
+            Ok(Claim::Done) => {
+                Admission::Answer(WebhookResult::duplicate(accepted.event_type.clone()))
+            }
+            Ok(Claim::InProgress) => {
+                Admission::Answer(WebhookResult::failure(409, DELIVERY_IN_PROGRESS))
+            }
             Err(err) => {
-                logger::error(&format!("WebhookSDK: delivery ledger unavailable, running {key} unchecked: {err}"));
+                logger::error(&format!(
+                    "WebhookSDK: delivery ledger unavailable, running {key} unchecked: {err}"
+                ));
                 Admission::Run { claimed: None }
             }
         }
@@ -206,7 +223,9 @@ impl Pipeline {
         let mut timings = PhaseTimings::default();
         let (result, claimed) = match self.accept_bytes(body, signature_header, &mut timings) {
             Ok(accepted) => match self.admit(&accepted, &mut timings).await {
-                Admission::Run { claimed } => (self.complete(accepted, &mut timings).await, claimed),
+                Admission::Run { claimed } => {
+                    (self.complete(accepted, &mut timings).await, claimed)
+                }
                 Admission::Answer(answer) => (answer, None),
             },
             Err(rejection) => (rejection.into(), None),

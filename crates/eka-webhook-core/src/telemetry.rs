@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 
 use crate::api_client::{ApiError, LOGIN_PATH};
 use crate::pipeline::{
-    WebhookResult, BODY_REQUIRED, DELIVERY_IN_PROGRESS, BODY_TOO_DEEP, INVALID_JSON_BODY, MISSING_APPOINTMENT_ID,
-    MISSING_EVENT,
+    WebhookResult, BODY_REQUIRED, BODY_TOO_DEEP, DELIVERY_IN_PROGRESS, INVALID_JSON_BODY,
+    MISSING_APPOINTMENT_ID, MISSING_EVENT,
 };
 
 /// The phases of one delivery, in order. `Dedupe` is the delivery ledger's claim.

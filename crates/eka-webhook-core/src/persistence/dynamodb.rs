@@ -19,18 +19,20 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
     GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TableDescription, TableStatus,
 };
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::Client;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider as TlsProvider};
 use tokio::sync::OnceCell;
 
 use super::ledger::{Claim, ClaimWindow, DeliveryStore, DELIVERY_TABLE_NAME, STATUS_DONE};
-use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
+use super::{
+    AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
+};
 use crate::config::DynamodbConfig;
 use crate::logger;
 
@@ -83,7 +85,12 @@ impl fmt::Debug for DynamoDbStore {
 impl DynamoDbStore {
     /// Does no I/O: the client is built on the first call.
     pub fn new(config: DynamodbConfig) -> Self {
-        Self { config, client: OnceCell::new(), query_page_limit: None, ledger_ready: OnceCell::new() }
+        Self {
+            config,
+            client: OnceCell::new(),
+            query_page_limit: None,
+            ledger_ready: OnceCell::new(),
+        }
     }
 
     /// Test knob: caps the items per Query page (DynamoDB's `Limit`) so that pagination is
@@ -138,7 +145,13 @@ impl DynamoDbStore {
     }
 
     async fn describe(&self, table: &str) -> Result<Option<TableDescription>, PersistenceError> {
-        let result = self.client().await.describe_table().table_name(table).send().await;
+        let result = self
+            .client()
+            .await
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await;
         match result {
             Ok(out) => Ok(out.table),
             Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(None),
@@ -476,7 +489,12 @@ impl DynamoDbStore {
 #[async_trait]
 impl DeliveryStore for DynamoDbStore {
     /// A conditional PutItem: absent, a stale claim, or expired.
-    async fn claim(&self, id: &str, event: &str, w: ClaimWindow) -> Result<Claim, PersistenceError> {
+    async fn claim(
+        &self,
+        id: &str,
+        event: &str,
+        w: ClaimWindow,
+    ) -> Result<Claim, PersistenceError> {
         self.ensure_ledger_table().await?;
         let client = self.client().await;
         let put = client
@@ -520,7 +538,11 @@ impl DeliveryStore for DynamoDbStore {
 
     async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
         self.ensure_ledger_table().await?;
-        let update = self.client().await.update_item().table_name(DELIVERY_TABLE_NAME);
+        let update = self
+            .client()
+            .await
+            .update_item()
+            .table_name(DELIVERY_TABLE_NAME);
         update
             .key("id", AttributeValue::S(id.to_string()))
             .update_expression("SET #s = :done")
@@ -534,7 +556,11 @@ impl DeliveryStore for DynamoDbStore {
 
     async fn release(&self, id: &str) -> Result<(), PersistenceError> {
         self.ensure_ledger_table().await?;
-        let delete = self.client().await.delete_item().table_name(DELIVERY_TABLE_NAME);
+        let delete = self
+            .client()
+            .await
+            .delete_item()
+            .table_name(DELIVERY_TABLE_NAME);
         let deleted = delete
             .key("id", AttributeValue::S(id.to_string()))
             .condition_expression("#s = :processing")

@@ -54,7 +54,12 @@ pub struct ClaimWindow {
 pub trait DeliveryStore: Send + Sync {
     /// Atomically records `id` as `processing` unless a live entry exists (a stale claim or an
     /// expired entry is taken over).
-    async fn claim(&self, id: &str, event: &str, window: ClaimWindow) -> Result<Claim, PersistenceError>;
+    async fn claim(
+        &self,
+        id: &str,
+        event: &str,
+        window: ClaimWindow,
+    ) -> Result<Claim, PersistenceError>;
     /// Marks a claimed delivery `done`.
     async fn finish(&self, id: &str) -> Result<(), PersistenceError>;
     /// Forgets a claimed delivery that failed, so a retry runs it again.
@@ -65,13 +70,18 @@ pub trait DeliveryStore: Send + Sync {
 
 /// The key of a delivery: its `transaction_id`, else the signature header's `t` and `v1`;
 /// `None` when it has neither.
-pub fn delivery_key(transaction_id: Option<&str>, signature_header: Option<&str>) -> Option<String> {
+pub fn delivery_key(
+    transaction_id: Option<&str>,
+    signature_header: Option<&str>,
+) -> Option<String> {
     let key = match transaction_id.filter(|id| !id.is_empty()) {
         Some(id) => format!("txn:{id}"),
         None => {
             let header = signature_header?;
             let part = |name: &str| {
-                header.split(',').find_map(|p| p.trim().strip_prefix(name)?.strip_prefix('='))
+                header
+                    .split(',')
+                    .find_map(|p| p.trim().strip_prefix(name)?.strip_prefix('='))
             };
             format!("sig:{}:{}", part("t")?, part("v1")?)
         }
@@ -79,7 +89,10 @@ pub fn delivery_key(transaction_id: Option<&str>, signature_header: Option<&str>
     if key.len() <= MAX_KEY_LEN {
         return Some(key);
     }
-    Some(format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes()))))
+    Some(format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(key.as_bytes()))
+    ))
 }
 
 /// A store plus the ledger's expiry and the bookkeeping of occasional purges.
@@ -92,7 +105,11 @@ pub struct Ledger {
 impl Ledger {
     pub fn new(store: Arc<dyn DeliveryStore>, ttl_seconds: u64) -> Self {
         let ttl_seconds = i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2);
-        Self { store, ttl_seconds, next_purge: Mutex::new(0) }
+        Self {
+            store,
+            ttl_seconds,
+            next_purge: Mutex::new(0),
+        }
     }
 
     pub async fn claim(&self, key: &str, event: &str) -> Result<Claim, PersistenceError> {
@@ -110,9 +127,15 @@ impl Ledger {
     /// Records the end of a claimed delivery: `done` when it succeeded, released otherwise.
     /// A failure is logged: at worst a retry runs the delivery again.
     pub async fn settle(&self, key: &str, succeeded: bool) {
-        let settled = if succeeded { self.store.finish(key).await } else { self.store.release(key).await };
+        let settled = if succeeded {
+            self.store.finish(key).await
+        } else {
+            self.store.release(key).await
+        };
         if let Err(err) = settled {
-            logger::error(&format!("WebhookSDK: delivery ledger could not record {key}: {err}"));
+            logger::error(&format!(
+                "WebhookSDK: delivery ledger could not record {key}: {err}"
+            ));
         }
     }
 
@@ -151,7 +174,11 @@ impl MemoryEntries {
             if !over && *at >= expired_before {
                 break;
             }
-            if self.by_id.get(id).is_some_and(|(received, _)| received == at) {
+            if self
+                .by_id
+                .get(id)
+                .is_some_and(|(received, _)| received == at)
+            {
                 self.by_id.remove(id);
             }
             self.order.pop_front();
@@ -161,7 +188,12 @@ impl MemoryEntries {
 
 #[async_trait]
 impl DeliveryStore for MemoryLedger {
-    async fn claim(&self, id: &str, _event: &str, window: ClaimWindow) -> Result<Claim, PersistenceError> {
+    async fn claim(
+        &self,
+        id: &str,
+        _event: &str,
+        window: ClaimWindow,
+    ) -> Result<Claim, PersistenceError> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let memory_horizon = window.now - MEMORY_MAX_TTL_SECONDS as i64;
         entries.evict(window.expired_before.max(memory_horizon));
@@ -193,7 +225,10 @@ impl DeliveryStore for MemoryLedger {
     }
 
     async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).evict(before);
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .evict(before);
         Ok(())
     }
 }
@@ -203,31 +238,67 @@ mod tests {
     use super::*;
 
     fn window(now: i64) -> ClaimWindow {
-        ClaimWindow { now, stale_before: now - CLAIM_TTL_SECONDS, expired_before: now - 1000 }
+        ClaimWindow {
+            now,
+            stale_before: now - CLAIM_TTL_SECONDS,
+            expired_before: now - 1000,
+        }
     }
 
     #[test]
     fn keys() {
-        assert_eq!(delivery_key(Some("t-1"), Some("t=1,v1=ab")).as_deref(), Some("txn:t-1"));
-        assert_eq!(delivery_key(None, Some("t=12, v1=ab")).as_deref(), Some("sig:12:ab"));
+        assert_eq!(
+            delivery_key(Some("t-1"), Some("t=1,v1=ab")).as_deref(),
+            Some("txn:t-1")
+        );
+        assert_eq!(
+            delivery_key(None, Some("t=12, v1=ab")).as_deref(),
+            Some("sig:12:ab")
+        );
         assert_eq!(delivery_key(Some(""), None), None);
         assert_eq!(delivery_key(None, Some("v1=ab")), None);
         let long = "x".repeat(300);
-        assert!(delivery_key(Some(&long), None).unwrap().starts_with("sha256:"));
+        assert!(delivery_key(Some(&long), None)
+            .unwrap()
+            .starts_with("sha256:"));
     }
 
     #[tokio::test]
     async fn memory_claims_once_releases_on_failure_and_expires() {
         let ledger = MemoryLedger::default();
-        assert_eq!(ledger.claim("a", "e", window(100)).await.unwrap(), Claim::Claimed);
-        assert_eq!(ledger.claim("a", "e", window(101)).await.unwrap(), Claim::InProgress);
+        assert_eq!(
+            ledger.claim("a", "e", window(100)).await.unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            ledger.claim("a", "e", window(101)).await.unwrap(),
+            Claim::InProgress
+        );
         ledger.release("a").await.unwrap();
-        assert_eq!(ledger.claim("a", "e", window(102)).await.unwrap(), Claim::Claimed);
+        assert_eq!(
+            ledger.claim("a", "e", window(102)).await.unwrap(),
+            Claim::Claimed
+        );
         ledger.finish("a").await.unwrap();
-        assert_eq!(ledger.claim("a", "e", window(103)).await.unwrap(), Claim::Done);
+        assert_eq!(
+            ledger.claim("a", "e", window(103)).await.unwrap(),
+            Claim::Done
+        );
         // A stale claim is taken over; an expired entry is forgotten.
-        assert_eq!(ledger.claim("b", "e", window(200)).await.unwrap(), Claim::Claimed);
-        assert_eq!(ledger.claim("b", "e", window(200 + CLAIM_TTL_SECONDS + 1)).await.unwrap(), Claim::Claimed);
-        assert_eq!(ledger.claim("a", "e", window(1200)).await.unwrap(), Claim::Claimed);
+        assert_eq!(
+            ledger.claim("b", "e", window(200)).await.unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            ledger
+                .claim("b", "e", window(200 + CLAIM_TTL_SECONDS + 1))
+                .await
+                .unwrap(),
+            Claim::Claimed
+        );
+        assert_eq!(
+            ledger.claim("a", "e", window(1200)).await.unwrap(),
+            Claim::Claimed
+        );
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgSslMode, Postgres};
 
 use super::sql::{
-    map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL, ON_CONFLICT_UPSERT_SQL,
+    map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL,
+    ON_CONFLICT_UPSERT_SQL,
 };
 use super::PersistenceError;
 use crate::config::{PostgresConfig, PostgresSslMode, RootCert};

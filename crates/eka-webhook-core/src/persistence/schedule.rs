@@ -73,7 +73,10 @@ impl Schedule {
             // The table is made on the first appointment webhook even when it writes no row, as
             // the Python SDK does (a CND appointment.created, say).
             if let Err(err) = self.ensure_ready().await {
-                logger::error(&format!("WebhookSDK: persistence error for {}: {err}", event.event_type));
+                logger::error(&format!(
+                    "WebhookSDK: persistence error for {}: {err}",
+                    event.event_type
+                ));
             }
             return;
         }

@@ -21,7 +21,9 @@ use sqlx::{
 };
 
 use super::ledger::{Claim, ClaimWindow, DeliveryStore, STATUS_DONE};
-use super::{AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
+use super::{
+    AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
+};
 use crate::config::DEFAULT_DB_QUERY_TIMEOUT;
 use crate::logger;
 use crate::signature::unix_now;
@@ -663,7 +665,9 @@ where
 {
     /// A ledger write binding `id` alone; the rows it affected.
     async fn delivery_write(&self, sql: &Arc<str>, id: &str) -> Result<u64, PersistenceError> {
-        self.ledger_ready.get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into())).await?;
+        self.ledger_ready
+            .get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into()))
+            .await?;
         let run = || sqlx::query(statement(sql)).bind(id).execute(self.pool());
         let result = self.write(run).await.map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result))
@@ -681,8 +685,15 @@ where
     for<'r> String: Decode<'r, D> + Type<D>,
     usize: ColumnIndex<D::Row>,
 {
-    async fn claim(&self, id: &str, event: &str, w: ClaimWindow) -> Result<Claim, PersistenceError> {
-        self.ledger_ready.get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into())).await?;
+    async fn claim(
+        &self,
+        id: &str,
+        event: &str,
+        w: ClaimWindow,
+    ) -> Result<Claim, PersistenceError> {
+        self.ledger_ready
+            .get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into()))
+            .await?;
         let stmts = &self.statements;
         // An entry released between our insert and our look is claimed on the next turn.
         for _ in 0..3 {
@@ -697,7 +708,10 @@ where
             let take_over = || {
                 let query = sqlx::query(statement(&stmts.take_over_delivery));
                 let query = query.bind(event).bind(w.now).bind(id);
-                query.bind(w.stale_before).bind(w.expired_before).execute(self.pool())
+                query
+                    .bind(w.stale_before)
+                    .bind(w.expired_before)
+                    .execute(self.pool())
             };
             let taken = self.write(take_over).await.map_err(|e| self.error(e))?;
             if D::rows_affected(&taken) > 0 {
@@ -718,15 +732,23 @@ where
     }
 
     async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
-        self.delivery_write(&self.statements.finish_delivery, id).await.map(drop)
+        self.delivery_write(&self.statements.finish_delivery, id)
+            .await
+            .map(drop)
     }
 
     async fn release(&self, id: &str) -> Result<(), PersistenceError> {
-        self.delivery_write(&self.statements.release_delivery, id).await.map(drop)
+        self.delivery_write(&self.statements.release_delivery, id)
+            .await
+            .map(drop)
     }
 
     async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
-        let run = || sqlx::query(statement(&self.statements.purge_deliveries)).bind(before).execute(self.pool());
+        let run = || {
+            sqlx::query(statement(&self.statements.purge_deliveries))
+                .bind(before)
+                .execute(self.pool())
+        };
         self.write(run).await.map_err(|e| self.error(e))?;
         Ok(())
     }

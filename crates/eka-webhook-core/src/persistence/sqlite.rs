@@ -9,7 +9,9 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use super::sql::{ColumnType, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL, ON_CONFLICT_UPSERT_SQL};
+use super::sql::{
+    ColumnType, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL, ON_CONFLICT_UPSERT_SQL,
+};
 use super::PersistenceError;
 use crate::config::{SqliteConfig, DEFAULT_DB_CONNECT_TIMEOUT};
 

@@ -215,7 +215,12 @@ mod tests {
     /// The ledger is not what these tests exercise: plain delegation.
     #[async_trait]
     impl DeliveryStore for FirstUpsertPanics {
-        async fn claim(&self, id: &str, event: &str, w: ClaimWindow) -> Result<Claim, PersistenceError> {
+        async fn claim(
+            &self,
+            id: &str,
+            event: &str,
+            w: ClaimWindow,
+        ) -> Result<Claim, PersistenceError> {
             self.inner.claim(id, event, w).await
         }
         async fn finish(&self, id: &str) -> Result<(), PersistenceError> {

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eka_webhook_core::persistence::ledger::{Claim, ClaimWindow, DeliveryStore};
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
+use eka_webhook_core::persistence::ledger::{Claim, ClaimWindow, DeliveryStore};
 use eka_webhook_core::persistence::{
     AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore,
 };
@@ -72,7 +72,12 @@ impl CountingStore {
 
 #[async_trait]
 impl DeliveryStore for CountingStore {
-    async fn claim(&self, id: &str, event: &str, window: ClaimWindow) -> Result<Claim, PersistenceError> {
+    async fn claim(
+        &self,
+        id: &str,
+        event: &str,
+        window: ClaimWindow,
+    ) -> Result<Claim, PersistenceError> {
         self.inner.claim(id, event, window).await
     }
     async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
