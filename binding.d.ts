@@ -37,6 +37,11 @@ export declare class NativeWebhookSdk {
    * reason (`ok`, `signature_invalid`, …) for the delivery's span.
    */
   recordDelivery(status: number, error?: string | undefined | null): string
+  /**
+   * Records the end of a delivery `handle` claimed (`claimedKey`): done when it succeeded,
+   * released otherwise, so the sender's retry runs it again.
+   */
+  settleDelivery(key: string, succeeded: boolean): Promise<void>
   /** Starts polling for due durable reminders (once; not with `reminders.poll: false`). */
   remindersStartPolling(): void
   /**
@@ -52,11 +57,6 @@ export declare class NativeWebhookSdk {
   remindersRunDue(maxMs: number): Promise<string>
   /** `{fired, storeCalls, claims}` of this instance's durable reminders. */
   remindersStats(): string
-  /**
-   * Records the end of a delivery `handle` claimed (`claimedKey`): done when it succeeded,
-   * released otherwise, so the sender's retry runs it again.
-   */
-  settleDelivery(key: string, succeeded: boolean): Promise<void>
   /** The JSON text of every counter (`sdk.stats()`). */
   stats(): string
   /** Starts keeping each Eka Care API request for `takeApiCalls` (OpenTelemetry is in use). */
