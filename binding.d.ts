@@ -18,9 +18,10 @@ export declare class NativeServer {
 export declare class NativeWebhookSdk {
   /**
    * `options` is the user's config without its callbacks; `onServerEvent` wraps `onEvent` for the
-   * standalone server (the JS doors call `onEvent` from the glue).
+   * standalone server (the JS doors call `onEvent` from the glue); `onFault` hears of the
+   * failures the SDK handled itself, and must never throw.
    */
-  constructor(options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>)
+  constructor(options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>, onFault: (fault: NativeFault) => void)
   /** `atEpochMs`: the instant the glue made of the Date or cron string, and checked. */
   scheduleReminder(atEpochMs: number, appointmentId: string): NativeReminder
   /** True when the reminder was pending (it will now not fire). */
@@ -76,8 +77,11 @@ export declare class NativeWebhookSdk {
   getPatientDetails(id: string): Promise<string>
   getDoctorDetails(id: string): Promise<string>
   getClinicDetails(id: string): Promise<string>
-  /** Stops everything the instance started and drops its JS callbacks. Idempotent. */
-  close(): Promise<void>
+  /**
+   * Stops everything the instance started and drops its JS callbacks. Idempotent: every
+   * call resolves to the first one's report.
+   */
+  close(): Promise<NativeCloseReport>
 }
 
 /** The events enriched from the Eka Care API. */
@@ -101,6 +105,23 @@ export interface NativeApiCall {
   /** `ok`, `http_4xx`, `http_5xx`, `timeout`, `network` or `invalid_response`. */
   outcome: string
   durationMs: number
+}
+
+/** What `close()` could not finish. */
+export interface NativeCloseReport {
+  /** Schedule writes still waiting for the database when `close()` gave up on them: lost. */
+  unflushedWrites: number
+}
+
+/**
+ * A failure the SDK handled itself (a schedule write dropped, …), for `onError` and the
+ * warnings.
+ */
+export interface NativeFault {
+  /** `EKA_WRITE_DROPPED`, `EKA_QUEUE_FULL` or `EKA_WRITE_GAVE_UP`. */
+  code: string
+  appointmentId?: string
+  message: string
 }
 
 export declare function nativeGenerateSignatureHeader(body: string | Buffer, signingKey: string, timestamp?: number | undefined | null): string

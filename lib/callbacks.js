@@ -1,7 +1,8 @@
 'use strict'
 // Wraps a user's callback for the native bridge: it never throws and always returns a promise
 // resolving to null (success) or the failure's message. A synchronous throw inside a
-// threadsafe-function call could otherwise abort the whole process.
+// threadsafe-function call could otherwise abort the whole process. Also the fault reports'
+// way to warnings and `onError`.
 
 function messageOf(error) {
   if (error instanceof Error) return error.message || error.name || 'Error'
@@ -26,4 +27,52 @@ function bridgeCallback(userFunction, toArgument) {
   }
 }
 
-module.exports = { bridgeCallback, messageOf }
+/** Each fault code warns at most this often; `onError` hears of every fault. */
+const WARNING_INTERVAL_MS = 60_000
+
+/**
+ * The core's fault reports (a schedule write dropped, the retry queue full, a write given up):
+ * a `process.emitWarning` per code at most once a minute, and a call to the user's `onError`
+ * with an Error carrying `code` and `appointmentId`. Never throws: the native side calls it
+ * without catching.
+ */
+class FaultReporter {
+  #onError
+  #isDebug
+  /** code → { at, skipped }: when it last warned, and the faults of that code since. */
+  #warned = new Map()
+
+  constructor(onError, isDebug) {
+    this.#onError = onError ? bridgeCallback(onError, (error) => error) : null
+    this.#isDebug = isDebug
+  }
+
+  report(fault) {
+    try {
+      this.#warn(fault)
+      if (!this.#onError) return
+      const error = new Error(`WebhookSDK: ${fault.message}`)
+      error.code = fault.code
+      if (fault.appointmentId !== undefined && fault.appointmentId !== null) error.appointmentId = fault.appointmentId
+      this.#onError(error).then((failure) => {
+        if (failure !== null && this.#isDebug()) console.log(`[ERROR] WebhookSDK: onError threw: ${failure}`)
+      })
+    } catch {
+      // Nothing here may reach the native caller; the fault was logged by the core already.
+    }
+  }
+
+  #warn(fault) {
+    const now = Date.now()
+    const last = this.#warned.get(fault.code)
+    if (last && now - last.at < WARNING_INTERVAL_MS) {
+      last.skipped += 1
+      return
+    }
+    const more = last?.skipped ? ` (and ${last.skipped} more since the last warning)` : ''
+    this.#warned.set(fault.code, { at: now, skipped: 0 })
+    process.emitWarning(`WebhookSDK: ${fault.message}${more}`, { code: fault.code })
+  }
+}
+
+module.exports = { bridgeCallback, messageOf, FaultReporter }

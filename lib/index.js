@@ -5,7 +5,7 @@
 
 const { binding, withCode, callSync, callAsync } = require('./native')
 const { shapeBody, shapeRequestBody, canonicalText, signatureHeaderOf } = require('./body')
-const { bridgeCallback, messageOf } = require('./callbacks')
+const { bridgeCallback, messageOf, FaultReporter } = require('./callbacks')
 const { configError, argumentError } = require('./errors')
 const { Reminder, ReminderRegistry, MARK_FIRED, fireTimeOf } = require('./reminders')
 const { DurableReminders } = require('./durable-reminders')
@@ -84,20 +84,25 @@ class WebhookSDK {
   #telemetry
   #servers = new Set()
   #reminders = new ReminderRegistry()
+  #closeReported = false
 
   /** @param {import('./index').WebhookSDKConfig} config */
   constructor(config) {
     if (config === null || typeof config !== 'object' || Array.isArray(config)) {
       throw configError('the config must be an object')
     }
-    if (config.onEvent !== undefined && typeof config.onEvent !== 'function') {
-      throw configError("'onEvent' must be a function")
+    for (const name of ['onEvent', 'onError']) {
+      if (config[name] !== undefined && config[name] !== null && typeof config[name] !== 'function') {
+        throw configError(`'${name}' must be a function`)
+      }
     }
     // The rest crosses as it is; the Rust core checks every field.
-    const { onEvent, ...options } = config
+    const { onEvent, onError, ...options } = config
     const onServerEvent = onEvent ? bridgeCallback(onEvent, toServerEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
-    this.#native = callSync(() => new binding.NativeWebhookSdk(options, onServerEvent, onReminder))
+    const faults = new FaultReporter(onError ?? null, () => debugLogging)
+    const onFault = (fault) => faults.report(fault)
+    this.#native = callSync(() => new binding.NativeWebhookSdk(options, onServerEvent, onReminder, onFault))
     this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
     /** Durable reminders in the configured database (see README "Reminders in production"). */
     this.reminders = new DurableReminders(this.#native)
@@ -320,12 +325,24 @@ class WebhookSDK {
     return JSON.parse(await callAsync(this.#native.getClinicDetails(id)))
   }
 
-  /** Stops servers and reminders, closes pools and releases callbacks. Idempotent. */
+  /**
+   * Stops servers and reminders, flushes waiting schedule writes (up to 10 s), closes pools and
+   * releases callbacks. Resolves to `{ unflushedWrites }`, the writes it could not store.
+   * Idempotent: every call resolves to the first one's report.
+   */
   async close() {
     await Promise.all([...this.#servers].map((server) => server.close()))
-    await callAsync(this.#native.close())
+    const report = await callAsync(this.#native.close())
     this.#reminders.clear()
     this.#telemetry.close()
+    if (report.unflushedWrites > 0 && !this.#closeReported) {
+      this.#closeReported = true
+      process.emitWarning(
+        `WebhookSDK: closed with ${report.unflushedWrites} schedule write(s) the database did not get in time; they are lost`,
+        { code: 'EKA_WRITES_UNFLUSHED' },
+      )
+    }
+    return { unflushedWrites: report.unflushedWrites }
   }
 }
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use eka_webhook_core::envelope::Envelope;
 use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
+use eka_webhook_core::faults::{Fault, FaultSink};
 use eka_webhook_core::persistence::reminder_store::ReminderRow;
 use eka_webhook_core::pipeline::{Admission, EventSink, WebhookResult, INVALID_JSON_BODY};
 use eka_webhook_core::reminders::durable::{DueAt, DurableFire};
@@ -20,7 +21,7 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::{json, Value};
 
-use crate::callback::{JsCallback, JsCallbackFn};
+use crate::callback::{JsCallback, JsCallbackFn, JsNotify, JsNotifyFn};
 use crate::errors::to_js_error;
 use crate::js_text::JsText;
 
@@ -224,26 +225,59 @@ impl EventSink for JsEventSink {
     }
 }
 
+/// A failure the SDK handled itself (a schedule write dropped, …), for `onError` and the
+/// warnings.
+#[napi(object)]
+pub struct NativeFault {
+    /// `EKA_WRITE_DROPPED`, `EKA_QUEUE_FULL` or `EKA_WRITE_GAVE_UP`.
+    pub code: String,
+    pub appointment_id: Option<String>,
+    pub message: String,
+}
+
+/// The core's fault reports, handed to the glue without waiting for it.
+struct JsFaultSink(JsNotify<NativeFault>);
+
+impl FaultSink for JsFaultSink {
+    fn report(&self, fault: Fault) {
+        self.0.notify(NativeFault {
+            code: fault.kind.code().to_string(),
+            appointment_id: fault.appointment_id,
+            message: fault.message,
+        });
+    }
+}
+
+/// What `close()` could not finish.
+#[napi(object)]
+pub struct NativeCloseReport {
+    /// Schedule writes still waiting for the database when `close()` gave up on them: lost.
+    pub unflushed_writes: u32,
+}
+
 #[napi]
 pub struct NativeWebhookSdk {
     core: Arc<WebhookSdk>,
     on_event: Option<Arc<JsEventSink>>,
     on_reminder: Arc<JsReminderSink>,
+    on_fault: Arc<JsFaultSink>,
 }
 
 #[napi]
 impl NativeWebhookSdk {
     /// `options` is the user's config without its callbacks; `onServerEvent` wraps `onEvent` for the
-    /// standalone server (the JS doors call `onEvent` from the glue).
+    /// standalone server (the JS doors call `onEvent` from the glue); `onFault` hears of the
+    /// failures the SDK handled itself, and must never throw.
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>"
+        ts_args_type = "options: Record<string, unknown>, onServerEvent: ((event: NativeWebhookEvent) => Promise<string | null>) | undefined | null, onReminder: (fire: NativeReminderFire) => Promise<string | null>, onFault: (fault: NativeFault) => void"
     )]
     pub fn new(
         options: Unknown<'_>,
         on_event: Option<JsCallbackFn<NativeWebhookEvent>>,
         on_reminder: JsCallbackFn<NativeReminderFire>,
+        on_fault: JsNotifyFn<NativeFault>,
     ) -> napi::Result<Self> {
         // Converted here rather than as a `Value` parameter, whose error would carry no code.
         let options = Value::from_unknown(options).map_err(|e| {
@@ -257,13 +291,16 @@ impl NativeWebhookSdk {
             eka_webhook_core::config::SdkConfig::from_options(&options).map_err(to_js_error)?;
         let on_event = on_event.map(|f| Arc::new(JsEventSink(JsCallback::new(f))));
         let on_reminder = Arc::new(JsReminderSink(JsCallback::new(on_reminder)));
+        let on_fault = Arc::new(JsFaultSink(JsNotify::new(on_fault)));
         let event_sink = on_event.clone().map(|s| s as Arc<dyn EventSink>);
-        let core =
-            WebhookSdk::new(config, event_sink, Some(on_reminder.clone())).map_err(to_js_error)?;
+        let reminder_sink = Some(on_reminder.clone() as Arc<dyn ReminderSink>);
+        let fault_sink = Some(on_fault.clone() as Arc<dyn FaultSink>);
+        let core = WebhookSdk::new(config, event_sink, reminder_sink, fault_sink);
         Ok(Self {
-            core: Arc::new(core),
+            core: Arc::new(core.map_err(to_js_error)?),
             on_event,
             on_reminder,
+            on_fault,
         })
     }
 
@@ -598,15 +635,18 @@ impl NativeWebhookSdk {
             .to_string())
     }
 
-    /// Stops everything the instance started and drops its JS callbacks. Idempotent.
+    /// Stops everything the instance started and drops its JS callbacks. Idempotent: every
+    /// call resolves to the first one's report.
     #[napi]
-    pub async fn close(&self) -> napi::Result<()> {
-        self.core.close().await;
+    pub async fn close(&self) -> napi::Result<NativeCloseReport> {
+        let report = self.core.close().await;
         if let Some(sink) = &self.on_event {
             sink.0.release();
         }
         self.on_reminder.0.release();
-        Ok(())
+        self.on_fault.0.release();
+        let unflushed_writes = u32::try_from(report.unflushed_writes).unwrap_or(u32::MAX);
+        Ok(NativeCloseReport { unflushed_writes })
     }
 }
 

@@ -11,6 +11,7 @@ pub mod enrichment;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod faults;
 pub mod logger;
 pub mod persistence;
 pub mod pipeline;

@@ -10,6 +10,7 @@ use crate::api_client::EkaApiClient;
 use crate::config::PersistenceConfig;
 use crate::config::SdkConfig;
 use crate::error::CoreError;
+use crate::faults::{FaultSink, Faults};
 use crate::logger;
 use crate::persistence::ledger::{DeliveryStore, Ledger, MemoryLedger};
 use crate::persistence::open_stores;
@@ -26,6 +27,13 @@ use crate::telemetry::Telemetry;
 /// How long `close()` lets writes waiting for the database reach it.
 const CLOSE_FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// What `close()` could not finish.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloseReport {
+    /// Schedule writes still waiting for the database when the flush deadline passed: lost.
+    pub unflushed_writes: usize,
+}
+
 pub struct WebhookSdk {
     config: Arc<SdkConfig>,
     api: EkaApiClient,
@@ -37,14 +45,18 @@ pub struct WebhookSdk {
     /// `Err`: why durable reminders are unavailable (no persistence, or `:memory:`).
     durable: Result<Arc<DurableReminders>, String>,
     closed: AtomicBool,
+    /// The first `close()`'s report, which later calls return too.
+    close_report: tokio::sync::OnceCell<CloseReport>,
 }
 
 impl WebhookSdk {
     /// `reminder_sink` receives fired reminders; without one, `schedule_reminder` is refused.
+    /// `fault_sink` hears of the schedule writes that are dropped (they are logged anyway).
     pub fn new(
         config: SdkConfig,
         on_event: Option<Arc<dyn EventSink>>,
         reminder_sink: Option<Arc<dyn ReminderSink>>,
+        fault_sink: Option<Arc<dyn FaultSink>>,
     ) -> Result<Self, CoreError> {
         logger::set_debug(config.debug);
         let config = Arc::new(config);
@@ -54,7 +66,8 @@ impl WebhookSdk {
         let stores = config.persistence.as_ref().map(open_stores);
         let schedule = stores
             .as_ref()
-            .map(|s| Arc::new(Schedule::new(s.schedule.clone())));
+            .map(|s| Schedule::new(s.schedule.clone()).with_faults(Faults::new(fault_sink)))
+            .map(Arc::new);
         let durable = match (&config.persistence, stores, &schedule, &reminder_sink) {
             (None, ..) => Err("'persistence' is not configured".to_string()),
             (Some(PersistenceConfig::Sqlite(c)), ..) if c.filename == SQLITE_MEMORY => {
@@ -95,6 +108,7 @@ impl WebhookSdk {
             reminders: OnceLock::new(),
             durable,
             closed: AtomicBool::new(false),
+            close_report: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -259,12 +273,15 @@ impl WebhookSdk {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Stops the servers (letting requests in flight finish), then closes the schedule
-    /// store's pools. Idempotent.
-    pub async fn close(&self) {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
+    /// Stops the servers (letting requests in flight finish), gives waiting schedule writes
+    /// up to 10 s, then closes the schedule store's pools. Idempotent: a later (or concurrent)
+    /// call waits for the first and returns its report.
+    pub async fn close(&self) -> CloseReport {
+        *self.close_report.get_or_init(|| self.shut_down()).await
+    }
+
+    async fn shut_down(&self) -> CloseReport {
+        self.closed.store(true, Ordering::Release);
         if let Some(reminders) = self.reminders.get() {
             reminders.shutdown();
         }
@@ -273,8 +290,10 @@ impl WebhookSdk {
         }
         let servers = std::mem::take(&mut *self.servers.lock().unwrap_or_else(|e| e.into_inner()));
         futures::future::join_all(servers.iter().map(|s| s.close())).await;
-        if let Some(schedule) = &self.schedule {
-            schedule.close(CLOSE_FLUSH_DEADLINE).await;
-        }
+        let unflushed_writes = match &self.schedule {
+            Some(schedule) => schedule.close(CLOSE_FLUSH_DEADLINE).await,
+            None => 0,
+        };
+        CloseReport { unflushed_writes }
     }
 }

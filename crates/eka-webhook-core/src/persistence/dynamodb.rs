@@ -647,6 +647,11 @@ fn classify_service_error(
             "{context}: table {SCHEDULE_TABLE_NAME} not found (it is created on the first webhook or query): {detail}"
         ));
     }
+    // The request itself is refused (an item or key too large, a value DynamoDB cannot store):
+    // sending it again cannot succeed.
+    if code == "ValidationException" {
+        return PersistenceError::Rejected(format!("{context}: {detail}"));
+    }
     PersistenceError::Database(format!("{context} failed: {detail}"))
 }
 
@@ -842,7 +847,7 @@ mod tests {
                 "ValidationException",
                 "Invalid KeyConditionExpression"
             ),
-            PersistenceError::Database(_)
+            PersistenceError::Rejected(_)
         ));
     }
 

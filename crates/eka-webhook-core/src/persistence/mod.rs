@@ -39,6 +39,19 @@ pub enum PersistenceError {
     IndexNotReady(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The database refused the row for its content (too long, a value it cannot store): no
+    /// retry can succeed.
+    #[error("the database refused the row: {0}")]
+    Rejected(String),
+}
+
+/// SQLSTATE class 22, "data exception": a value the column cannot hold (too long, out of
+/// range, a character the encoding lacks). PostgreSQL and MySQL both report it.
+pub const DATA_EXCEPTION_CLASS: &str = "22";
+
+/// Whether a server error's SQLSTATE is a data exception.
+pub fn is_data_exception(sqlstate: Option<&str>) -> bool {
+    sqlstate.is_some_and(|code| code.starts_with(DATA_EXCEPTION_CLASS))
 }
 
 /// Every backend also holds the delivery ledger, in the same database.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult, MySqlSslMode};
 
 use super::sql::{map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily};
-use super::PersistenceError;
+use super::{is_data_exception, PersistenceError};
 use crate::config::{MysqlConfig, MysqlSslMode, RootCert};
 
 /// The schedule store on MySQL or MariaDB.
@@ -20,6 +20,17 @@ const ER_DUP_FIELDNAME: u16 = 1060;
 const ER_TABLEACCESS_DENIED: u16 = 1142;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
+// A value refused for its content (strict mode): a text longer than its column (SQLSTATE
+// 22001); a character the column's charset lacks, stored (1366) or compared with (1267) (both
+// SQLSTATE HY000, so named by number).
+const ER_CANT_AGGREGATE_2COLLATIONS: u16 = 1267;
+const ER_DATA_TOO_LONG: u16 = 1406;
+const ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: u16 = 1366;
+const CONTENT_REFUSED: [u16; 3] = [
+    ER_CANT_AGGREGATE_2COLLATIONS,
+    ER_DATA_TOO_LONG,
+    ER_TRUNCATED_WRONG_VALUE_FOR_FIELD,
+];
 
 impl SqlStore<MySql> {
     /// Builds the pool without connecting: the first query connects, and waits at most
@@ -145,6 +156,11 @@ impl SqlDialect for MySql {
                     "{target}: {message} (another session holds a lock on the table, e.g. an ALTER \
                      waiting behind a long transaction; waits are bounded by 'queryTimeoutMs')"
                 )),
+                Some(n)
+                    if CONTENT_REFUSED.contains(&n) || is_data_exception(db.code().as_deref()) =>
+                {
+                    PersistenceError::Rejected(format!("{target}: error {n}: {message}"))
+                }
                 Some(n) => PersistenceError::Database(format!("{target}: error {n}: {message}")),
                 None => PersistenceError::Database(format!("{target}: {message}")),
             }

@@ -10,7 +10,7 @@ use super::sql::{
     map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL,
     ON_CONFLICT_UPSERT_SQL,
 };
-use super::PersistenceError;
+use super::{is_data_exception, PersistenceError};
 use crate::config::{PostgresConfig, PostgresSslMode, RootCert};
 
 /// The schedule store on PostgreSQL.
@@ -125,6 +125,9 @@ impl SqlDialect for Postgres {
                 )),
                 c if UNAVAILABLE_PREFIXES.iter().any(|p| c.starts_with(p)) => {
                     PersistenceError::Unreachable(format!("{target}: {message}"))
+                }
+                c if is_data_exception(Some(c)) => {
+                    PersistenceError::Rejected(format!("{target}: error {c}: {message}"))
                 }
                 "" => PersistenceError::Database(format!("{target}: {message}")),
                 c => PersistenceError::Database(format!("{target}: error {c}: {message}")),

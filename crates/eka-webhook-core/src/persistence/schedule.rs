@@ -12,6 +12,7 @@ use super::write_queue::{is_transient, ScheduleWrite, WriteQueue, WriteTarget};
 use super::{PersistenceError, ScheduleRecord, ScheduleStore};
 use crate::api_client::EkaApiClient;
 use crate::events::{WebhookEvent, APPOINTMENT_CREATED, APPOINTMENT_UPDATED};
+use crate::faults::Faults;
 use crate::logger;
 
 /// How many appointment fetches `find_appointments_between` keeps in flight.
@@ -41,6 +42,12 @@ impl Schedule {
         }
     }
 
+    /// Reports the writes it drops to `faults` (they are always logged).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.write_queue = Arc::new(WriteQueue::new(faults));
+        self
+    }
+
     pub fn store(&self) -> &Arc<dyn ScheduleStore> {
         &self.store
     }
@@ -59,11 +66,14 @@ impl Schedule {
 
     /// Applies the schedule rules for an enriched event. Never fails: persistence is auxiliary,
     /// so the webhook's status is unaffected. Writes that fail because the database is away wait
-    /// in the retry queue (in order, behind any already waiting); other failures are logged.
+    /// in the retry queue (in order, behind any already waiting); a write with a field longer
+    /// than its column, or refused by the database for a lasting reason, is dropped and
+    /// reported.
     pub async fn apply_event(self: &Arc<Self>, event: &WebhookEvent, payload_p_aid: Option<&str>) {
         let Some(context) = &event.context else {
             return;
         };
+        let order = self.write_queue.next_order();
         let writes = plan_writes(
             &event.event_type,
             &context.appointment_details,
@@ -80,11 +90,11 @@ impl Schedule {
             }
             return;
         }
+        let mut writes = writes.into_iter().filter(|w| self.write_queue.admits(w));
         if !self.write_queue.is_empty() {
-            self.write_queue.push(writes, self.as_write_target());
+            self.write_queue.push(writes, order, self.as_write_target());
             return;
         }
-        let mut writes = writes.into_iter();
         while let Some(write) = writes.next() {
             match self.apply_write(&write).await {
                 Ok(()) => {}
@@ -94,13 +104,10 @@ impl Schedule {
                         event.event_type
                     ));
                     let rest = std::iter::once(write).chain(writes);
-                    self.write_queue.push(rest, self.as_write_target());
+                    self.write_queue.push(rest, order, self.as_write_target());
                     return;
                 }
-                Err(err) => logger::error(&format!(
-                    "WebhookSDK: persistence error for {}: {err}",
-                    event.event_type
-                )),
+                Err(err) => self.write_queue.drop_write(&write, &err),
             }
         }
     }
@@ -187,7 +194,8 @@ impl Schedule {
     }
 
     /// Gives queued writes up to `flush_deadline` to reach the database, then closes the store.
-    pub async fn close(&self, flush_deadline: std::time::Duration) {
+    /// Returns how many writes were still waiting (they are lost).
+    pub async fn close(&self, flush_deadline: std::time::Duration) -> usize {
         let lost = self.write_queue.flush(flush_deadline).await;
         if lost > 0 {
             logger::error(&format!(
@@ -195,6 +203,7 @@ impl Schedule {
             ));
         }
         self.store.close().await;
+        lost
     }
 }
 

@@ -1,8 +1,12 @@
 //! Schedule writes that failed for a transient reason (the database is down or unreachable) wait
-//! here and are retried in order with backoff, so an outage loses no row. Bounded: when full, or
-//! when a write has kept failing for too long, it is dropped and that is logged.
+//! here and are retried in order with backoff, so an outage loses no row. At most one write per
+//! appointment waits: a newer webhook's write replaces it, so a stale snapshot is never written
+//! over a newer one. Bounded: when full, or when a write has kept failing for too long, it is
+//! dropped. A write the database refuses for its content is dropped at once rather than
+//! retried, so it never holds up the writes behind it. Every drop is a reported fault.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -10,16 +14,20 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::Notify;
 
+use super::sql::{ColumnType, KEY_COLUMN, NON_KEY_COLUMNS};
 use super::{PersistenceError, ScheduleRecord};
+use crate::faults::{FaultKind, Faults};
 use crate::logger;
 use crate::supervisor::{panic_message, spawn_supervised};
 
-/// Writes held at most; a larger backlog drops the new write (logged).
+/// Writes held at most (one per appointment); a larger backlog drops the new write (reported).
 pub const QUEUE_CAPACITY: usize = 10_000;
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A write failing for longer than this is given up (logged).
+/// A write failing for longer than this is given up (reported).
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
+/// How much of an appointment id a message quotes (a longer one is garbage, and cut).
+const SHOWN_ID_CHARS: usize = 255;
 
 /// One change to the schedule table, decided from a webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +40,91 @@ pub enum ScheduleWrite {
 }
 
 impl ScheduleWrite {
-    fn describe(&self) -> String {
+    pub fn appointment_id(&self) -> &str {
         match self {
-            ScheduleWrite::Upsert(r) => format!("upsert of {}", r.appointment_id),
+            ScheduleWrite::Upsert(r) => &r.appointment_id,
+            ScheduleWrite::SetStatus { appointment_id, .. } => appointment_id,
+        }
+    }
+
+    fn describe(&self) -> String {
+        // Control characters (a NUL, say) are spelt out rather than written to a log.
+        let mut id = String::new();
+        for c in shown_id(self.appointment_id()).chars() {
+            if c.is_control() {
+                id.extend(c.escape_unicode());
+            } else {
+                id.push(c);
+            }
+        }
+        match self {
+            ScheduleWrite::Upsert(_) => format!("upsert of appointment {id}"),
+            ScheduleWrite::SetStatus { status, .. } => {
+                format!("status {status} for appointment {id}")
+            }
+        }
+    }
+
+    /// The one write whose effect is `self` then `newer` (a later write for the same
+    /// appointment): an upsert with the newer status, or the newer write alone.
+    fn then(self, newer: ScheduleWrite) -> ScheduleWrite {
+        match (self, newer) {
+            (ScheduleWrite::Upsert(row), ScheduleWrite::SetStatus { status, .. }) => {
+                ScheduleWrite::Upsert(ScheduleRecord { status, ..row })
+            }
+            // An upsert without a p_aid keeps the stored one.
+            (ScheduleWrite::Upsert(row), ScheduleWrite::Upsert(newer)) => {
+                let p_aid = newer.p_aid.or(row.p_aid);
+                ScheduleWrite::Upsert(ScheduleRecord { p_aid, ..newer })
+            }
+            (ScheduleWrite::SetStatus { .. }, newer) => newer,
+        }
+    }
+
+    /// Why the table cannot hold this write: a text longer than its column (in characters, as
+    /// MySQL and PostgreSQL count). Checked before writing on every backend, so SQLite and
+    /// DynamoDB, which would store it, keep the same rows as the servers, which refuse it.
+    pub fn oversized_field(&self) -> Option<String> {
+        let texts: Vec<(&str, Option<&str>)> = match self {
+            ScheduleWrite::Upsert(r) => vec![
+                ("appointment_id", Some(&r.appointment_id)),
+                ("status", Some(&r.status)),
+                ("visit_type", Some(&r.visit_type)),
+                ("p_aid", r.p_aid.as_deref()),
+            ],
             ScheduleWrite::SetStatus {
                 appointment_id,
                 status,
-            } => format!("status {status} for {appointment_id}"),
-        }
+            } => vec![
+                ("appointment_id", Some(appointment_id)),
+                ("status", Some(status)),
+            ],
+        };
+        texts.into_iter().find_map(|(column, text)| {
+            let length = text?.chars().count();
+            let limit = varchar_limit(column)?;
+            (length > limit)
+                .then(|| format!("{column} is {length} characters long; the column holds {limit}"))
+        })
+    }
+}
+
+/// The declared length of a text column of the schedule table.
+fn varchar_limit(column: &str) -> Option<usize> {
+    let declared = std::iter::once(&KEY_COLUMN)
+        .chain(&NON_KEY_COLUMNS)
+        .find(|c| c.name == column)?;
+    match declared.ty {
+        ColumnType::VarChar(n) => Some(usize::from(n)),
+        ColumnType::BigInt => None,
+    }
+}
+
+/// An id as messages quote it: cut to the key column's length.
+fn shown_id(id: &str) -> String {
+    match id.char_indices().nth(SHOWN_ID_CHARS) {
+        Some((end, _)) => format!("{}…", &id[..end]),
+        None => id.to_string(),
     }
 }
 
@@ -54,7 +139,7 @@ pub trait WriteTarget: Send + Sync {
 }
 
 /// Whether retrying can help: yes for an unreachable database or a failed statement, not for
-/// rejected credentials or an incompatible table.
+/// rejected credentials, an incompatible table or a row refused for its content.
 pub fn is_transient(error: &PersistenceError) -> bool {
     matches!(
         error,
@@ -65,6 +150,8 @@ pub fn is_transient(error: &PersistenceError) -> bool {
 }
 
 struct Pending {
+    /// The order of the webhook that decided the write (see [`WriteQueue::next_order`]).
+    order: u64,
     write: ScheduleWrite,
     first_failed: Instant,
 }
@@ -75,10 +162,19 @@ pub struct WriteQueue {
     wake: Notify,
     /// Signalled whenever the queue becomes empty (for `flush`).
     drained: Notify,
-    worker_started: std::sync::atomic::AtomicBool,
+    worker_started: AtomicBool,
+    next_order: AtomicU64,
+    faults: Faults,
 }
 
 impl WriteQueue {
+    pub fn new(faults: Faults) -> Self {
+        Self {
+            faults,
+            ..Self::default()
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -91,25 +187,71 @@ impl WriteQueue {
         self.len() == 0
     }
 
-    /// Queues writes behind any already waiting (order per appointment is preserved), starting
-    /// the worker on first use.
+    /// A number for a webhook's writes, taken when they are decided: a write never replaces
+    /// one of a later webhook (whose write failed and was queued first).
+    pub fn next_order(&self) -> u64 {
+        self.next_order.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// False, with the write reported dropped, when a field is longer than its column.
+    pub fn admits(&self, write: &ScheduleWrite) -> bool {
+        let Some(reason) = write.oversized_field() else {
+            return true;
+        };
+        self.drop_write(write, &reason);
+        false
+    }
+
+    /// Reports a write given up for a lasting reason.
+    pub fn drop_write(&self, write: &ScheduleWrite, reason: &dyn std::fmt::Display) {
+        self.faults.report(
+            FaultKind::WriteDropped,
+            Some(&shown_id(write.appointment_id())),
+            format!("dropping the {}: {reason}", write.describe()),
+        );
+    }
+
+    /// Queues the writes of the webhook numbered `order`, each replacing the write waiting for
+    /// the same appointment (or, when that one is from a later webhook, dropped as stale);
+    /// starts the worker on first use.
     pub fn push(
         self: &Arc<Self>,
         writes: impl IntoIterator<Item = ScheduleWrite>,
+        order: u64,
         target: Weak<dyn WriteTarget>,
     ) {
         let now = Instant::now();
         {
             let mut pending = self.lock();
             for write in writes {
+                let id = write.appointment_id();
+                if let Some(waiting) = pending.iter_mut().find(|p| p.write.appointment_id() == id) {
+                    if waiting.order > order {
+                        logger::warn(&format!(
+                            "WebhookSDK: not queueing the {}: a later webhook's write for it is waiting",
+                            write.describe()
+                        ));
+                    } else {
+                        let older = std::mem::replace(&mut waiting.write, write.clone());
+                        waiting.write = older.then(write);
+                        waiting.order = order;
+                        waiting.first_failed = now;
+                    }
+                    continue;
+                }
                 if pending.len() >= QUEUE_CAPACITY {
-                    logger::error(&format!(
-                        "WebhookSDK: persistence retry queue is full ({QUEUE_CAPACITY} writes); dropping the {}",
-                        write.describe()
-                    ));
+                    self.faults.report(
+                        FaultKind::QueueFull,
+                        Some(&shown_id(id)),
+                        format!(
+                            "the schedule retry queue is full ({QUEUE_CAPACITY} writes waiting for the database); dropping the {}",
+                            write.describe()
+                        ),
+                    );
                     continue;
                 }
                 pending.push_back(Pending {
+                    order,
                     write,
                     first_failed: now,
                 });
@@ -119,10 +261,7 @@ impl WriteQueue {
                 pending.len()
             ));
         }
-        if !self
-            .worker_started
-            .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
+        if !self.worker_started.swap(true, Ordering::AcqRel) {
             let queue = self.clone();
             spawn_supervised("schedule write queue", move || {
                 run(queue.clone(), target.clone())
@@ -172,122 +311,146 @@ async fn run(queue: Arc<WriteQueue>, target: Weak<dyn WriteTarget>) {
             .await;
         drop(current);
         match outcome {
-            Err(panic) => logger::error(&format!(
-                "WebhookSDK: dropping the {}: it panicked ({})",
-                write.describe(),
-                panic_message(panic.as_ref())
-            )),
+            Err(panic) => {
+                let reason = format!("it panicked ({})", panic_message(panic.as_ref()));
+                queue.drop_write(&write, &reason);
+            }
             Ok(Err(err)) if is_transient(&err) && first_failed.elapsed() < GIVE_UP_AFTER => {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            Ok(Err(err)) => logger::error(&format!(
-                "WebhookSDK: giving up the {} after retries: {err}",
-                write.describe()
-            )),
+            Ok(Err(err)) if is_transient(&err) => queue.faults.report(
+                FaultKind::WriteGaveUp,
+                Some(&shown_id(write.appointment_id())),
+                format!(
+                    "giving up the {} after {} s of retries: {err}",
+                    write.describe(),
+                    GIVE_UP_AFTER.as_secs()
+                ),
+            ),
+            Ok(Err(err)) => queue.drop_write(&write, &err),
             Ok(Ok(())) => {}
         }
         backoff = FIRST_BACKOFF;
-        queue.lock().pop_front();
+        let mut pending = queue.lock();
+        // A newer write for the appointment may have replaced this one meanwhile: it stays.
+        if pending.front().is_some_and(|p| p.write == write) {
+            pending.pop_front();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use async_trait::async_trait;
-
     use super::*;
     use crate::config::SqliteConfig;
-    use crate::persistence::ledger::{Claim, ClaimWindow, DeliveryStore};
+    use crate::faults::{Fault, FaultSink};
     use crate::persistence::schedule::Schedule;
     use crate::persistence::sqlite::SqliteStore;
-    use crate::persistence::{AppointmentIdsBetween, ScheduleStore};
+    use crate::persistence::ScheduleStore;
 
-    /// A real SQLite store whose first upsert panics, as a bug in a backend would.
-    struct FirstUpsertPanics {
-        inner: SqliteStore,
-        panicked: AtomicBool,
+    fn upsert(id: &str, status: &str, p_aid: Option<&str>) -> ScheduleWrite {
+        ScheduleWrite::Upsert(ScheduleRecord {
+            appointment_id: id.into(),
+            start_time: 10,
+            end_time: 20,
+            status: status.into(),
+            visit_type: "NEW".into(),
+            p_aid: p_aid.map(str::to_string),
+        })
     }
 
-    /// The ledger is not what these tests exercise: plain delegation.
-    #[async_trait]
-    impl DeliveryStore for FirstUpsertPanics {
-        async fn claim(
-            &self,
-            id: &str,
-            event: &str,
-            w: ClaimWindow,
-        ) -> Result<Claim, PersistenceError> {
-            self.inner.claim(id, event, w).await
-        }
-        async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
-            self.inner.finish(id).await
-        }
-        async fn release(&self, id: &str) -> Result<(), PersistenceError> {
-            self.inner.release(id).await
-        }
-        async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
-            self.inner.purge(before).await
+    fn set_status(id: &str, status: &str) -> ScheduleWrite {
+        ScheduleWrite::SetStatus {
+            appointment_id: id.into(),
+            status: status.into(),
         }
     }
 
-    #[async_trait]
-    impl ScheduleStore for FirstUpsertPanics {
-        async fn ensure_table(&self) -> Result<(), PersistenceError> {
-            self.inner.ensure_table().await
+    /// A real SQLite schedule behind a switch: while `down`, every write fails as an
+    /// unreachable database does; writes to `refused` fail as a row the database refuses; the
+    /// first write panics when `panic_first`. Records the writes that reached the database.
+    struct Database {
+        schedule: Schedule,
+        down: AtomicBool,
+        panic_first: AtomicBool,
+        refused: &'static str,
+        applied: Mutex<Vec<ScheduleWrite>>,
+    }
+
+    impl Database {
+        fn new(store: Arc<SqliteStore>, refused: &'static str) -> Arc<Self> {
+            Arc::new(Self {
+                schedule: Schedule::new(store),
+                down: AtomicBool::new(false),
+                panic_first: AtomicBool::new(false),
+                refused,
+                applied: Mutex::default(),
+            })
         }
-        async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
-            if !self.panicked.swap(true, Ordering::SeqCst) {
-                panic!("backend bug on {}", record.appointment_id);
+
+        async fn write(&self, write: &ScheduleWrite) -> Result<(), PersistenceError> {
+            if self.panic_first.swap(false, Ordering::SeqCst) {
+                panic!("backend bug on {}", write.appointment_id());
             }
-            self.inner.upsert(record).await
+            if self.down.load(Ordering::SeqCst) {
+                return Err(PersistenceError::Unreachable("the proxy is cut".into()));
+            }
+            if write.appointment_id() == self.refused {
+                return Err(PersistenceError::Rejected(
+                    "error 1406: Data too long".into(),
+                ));
+            }
+            WriteTarget::apply_write(&self.schedule, write).await?;
+            self.applied.lock().unwrap().push(write.clone());
+            Ok(())
         }
-        async fn update_status(&self, id: &str, status: &str) -> Result<bool, PersistenceError> {
-            self.inner.update_status(id, status).await
+    }
+
+    impl WriteTarget for Database {
+        fn apply_write<'a>(
+            &'a self,
+            write: &'a ScheduleWrite,
+        ) -> BoxFuture<'a, Result<(), PersistenceError>> {
+            self.write(write).boxed()
         }
-        async fn mark_reminder_sent(&self, id: &str, now: i64) -> Result<bool, PersistenceError> {
-            self.inner.mark_reminder_sent(id, now).await
+    }
+
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<Fault>>);
+
+    impl FaultSink for Recorded {
+        fn report(&self, fault: Fault) {
+            self.0.lock().unwrap().push(fault);
         }
-        async fn find_appointment_ids_between(
-            &self,
-            start: i64,
-            end: i64,
-        ) -> Result<AppointmentIdsBetween, PersistenceError> {
-            self.inner.find_appointment_ids_between(start, end).await
-        }
-        async fn close(&self) {
-            self.inner.close().await
-        }
+    }
+
+    fn sqlite() -> Arc<SqliteStore> {
+        Arc::new(SqliteStore::new(&SqliteConfig {
+            filename: ":memory:".into(),
+        }))
+    }
+
+    fn queue_reporting_to(sink: &Arc<Recorded>) -> Arc<WriteQueue> {
+        let sink: Arc<dyn FaultSink> = sink.clone();
+        Arc::new(WriteQueue::new(Faults::new(Some(sink))))
+    }
+
+    fn target(database: &Arc<Database>) -> Weak<dyn WriteTarget> {
+        let database: Arc<dyn WriteTarget> = database.clone();
+        Arc::downgrade(&database)
     }
 
     #[tokio::test]
     async fn a_write_that_panics_is_dropped_and_the_worker_goes_on() {
-        let inner = SqliteStore::new(&SqliteConfig {
-            filename: ":memory:".into(),
-        });
-        let store = Arc::new(FirstUpsertPanics {
-            inner,
-            panicked: AtomicBool::new(false),
-        });
-        let schedule: Arc<dyn WriteTarget> = Arc::new(Schedule::new(store.clone()));
-        let upsert = |id: &str| {
-            ScheduleWrite::Upsert(ScheduleRecord {
-                appointment_id: id.into(),
-                start_time: 10,
-                end_time: 20,
-                status: "BK".into(),
-                visit_type: "NEW".into(),
-                p_aid: None,
-            })
-        };
-        let queue = Arc::new(WriteQueue::default());
-        queue.push(
-            [upsert("panics"), upsert("after")],
-            Arc::downgrade(&schedule),
-        );
+        let store = sqlite();
+        let database = Database::new(store.clone(), "");
+        database.panic_first.store(true, Ordering::SeqCst);
+        let faults = Arc::new(Recorded::default());
+        let queue = queue_reporting_to(&faults);
+        let writes = [upsert("panics", "BK", None), upsert("after", "BK", None)];
+        queue.push(writes, queue.next_order(), target(&database));
         assert_eq!(
             queue.flush(Duration::from_secs(5)).await,
             0,
@@ -295,5 +458,112 @@ mod tests {
         );
         let stored = store.find_appointment_ids_between(0, 100).await.unwrap();
         assert_eq!(stored.appointments, vec!["after".to_string()]);
+        let faults = faults.0.lock().unwrap();
+        assert_eq!(faults.len(), 1);
+        assert_eq!(faults[0].kind, FaultKind::WriteDropped);
+        assert_eq!(faults[0].appointment_id.as_deref(), Some("panics"));
+    }
+
+    #[tokio::test]
+    async fn a_refused_row_is_dropped_at_once_and_the_writes_behind_it_go_through() {
+        let store = sqlite();
+        let database = Database::new(store.clone(), "too-long");
+        database.down.store(true, Ordering::SeqCst);
+        let faults = Arc::new(Recorded::default());
+        let queue = queue_reporting_to(&faults);
+        let writes = [upsert("too-long", "BK", None), upsert("fine", "BK", None)];
+        queue.push(writes, queue.next_order(), target(&database));
+        database.down.store(false, Ordering::SeqCst);
+        // A transient error would hold the queue for GIVE_UP_AFTER (10 minutes).
+        assert_eq!(queue.flush(Duration::from_secs(5)).await, 0);
+        assert_eq!(
+            *database.applied.lock().unwrap(),
+            [upsert("fine", "BK", None)]
+        );
+        let faults = faults.0.lock().unwrap();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].kind, FaultKind::WriteDropped);
+        assert_eq!(faults[0].appointment_id.as_deref(), Some("too-long"));
+        assert!(
+            faults[0].message.contains("appointment too-long")
+                && faults[0].message.contains("Data too long"),
+            "{}",
+            faults[0].message
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_latest_write_per_appointment_waits() {
+        let database = Database::new(sqlite(), "");
+        database.down.store(true, Ordering::SeqCst);
+        let queue = Arc::new(WriteQueue::default());
+        let to = || target(&database);
+        let stale = queue.next_order();
+        let created = queue.next_order();
+        queue.push([upsert("x", "BK", Some("old"))], created, to());
+        queue.push([upsert("y", "BK", None)], queue.next_order(), to());
+        queue.push([set_status("x", "CND")], queue.next_order(), to());
+        // A write decided before the one waiting (its webhook failed later) is stale.
+        queue.push([set_status("x", "BK")], stale, to());
+        assert_eq!(queue.len(), 2, "one write per appointment");
+        database.down.store(false, Ordering::SeqCst);
+        assert_eq!(queue.flush(Duration::from_secs(5)).await, 0);
+        assert_eq!(
+            *database.applied.lock().unwrap(),
+            [upsert("x", "CND", Some("old")), upsert("y", "BK", None)]
+        );
+    }
+
+    #[test]
+    fn a_later_write_is_folded_into_the_waiting_one() {
+        let waiting = upsert("x", "BK", Some("old"));
+        assert_eq!(
+            waiting.clone().then(set_status("x", "CND")),
+            upsert("x", "CND", Some("old"))
+        );
+        assert_eq!(
+            waiting.clone().then(upsert("x", "IN", None)),
+            upsert("x", "IN", Some("old")),
+            "an upsert without p_aid keeps the one waiting, as the table keeps the stored one"
+        );
+        assert_eq!(
+            waiting.then(upsert("x", "IN", Some("new"))),
+            upsert("x", "IN", Some("new"))
+        );
+        assert_eq!(
+            set_status("x", "CND").then(set_status("x", "BK")),
+            set_status("x", "BK")
+        );
+        assert_eq!(
+            set_status("x", "CND").then(upsert("x", "BK", None)),
+            upsert("x", "BK", None)
+        );
+    }
+
+    #[test]
+    fn fields_longer_than_their_columns_are_named() {
+        let long = "p".repeat(256);
+        assert_eq!(
+            upsert(&"a".repeat(255), "BK", Some(&"é".repeat(255))).oversized_field(),
+            None
+        );
+        assert_eq!(
+            upsert("a", "BK", Some(&long)).oversized_field().as_deref(),
+            Some("p_aid is 256 characters long; the column holds 255")
+        );
+        assert_eq!(
+            set_status("a", &"S".repeat(33))
+                .oversized_field()
+                .as_deref(),
+            Some("status is 33 characters long; the column holds 32")
+        );
+        assert!(set_status(&long, "RES")
+            .oversized_field()
+            .is_some_and(|r| r.starts_with("appointment_id is 256")));
+        assert_eq!(
+            shown_id(&long).chars().count(),
+            256,
+            "255 characters and an ellipsis"
+        );
     }
 }
