@@ -194,6 +194,14 @@ export interface WebhookSDKConfig {
   onEvent?: (event: WebhookEvent) => void | Promise<void>
   /** An `onEvent` that has not settled within this many ms answers 500. Default: no limit. */
   onEventTimeoutMs?: number
+  /**
+   * Told of each failure the SDK dealt with on its own and that would otherwise be seen only
+   * with `debug`: a schedule write dropped (refused for its content, longer than its column, or
+   * refused for a lasting reason), the retry queue full, a write given up after 10 minutes of
+   * retries. Called without being awaited; a throw or rejection is ignored. Each kind also emits
+   * one `process.emitWarning` (with the same `code`) a minute.
+   */
+  onError?: (error: WebhookFaultError) => void | Promise<void>
   /** Standalone server only. Default `"/"`. */
   path?: string
   persistence?: PersistenceConfig
@@ -375,6 +383,31 @@ export interface WebhookSDKError extends Error {
   code: WebhookSDKErrorCode
 }
 
+/**
+ * The codes of the failures reported to `onError` and as process warnings:
+ * `EKA_WRITE_DROPPED` (a schedule write dropped: the database refused it for its content, a
+ * field is longer than its column, or another lasting refusal), `EKA_QUEUE_FULL` (the retry
+ * queue holds 10,000 writes, so a new one was dropped), `EKA_WRITE_GAVE_UP` (a write failed
+ * transiently for 10 minutes). `close()` warns `EKA_WRITES_UNFLUSHED` when writes were lost.
+ */
+export type WebhookFaultCode = 'EKA_WRITE_DROPPED' | 'EKA_QUEUE_FULL' | 'EKA_WRITE_GAVE_UP'
+
+/** What `onError` receives. The message names ids and the database's reason, never a secret. */
+export interface WebhookFaultError extends Error {
+  code: WebhookFaultCode
+  /** The appointment the write was for (cut to 255 characters). */
+  appointmentId?: string
+}
+
+/** What `close()` could not finish. */
+export interface CloseReport {
+  /**
+   * Schedule writes still waiting for the database after the 10 s `close()` gives them: lost.
+   * More than 0 also emits a `process.emitWarning` with code `EKA_WRITES_UNFLUSHED`.
+   */
+  unflushedWrites: number
+}
+
 export interface DurableReminderConfig {
   /** How long a claimed reminder is held before another instance may fire it again. Default 60. */
   leaseSeconds?: number
@@ -495,8 +528,12 @@ export declare class WebhookSDK {
    * metrics when `@opentelemetry/api` is installed.
    */
   stats(): WebhookStats
-  /** Stops servers and reminders, closes pools; the process can then exit. */
-  close(): Promise<void>
+  /**
+   * Stops servers and reminders, gives waiting schedule writes up to 10 s to reach the
+   * database, closes pools; the process can then exit. Every call resolves to the first one's
+   * report.
+   */
+  close(): Promise<CloseReport>
 }
 
 export interface VerifySignatureOptions {

@@ -35,3 +35,4 @@ async function narrowResult(): Promise<void> {
 }
 void narrowResult
 void sdk.stats().deliveries.byReason.signature_forged // @error: not a reason
+new WebhookSDK({ clientId: 'id', clientSecret: 's', onError: (error) => error.code === 'ERR_PERSISTENCE' }) // @error: not a fault code

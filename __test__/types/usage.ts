@@ -21,6 +21,9 @@ import {
   type FindAppointmentsBetweenResult,
   type WebhookSDKError,
   type WebhookStats,
+  type WebhookFaultError,
+  type WebhookFaultCode,
+  type CloseReport,
 } from '@eka-care/webhook-sdk'
 
 const persistence: PersistenceConfig[] = [
@@ -41,6 +44,11 @@ const config: WebhookSDKConfig = {
   apiKey: 'key',
   signingKey: ['old', 'new'],
   allowedEvents: ['appointment.created'],
+  onError: (error: WebhookFaultError) => {
+    const code: WebhookFaultCode = error.code
+    const appointment: string | undefined = error.appointmentId
+    void [code, appointment, error.message]
+  },
   onEvent: async (event: WebhookEvent) => {
     const id: string | undefined = event.appointmentDetails?.appointment_id
     if (event.type === 'appointment.created') {
@@ -131,7 +139,9 @@ async function main(): Promise<void> {
     if (coded.code === 'ERR_INVALID_CONFIG') void coded.message
   }
   void [status, allowed, port, found.appointments, found.followupAppointments, when, appointment, patient, doctor, clinic, middleware, handler, pagesRoute, verified, header, code, events, table]
-  await sdk.close()
+  const closed: CloseReport = await sdk.close()
+  const lost: number = closed.unflushedWrites
+  void lost
 }
 
 async function durable(sdk: WebhookSDK) {

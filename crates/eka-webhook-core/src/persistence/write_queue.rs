@@ -348,7 +348,6 @@ mod tests {
     use crate::faults::{Fault, FaultSink};
     use crate::persistence::schedule::Schedule;
     use crate::persistence::sqlite::SqliteStore;
-    use crate::persistence::ScheduleStore;
 
     fn upsert(id: &str, status: &str, p_aid: Option<&str>) -> ScheduleWrite {
         ScheduleWrite::Upsert(ScheduleRecord {
@@ -380,9 +379,12 @@ mod tests {
     }
 
     impl Database {
-        fn new(store: Arc<SqliteStore>, refused: &'static str) -> Arc<Self> {
+        fn new(refused: &'static str) -> Arc<Self> {
+            let store = SqliteStore::new(&SqliteConfig {
+                filename: ":memory:".into(),
+            });
             Arc::new(Self {
-                schedule: Schedule::new(store),
+                schedule: Schedule::new(Arc::new(store)),
                 down: AtomicBool::new(false),
                 panic_first: AtomicBool::new(false),
                 refused,
@@ -426,75 +428,58 @@ mod tests {
         }
     }
 
-    fn sqlite() -> Arc<SqliteStore> {
-        Arc::new(SqliteStore::new(&SqliteConfig {
-            filename: ":memory:".into(),
-        }))
-    }
-
-    fn queue_reporting_to(sink: &Arc<Recorded>) -> Arc<WriteQueue> {
-        let sink: Arc<dyn FaultSink> = sink.clone();
-        Arc::new(WriteQueue::new(Faults::new(Some(sink))))
-    }
-
     fn target(database: &Arc<Database>) -> Weak<dyn WriteTarget> {
         let database: Arc<dyn WriteTarget> = database.clone();
         Arc::downgrade(&database)
     }
 
-    #[tokio::test]
-    async fn a_write_that_panics_is_dropped_and_the_worker_goes_on() {
-        let store = sqlite();
-        let database = Database::new(store.clone(), "");
-        database.panic_first.store(true, Ordering::SeqCst);
+    /// Queues a write for `dropped` then one for `next` as one webhook's, brings `database` up
+    /// and waits for the queue to empty: the first must be dropped (the one fault, returned)
+    /// and the second stored.
+    async fn first_dropped_next_stored(database: Arc<Database>, dropped: &str) -> Fault {
         let faults = Arc::new(Recorded::default());
-        let queue = queue_reporting_to(&faults);
-        let writes = [upsert("panics", "BK", None), upsert("after", "BK", None)];
-        queue.push(writes, queue.next_order(), target(&database));
-        assert_eq!(
-            queue.flush(Duration::from_secs(5)).await,
-            0,
-            "the worker kept going"
-        );
-        let stored = store.find_appointment_ids_between(0, 100).await.unwrap();
-        assert_eq!(stored.appointments, vec!["after".to_string()]);
-        let faults = faults.0.lock().unwrap();
-        assert_eq!(faults.len(), 1);
-        assert_eq!(faults[0].kind, FaultKind::WriteDropped);
-        assert_eq!(faults[0].appointment_id.as_deref(), Some("panics"));
-    }
-
-    #[tokio::test]
-    async fn a_refused_row_is_dropped_at_once_and_the_writes_behind_it_go_through() {
-        let store = sqlite();
-        let database = Database::new(store.clone(), "too-long");
-        database.down.store(true, Ordering::SeqCst);
-        let faults = Arc::new(Recorded::default());
-        let queue = queue_reporting_to(&faults);
-        let writes = [upsert("too-long", "BK", None), upsert("fine", "BK", None)];
+        let sink: Arc<dyn FaultSink> = faults.clone();
+        let queue = Arc::new(WriteQueue::new(Faults::new(Some(sink))));
+        let writes = [upsert(dropped, "BK", None), upsert("next", "BK", None)];
         queue.push(writes, queue.next_order(), target(&database));
         database.down.store(false, Ordering::SeqCst);
-        // A transient error would hold the queue for GIVE_UP_AFTER (10 minutes).
-        assert_eq!(queue.flush(Duration::from_secs(5)).await, 0);
+        let waiting = queue.flush(Duration::from_secs(5)).await;
+        assert_eq!(waiting, 0, "the worker kept going");
         assert_eq!(
             *database.applied.lock().unwrap(),
-            [upsert("fine", "BK", None)]
+            [upsert("next", "BK", None)]
         );
         let faults = faults.0.lock().unwrap();
         assert_eq!(faults.len(), 1, "{faults:?}");
         assert_eq!(faults[0].kind, FaultKind::WriteDropped);
-        assert_eq!(faults[0].appointment_id.as_deref(), Some("too-long"));
+        assert_eq!(faults[0].appointment_id.as_deref(), Some(dropped));
+        faults[0].clone()
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_is_dropped_and_the_worker_goes_on() {
+        let database = Database::new("");
+        database.panic_first.store(true, Ordering::SeqCst);
+        first_dropped_next_stored(database, "panics").await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_row_is_dropped_at_once_and_the_writes_behind_it_go_through() {
+        let database = Database::new("too-long");
+        database.down.store(true, Ordering::SeqCst);
+        // Were the refusal transient, the queue would hold for GIVE_UP_AFTER (10 minutes).
+        let fault = first_dropped_next_stored(database, "too-long").await;
         assert!(
-            faults[0].message.contains("appointment too-long")
-                && faults[0].message.contains("Data too long"),
+            fault.message.contains("appointment too-long")
+                && fault.message.contains("Data too long"),
             "{}",
-            faults[0].message
+            fault.message
         );
     }
 
     #[tokio::test]
     async fn only_the_latest_write_per_appointment_waits() {
-        let database = Database::new(sqlite(), "");
+        let database = Database::new("");
         database.down.store(true, Ordering::SeqCst);
         let queue = Arc::new(WriteQueue::default());
         let to = || target(&database);
