@@ -23,7 +23,8 @@ fn assert_rejected(result: Result<impl std::fmt::Debug, PersistenceError>, code:
 
 /// The harness's store, with the table made.
 async fn table(h: &dyn Harness) -> Arc<dyn ScheduleStore> {
-    let store = table(&h).await;
+    let store = h.store();
+    store.ensure_table().await.unwrap();
     store
 }
 
