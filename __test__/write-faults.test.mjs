@@ -19,6 +19,7 @@ import {
   POSTGRES,
 } from './support/sql.mjs';
 import { startTcpProxy } from './support/tcp-proxy.mjs';
+import { startMoto, getItem, REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './support/moto.mjs';
 
 const require = createRequire(import.meta.url);
 const { WebhookSDK } = require('../lib/index.js');
@@ -183,6 +184,45 @@ for (const { type, server, refusedPAid, create } of SERVERS) {
     });
   });
 }
+
+describe('dynamodb: writes during an outage', () => {
+  let moto;
+  before(async () => {
+    moto = await startMoto();
+  });
+  after(() => moto?.stop());
+
+  test('while DynamoDB is away, only the latest write per appointment waits', async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(moto.endpoint).port) });
+    const sdk = sdkOn({
+      type: 'dynamodb',
+      region: REGION,
+      accessKeyId: ACCESS_KEY_ID,
+      secretAccessKey: SECRET_ACCESS_KEY,
+      endpoint: `http://127.0.0.1:${proxy.port}`,
+      connectTimeoutMs: 1000,
+    });
+    try {
+      const x = newAppointment();
+      const y = newAppointment();
+      await webhook(sdk, 'appointment.created', x);
+      await proxy.cut();
+      for (const status of ['CND', 'BK', 'CMP']) {
+        sim.setAppointment({ ...sim.getAppointment(x), status });
+        await webhook(sdk, 'appointment.updated', x);
+      }
+      await webhook(sdk, 'appointment.created', y);
+      assert.equal(sdk.stats().writeQueueDepth, 2, 'one write for x, one for y');
+      await proxy.restore();
+      await eventually(() => assert.equal(sdk.stats().writeQueueDepth, 0), 'the queue drained');
+      assert.equal((await getItem(moto.endpoint, x)).status.S, 'CMP');
+      assert.equal((await getItem(moto.endpoint, y)).status.S, 'BK');
+    } finally {
+      await sdk.close();
+      await proxy.close();
+    }
+  });
+});
 
 /** A path for an SQLite file in a fresh temp directory; `remove()` deletes the directory. */
 function sqliteFile(tag) {
