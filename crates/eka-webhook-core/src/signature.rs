@@ -264,50 +264,23 @@ mod tests {
             check(Some("t=1,v1=00"), &[], None, 0),
             Err(VerifyFailure::KeyNotConfigured)
         );
-        assert_eq!(
-            check(None, &["k"], None, 0),
-            Err(VerifyFailure::MissingHeader)
-        );
-        assert_eq!(
-            check(Some(""), &["k"], None, 0),
-            Err(VerifyFailure::MissingHeader)
-        );
-        assert_eq!(
-            check(Some("garbage"), &["k"], None, 0),
-            Err(VerifyFailure::InvalidFormat)
-        );
-        assert_eq!(
-            check(Some("t=1,oops"), &["k"], None, 0),
-            Err(VerifyFailure::InvalidFormat)
-        );
-        assert_eq!(
-            check(Some("t=1"), &["k"], None, 0),
-            Err(VerifyFailure::MissingFields)
-        );
-        assert_eq!(
-            check(Some("v1=ab"), &["k"], None, 0),
-            Err(VerifyFailure::MissingFields)
-        );
-        assert_eq!(
-            check(Some("t=,v1=ab"), &["k"], None, 0),
-            Err(VerifyFailure::MissingFields)
-        );
-        assert_eq!(
-            check(Some(" t=1,v1=ab"), &["k"], None, 0),
-            Err(VerifyFailure::MissingFields)
-        );
-        assert_eq!(
-            check(Some("t=1,v1=zz"), &["k"], None, 0),
-            Err(VerifyFailure::InvalidSignature)
-        );
-        assert_eq!(
-            check(Some("t=1,v1=abc"), &["k"], None, 0),
-            Err(VerifyFailure::InvalidSignature)
-        );
-        assert_eq!(
-            check(Some("t=1,v1=00"), &["k"], None, 0),
-            Err(VerifyFailure::InvalidSignature)
-        );
+        use VerifyFailure::{InvalidFormat, InvalidSignature, MissingFields, MissingHeader};
+        let cases = [
+            (None, MissingHeader),
+            (Some(""), MissingHeader),
+            (Some("garbage"), InvalidFormat),
+            (Some("t=1,oops"), InvalidFormat),
+            (Some("t=1"), MissingFields),
+            (Some("v1=ab"), MissingFields),
+            (Some("t=,v1=ab"), MissingFields),
+            (Some(" t=1,v1=ab"), MissingFields),
+            (Some("t=1,v1=zz"), InvalidSignature),
+            (Some("t=1,v1=abc"), InvalidSignature),
+            (Some("t=1,v1=00"), InvalidSignature),
+        ];
+        for (header, reason) in cases {
+            assert_eq!(check(header, &["k"], None, 0), Err(reason), "{header:?}");
+        }
     }
 
     #[test]
