@@ -8,11 +8,12 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::sql::{ColumnType, KEY_COLUMN, NON_KEY_COLUMNS};
 use super::{PersistenceError, ScheduleRecord};
@@ -433,13 +434,21 @@ mod tests {
         Arc::downgrade(&database)
     }
 
+    /// A queue reporting its faults to a record.
+    fn recorded_queue() -> (Arc<Recorded>, Arc<WriteQueue>) {
+        let faults = Arc::new(Recorded::default());
+        let sink: Arc<dyn FaultSink> = faults.clone();
+        (
+            faults.clone(),
+            Arc::new(WriteQueue::new(Faults::new(Some(sink)))),
+        )
+    }
+
     /// Queues a write for `dropped` then one for `next` as one webhook's, brings `database` up
     /// and waits for the queue to empty: the first must be dropped (the one fault, returned)
     /// and the second stored.
     async fn first_dropped_next_stored(database: Arc<Database>, dropped: &str) -> Fault {
-        let faults = Arc::new(Recorded::default());
-        let sink: Arc<dyn FaultSink> = faults.clone();
-        let queue = Arc::new(WriteQueue::new(Faults::new(Some(sink))));
+        let (faults, queue) = recorded_queue();
         let writes = [upsert(dropped, "BK", None), upsert("next", "BK", None)];
         queue.push(writes, queue.next_order(), target(&database));
         database.down.store(false, Ordering::SeqCst);
@@ -497,6 +506,55 @@ mod tests {
             *database.applied.lock().unwrap(),
             [upsert("x", "CND", Some("old")), upsert("y", "BK", None)]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_failing_for_ten_minutes_is_given_up_and_reported() {
+        let database = Database::new("");
+        database.down.store(true, Ordering::SeqCst);
+        let (faults, queue) = recorded_queue();
+        queue.push(
+            [upsert("x", "BK", None)],
+            queue.next_order(),
+            target(&database),
+        );
+        let started = Instant::now();
+        assert_eq!(queue.flush(Duration::from_secs(3600)).await, 0);
+        assert!(
+            started.elapsed() >= GIVE_UP_AFTER,
+            "{:?}",
+            started.elapsed()
+        );
+        let faults = faults.0.lock().unwrap();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].kind, FaultKind::WriteGaveUp);
+        assert_eq!(faults[0].appointment_id.as_deref(), Some("x"));
+        assert!(
+            faults[0].message.contains("the proxy is cut"),
+            "{}",
+            faults[0].message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_reports_a_new_appointment_but_folds_a_waiting_one() {
+        let database = Database::new("");
+        database.down.store(true, Ordering::SeqCst);
+        let (faults, queue) = recorded_queue();
+        let order = queue.next_order();
+        let waiting = (0..QUEUE_CAPACITY).map(|i| upsert(&format!("a-{i}"), "BK", None));
+        queue.push(waiting, order, target(&database));
+        let later = queue.next_order();
+        queue.push(
+            [set_status("a-7", "CND"), upsert("one-too-many", "BK", None)],
+            later,
+            target(&database),
+        );
+        assert_eq!(queue.len(), QUEUE_CAPACITY);
+        let faults = faults.0.lock().unwrap();
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].kind, FaultKind::QueueFull);
+        assert_eq!(faults[0].appointment_id.as_deref(), Some("one-too-many"));
     }
 
     #[test]
