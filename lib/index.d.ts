@@ -358,7 +358,7 @@ export interface WebhookStats {
     byResourceAndOutcome: Array<{ resource: ApiResource; outcome: ApiOutcome; count: number }>
     latencyMs: LatencyHistogram
   }
-  /** Schedule writes waiting for the database to come back. */
+  /** Schedule writes waiting for the database to come back (at most one per appointment). */
   writeQueueDepth: number
   reminders: {
     byOutcome: Partial<Record<ReminderOutcome, number>>
