@@ -96,6 +96,10 @@ test('binds to 127.0.0.1 on a free port and rejects bad options', async () => {
     assert.match(sim.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(sim.url, `http://127.0.0.1:${sim.port}`);
     assert.ok(sim.port > 0);
+    assert.deepEqual(sim.sdkOptions, { clientId: 'demo-client', clientSecret: 'demo-secret', apiBaseUrl: sim.url });
+  });
+  await withSim({ clients: [{ clientId: 'keyed', clientSecret: 's2', apiKey: 'k2' }] }, async (sim) => {
+    assert.deepEqual(sim.sdkOptions, { clientId: 'keyed', clientSecret: 's2', apiKey: 'k2', apiBaseUrl: sim.url });
   });
   await assert.rejects(startSimulator({ port: -1 }), TypeError);
   await assert.rejects(startSimulator({ tokenTtlSeconds: 0 }), TypeError);

@@ -16,12 +16,7 @@ async function main() {
   assert.equal(verifySignature(body, header, 'forged-key').valid, false)
 
   const simulator = await startSimulator()
-  const sdk = new WebhookSDK({
-    clientId: 'demo-client',
-    clientSecret: 'demo-secret',
-    signingKey: SIGNING_KEY,
-    apiBaseUrl: simulator.url,
-  })
+  const sdk = new WebhookSDK({ ...simulator.sdkOptions, signingKey: SIGNING_KEY })
   try {
     const result = await sdk.handleRequest(body, { 'eka-webhook-signature': header })
     assert.equal(result.status, 200, JSON.stringify(result.body))

@@ -169,6 +169,13 @@ export interface Simulator {
   /** Base URL, e.g. `http://127.0.0.1:43123`. */
   readonly url: string;
   readonly port: number;
+  /** `WebhookSDK` options that reach this simulator as its first client (spread them in). */
+  readonly sdkOptions: {
+    readonly clientId: string;
+    readonly clientSecret: string;
+    readonly apiKey?: string;
+    readonly apiBaseUrl: string;
+  };
   /** Stops the server and destroys every open connection, including idle keep-alive ones. */
   close(): Promise<void>;
 

@@ -490,9 +490,12 @@ async function startSimulator(options = {}) {
     store[route].set(record[idField], structuredClone(record));
   }
 
+  const url = `http://127.0.0.1:${boundPort}`;
+  const { clientId, clientSecret, apiKey } = clients[0];
   return {
-    url: `http://127.0.0.1:${boundPort}`,
+    url,
     port: boundPort,
+    sdkOptions: { clientId, clientSecret, ...(apiKey === undefined ? {} : { apiKey }), apiBaseUrl: url },
 
     close() {
       if (!closing) {

@@ -37,10 +37,8 @@ async function runDemo() {
   const filename = path.join(dir, 'schedule.db')
   const simulator = await startSimulator()
   const sdk = new WebhookSDK({
-    clientId: 'demo-client',
-    clientSecret: 'demo-secret',
+    ...simulator.sdkOptions,
     signingKey: SIGNING_KEY,
-    apiBaseUrl: simulator.url,
     path: '/webhooks/eka',
     persistence: { type: 'sqlite', filename },
     onEvent: (event) => {

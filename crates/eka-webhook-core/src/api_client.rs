@@ -614,13 +614,17 @@ mod tests {
         assert_eq!(unwrap_member(json!([1]), "data"), json!([1]));
     }
 
-    #[test]
-    fn urls_encode_ids_as_one_segment() {
-        let client = EkaApiClient::new(ApiCredentials {
-            api_base_url: "http://127.0.0.1:9/base/".into(),
+    /// A client of the API at `api_base_url`.
+    fn client_at(api_base_url: &str) -> Result<EkaApiClient, ApiError> {
+        EkaApiClient::new(ApiCredentials {
+            api_base_url: api_base_url.into(),
             ..ApiCredentials::new("id", "secret")
         })
-        .unwrap();
+    }
+
+    #[test]
+    fn urls_encode_ids_as_one_segment() {
+        let client = client_at("http://127.0.0.1:9/base/").unwrap();
         let url = client.url(&["dr", "v1", "appointment", "a/b c'\"é%\t\n?#"]);
         assert_eq!(
             url.path(),
@@ -631,11 +635,7 @@ mod tests {
 
     #[test]
     fn dot_and_empty_ids_are_refused_before_any_request() {
-        let client = EkaApiClient::new(ApiCredentials {
-            api_base_url: "http://127.0.0.1:9".into(),
-            ..ApiCredentials::new("id", "secret")
-        })
-        .unwrap();
+        let client = client_at("http://127.0.0.1:9").unwrap();
         // Without the check, URL parsing resolves the dot segments: another endpoint.
         assert_eq!(
             client.url(&["dr", "v1", "appointment", ".."]).path(),
@@ -697,13 +697,6 @@ mod tests {
 
     #[test]
     fn plain_http_only_on_loopback() {
-        let client = |url: &str| {
-            let credentials = ApiCredentials::new("id", "s");
-            EkaApiClient::new(ApiCredentials {
-                api_base_url: url.into(),
-                ..credentials
-            })
-        };
         let loopback = [
             "http://127.0.0.1:9",
             "http://127.8.0.1",
@@ -711,9 +704,9 @@ mod tests {
             "http://LocalHost:1",
         ];
         for good in loopback.into_iter().chain(["https://api.eka.care"]) {
-            assert!(client(good).is_ok(), "{good}");
+            assert!(client_at(good).is_ok(), "{good}");
         }
-        let err = client("http://example.com").unwrap_err().to_string();
+        let err = client_at("http://example.com").unwrap_err().to_string();
         assert!(
             err.contains("only https is allowed, except for loopback hosts"),
             "{err}"

@@ -755,30 +755,30 @@ mod tests {
             "schema": "eka", "ssl": {"mode": "verify-ca", "ca": "PEM"}}}),
         )
         .unwrap();
+        // Where and as whom it connects: the same from both forms.
+        let login = |c: &PostgresConfig| {
+            let fields = [
+                &c.host,
+                &c.user,
+                c.password.expose(),
+                &c.database,
+                &c.schema,
+            ];
+            fields.map(str::to_string)
+        };
         assert_eq!(
-            (object.host.as_str(), object.port, object.user.as_str()),
-            ("db.internal", 5432, "eka")
+            login(&object),
+            ["db.internal", "eka", "p@ss", "clinic", "eka"]
         );
-        assert_eq!(
-            (object.database.as_str(), object.schema.as_str()),
-            ("clinic", "eka")
-        );
-        assert_eq!(object.password.expose(), "p@ss");
+        assert_eq!(object.port, 5432);
         assert_eq!(object.ssl_mode, PostgresSslMode::VerifyCa);
         assert_eq!(object.ssl_root_cert, Some(RootCert::Pem("PEM".into())));
         assert_eq!(object.connect_timeout, Duration::from_millis(900));
 
         let url = "postgresql://eka:p%40ss@db.internal:6432/clinic?sslmode=require&schema=eka";
         let string = postgres(json!({"type": "postgres", "connectionString": url})).unwrap();
-        assert_eq!(
-            (string.host.as_str(), string.port, string.user.as_str()),
-            ("db.internal", 6432, "eka")
-        );
-        assert_eq!(
-            (string.database.as_str(), string.schema.as_str()),
-            ("clinic", "eka")
-        );
-        assert_eq!(string.password.expose(), "p@ss");
+        assert_eq!(login(&string), login(&object));
+        assert_eq!(string.port, 6432);
         assert_eq!(string.ssl_mode, PostgresSslMode::Require);
         assert_eq!(string.connect_timeout, DEFAULT_DB_CONNECT_TIMEOUT);
         let file = postgres(json!({"type": "postgres",

@@ -391,17 +391,17 @@ async fn expired_leases_are_claimed_again(h: &dyn Harness) {
         status: "done",
         error: None,
     };
-    assert!(!a.finish_fire("r", 1, now, &done).await.unwrap());
+    assert!(!a.finish_fire(&first, now, &done).await.unwrap());
     let retry = FireOutcome::Retry {
         run_at: now - 5,
         error: "gateway down".into(),
     };
-    assert!(b.finish_fire("r", 2, now, &retry).await.unwrap());
+    assert!(b.finish_fire(&again, now, &retry).await.unwrap());
     let claimed = a.claim_due(now_ms(), now_ms() + 60_000, 10).await.unwrap();
     let [third] = <[_; 1]>::try_from(claimed).unwrap();
     assert_eq!(third.attempt, 3);
     assert_eq!(third.last_error.as_deref(), Some("gateway down"));
-    assert!(a.finish_fire("r", 3, now, &done).await.unwrap());
+    assert!(a.finish_fire(&third, now, &done).await.unwrap());
     assert!(b
         .claim_due(now_ms(), now_ms() + 60_000, 10)
         .await

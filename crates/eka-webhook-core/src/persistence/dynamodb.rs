@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
@@ -160,33 +161,52 @@ impl DynamoDbStore {
     }
 
     /// CreateTable exactly as the Python SDK issues it.
-    async fn create_table(&self) -> Result<(), PersistenceError> {
-        let result = self
+    async fn create_schedule_table(&self) -> Result<(), PersistenceError> {
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(STATUS_START_TIME_INDEX)
+            .set_key_schema(Some(gsi_key_schema()?))
+            .projection(gsi_projection())
+            .build()
+            .map_err(build_error)?;
+        self.create_table(
+            "CreateTable",
+            SCHEDULE_TABLE_NAME,
+            "appointment_id",
+            |request| {
+                Ok(request
+                    .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
+                    .attribute_definitions(attribute("start_time", ScalarAttributeType::N)?)
+                    .global_secondary_indexes(gsi))
+            },
+        )
+        .await
+    }
+
+    /// CreateTable of `table`: HASH key `hash_key` (a string), billed on demand, with what
+    /// `define` adds. Another process (perhaps the Python SDK) creating it between our
+    /// DescribeTable and CreateTable is the same outcome, so that is success too.
+    pub(super) async fn create_table(
+        &self,
+        operation: &str,
+        table: &str,
+        hash_key: &str,
+        define: impl FnOnce(
+            CreateTableFluentBuilder,
+        ) -> Result<CreateTableFluentBuilder, PersistenceError>,
+    ) -> Result<(), PersistenceError> {
+        let request = self
             .client()
             .await
             .create_table()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .attribute_definitions(attribute("appointment_id", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("start_time", ScalarAttributeType::N)?)
-            .key_schema(key("appointment_id", KeyType::Hash)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(STATUS_START_TIME_INDEX)
-                    .set_key_schema(Some(gsi_key_schema()?))
-                    .projection(gsi_projection())
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another process (perhaps the Python SDK) created it between our DescribeTable and
-            // CreateTable: the same outcome, so wait for it like for our own.
-            Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),
-            Err(err) => Err(self.map_error("CreateTable", err)),
+            .table_name(table)
+            .attribute_definitions(attribute(hash_key, ScalarAttributeType::S)?)
+            .key_schema(key(hash_key, KeyType::Hash)?)
+            .billing_mode(BillingMode::PayPerRequest);
+        match define(request)?.send().await {
+            Err(err) if err.code() != Some("ResourceInUseException") => {
+                Err(self.map_error(operation, err))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -360,7 +380,7 @@ impl ScheduleStore for DynamoDbStore {
             }
             return Ok(());
         }
-        self.create_table().await.inspect_err(|err| {
+        self.create_schedule_table().await.inspect_err(|err| {
             logger::error(&format!(
                 "WebhookSDK: DynamoDB CreateTable failed for {SCHEDULE_TABLE_NAME}: {err}"
             ));
@@ -464,22 +484,8 @@ impl DynamoDbStore {
             if self.describe(DELIVERY_TABLE_NAME).await?.is_some() {
                 return Ok(());
             }
-            let created = self
-                .client()
-                .await
-                .create_table()
-                .table_name(DELIVERY_TABLE_NAME)
-                .attribute_definitions(attribute("id", ScalarAttributeType::S)?)
-                .key_schema(key("id", KeyType::Hash)?)
-                .billing_mode(BillingMode::PayPerRequest)
-                .send()
-                .await;
-            match created {
-                Err(err) if err.code() != Some("ResourceInUseException") => {
-                    return Err(self.map_error("CreateTable (ledger)", err))
-                }
-                _ => {}
-            }
+            self.create_table("CreateTable (ledger)", DELIVERY_TABLE_NAME, "id", Ok)
+                .await?;
             self.wait_until_active(DELIVERY_TABLE_NAME).await
         };
         self.ledger_ready.get_or_try_init(ensure).await.map(drop)

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlQueryResult, MySqlSslMode};
 
-use super::sql::{map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily};
+use super::sql::{
+    map_server_error, server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily,
+};
 use super::PersistenceError;
 use crate::config::{MysqlConfig, MysqlSslMode, RootCert};
 
@@ -122,7 +124,8 @@ impl SqlDialect for MySql {
     }
 
     fn lost_ddl_race(err: &sqlx::Error) -> bool {
-        server_error_number(err) == Some(ER_DUP_FIELDNAME)
+        let number = server_error::<MySqlDatabaseError>(err).map(MySqlDatabaseError::number);
+        number == Some(ER_DUP_FIELDNAME)
     }
 
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError {
@@ -149,15 +152,6 @@ impl SqlDialect for MySql {
                 None => PersistenceError::Database(format!("{target}: {message}")),
             }
         })
-    }
-}
-
-fn server_error_number(err: &sqlx::Error) -> Option<u16> {
-    match err {
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<MySqlDatabaseError>()
-            .map(MySqlDatabaseError::number),
-        _ => None,
     }
 }
 

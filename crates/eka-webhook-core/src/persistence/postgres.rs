@@ -7,8 +7,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgDatabaseError, PgQueryResult, PgSslMode, Postgres};
 
 use super::sql::{
-    map_server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily, ON_CONFLICT_CLAIM_SQL,
-    ON_CONFLICT_UPSERT_SQL,
+    map_server_error, server_error, server_pool_options, SqlDialect, SqlStore, TypeFamily,
+    ON_CONFLICT_CLAIM_SQL, ON_CONFLICT_UPSERT_SQL,
 };
 use super::PersistenceError;
 use crate::config::{PostgresConfig, PostgresSslMode, RootCert};
@@ -97,7 +97,7 @@ impl SqlDialect for Postgres {
 
     fn lost_ddl_race(err: &sqlx::Error) -> bool {
         matches!(
-            sqlstate(err),
+            server_error::<PgDatabaseError>(err).map(PgDatabaseError::code),
             Some(DUPLICATE_COLUMN | DUPLICATE_TABLE | UNIQUE_VIOLATION)
         )
     }
@@ -130,15 +130,6 @@ impl SqlDialect for Postgres {
                 c => PersistenceError::Database(format!("{target}: error {c}: {message}")),
             }
         })
-    }
-}
-
-fn sqlstate(err: &sqlx::Error) -> Option<&str> {
-    match err {
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<PgDatabaseError>()
-            .map(PgDatabaseError::code),
-        _ => None,
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, GlobalSecondaryIndex, KeyType, Projection, ProjectionType,
-    ReturnValue, ScalarAttributeType, TableStatus,
+    AttributeValue, GlobalSecondaryIndex, KeyType, Projection, ProjectionType, ReturnValue,
+    ScalarAttributeType, TableStatus,
 };
 use rand::seq::SliceRandom;
 
@@ -127,13 +127,13 @@ impl DynamoDbStore {
         Ok(page.items.unwrap_or_default())
     }
 
-    /// Runs a conditional UpdateItem; `Ok(None)` when the condition failed.
+    /// Runs a conditional UpdateItem; `Ok(None)` when the condition failed. Every one tests the
+    /// status, so `#s` stands for `status` (a reserved word in DynamoDB) in both expressions.
     async fn update_if(
         &self,
         id: &str,
         update: &str,
         condition: &str,
-        names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Option<Item>, PersistenceError> {
         let mut request = self
@@ -144,10 +144,8 @@ impl DynamoDbStore {
             .key("id", s(id))
             .update_expression(update)
             .condition_expression(condition)
-            .return_values(ReturnValue::AllNew);
-        for (placeholder, name) in names {
-            request = request.expression_attribute_names(*placeholder, *name);
-        }
+            .return_values(ReturnValue::AllNew)
+            .expression_attribute_names("#s", "status");
         for (placeholder, value) in values {
             request = request.expression_attribute_values(placeholder, value);
         }
@@ -174,24 +172,14 @@ impl ReminderStore for DynamoDbStore {
                 )
                 .build()
                 .map_err(build_error)?;
-            let created = self
-                .client()
-                .await
-                .create_table()
-                .table_name(REMINDER_TABLE_NAME)
-                .attribute_definitions(attribute("id", ScalarAttributeType::S)?)
-                .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
-                .attribute_definitions(attribute("run_at", ScalarAttributeType::N)?)
-                .key_schema(key("id", KeyType::Hash)?)
-                .global_secondary_indexes(gsi)
-                .billing_mode(BillingMode::PayPerRequest)
-                .send()
-                .await;
-            match created {
-                Ok(_) => {}
-                Err(err) if err.code() == Some("ResourceInUseException") => {}
-                Err(err) => return Err(self.map_error("CreateTable (reminders)", err)),
-            }
+            let operation = "CreateTable (reminders)";
+            self.create_table(operation, REMINDER_TABLE_NAME, "id", |request| {
+                Ok(request
+                    .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
+                    .attribute_definitions(attribute("run_at", ScalarAttributeType::N)?)
+                    .global_secondary_indexes(gsi))
+            })
+            .await?;
         }
         for attempt in 0..ACTIVE_POLLS {
             if attempt > 0 {
@@ -236,7 +224,6 @@ impl ReminderStore for DynamoDbStore {
                         &r.id,
                         "SET #s = :p, attempt = :zero, run_at = due_at REMOVE fired_at, last_error",
                         "#s IN (:f, :m, :c)",
-                        &[("#s", "status")],
                         vec![
                             (":p", s(status::PENDING)),
                             (":zero", number(0)),
@@ -297,7 +284,6 @@ impl ReminderStore for DynamoDbStore {
                         &item.id,
                         "SET #s = :running, attempt = attempt + :one, run_at = :lease",
                         "#s = :seen AND run_at = :run AND attempt = :attempt",
-                        &[("#s", "status")],
                         vec![
                             (":running", s(status::RUNNING)),
                             (":one", number(1)),
@@ -318,14 +304,13 @@ impl ReminderStore for DynamoDbStore {
 
     async fn finish_fire(
         &self,
-        id: &str,
-        attempt: i64,
+        claimed: &ReminderRow,
         fired_at: i64,
         outcome: &FireOutcome,
     ) -> Result<bool, PersistenceError> {
         let mut values = vec![
             (":running", s(status::RUNNING)),
-            (":attempt", number(attempt)),
+            (":attempt", number(claimed.attempt)),
             (":fired", number(fired_at)),
         ];
         let update = match outcome {
@@ -348,7 +333,7 @@ impl ReminderStore for DynamoDbStore {
         };
         let condition = "#s = :running AND attempt = :attempt";
         Ok(self
-            .update_if(id, update, condition, &[("#s", "status")], values)
+            .update_if(&claimed.id, update, condition, values)
             .await?
             .is_some())
     }
@@ -363,7 +348,7 @@ impl ReminderStore for DynamoDbStore {
         for row in items.iter().filter_map(row_of) {
             let values = vec![(":p", s(status::PENDING)), (":c", s(status::CANCELLED))];
             if self
-                .update_if(&row.id, "SET #s = :c", "#s = :p", &names, values)
+                .update_if(&row.id, "SET #s = :c", "#s = :p", values)
                 .await?
                 .is_some()
             {
@@ -396,7 +381,7 @@ impl ReminderStore for DynamoDbStore {
             ];
             let update = "SET appointment_id = :to, due_at = :due, run_at = :due";
             if self
-                .update_if(&row.id, update, "#s = :p", &names, values)
+                .update_if(&row.id, update, "#s = :p", values)
                 .await?
                 .is_some()
             {

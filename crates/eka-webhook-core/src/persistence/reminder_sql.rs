@@ -149,7 +149,7 @@ where
              before_start, status, attempt, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?){suffix}"
         );
-        self.write(|| {
+        self.affected(|| {
             sqlx::query(sql::<D>(&insert))
                 .bind(r.id.as_str())
                 .bind(r.appointment_id.as_str())
@@ -158,21 +158,14 @@ where
                 .bind(r.due_at)
                 .bind(r.before_start)
                 .bind(now)
-                .execute(self.pool())
         })
-        .await
-        .map_err(|e| self.error(e))?;
+        .await?;
         let rearm =
             "UPDATE eka_webhook_reminder SET status = 'pending', attempt = 0, run_at = due_at, \
              fired_at = NULL, last_error = NULL \
              WHERE id = ? AND status IN ('failed', 'missed', 'cancelled')";
-        self.write(|| {
-            sqlx::query(sql::<D>(rearm))
-                .bind(r.id.as_str())
-                .execute(self.pool())
-        })
-        .await
-        .map_err(|e| self.error(e))?;
+        self.affected(|| sqlx::query(sql::<D>(rearm)).bind(r.id.as_str()))
+            .await?;
         let select = format!("{SELECT_COLUMNS} WHERE id = ?");
         let row: RowTuple = self
             .bounded(
@@ -234,8 +227,7 @@ where
 
     async fn finish_fire(
         &self,
-        id: &str,
-        attempt: i64,
+        claimed: &ReminderRow,
         fired_at: i64,
         outcome: &FireOutcome,
     ) -> Result<bool, PersistenceError> {
@@ -249,34 +241,23 @@ where
         };
         let update = "UPDATE eka_webhook_reminder SET status = ?, run_at = COALESCE(?, run_at), \
              fired_at = ?, last_error = ? WHERE id = ? AND attempt = ? AND status = 'running'";
-        let result = self
-            .write(|| {
-                sqlx::query(sql::<D>(update))
-                    .bind(new_status)
-                    .bind(run_at)
-                    .bind(fired_at)
-                    .bind(error.as_deref())
-                    .bind(id)
-                    .bind(attempt)
-                    .execute(self.pool())
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(D::rows_affected(&result) > 0)
+        let updated = self.affected(|| {
+            sqlx::query(sql::<D>(update))
+                .bind(new_status)
+                .bind(run_at)
+                .bind(fired_at)
+                .bind(error.as_deref())
+                .bind(claimed.id.as_str())
+                .bind(claimed.attempt)
+        });
+        Ok(updated.await? > 0)
     }
 
     async fn cancel_reminders(&self, appointment_id: &str) -> Result<u64, PersistenceError> {
         let update = "UPDATE eka_webhook_reminder SET status = 'cancelled' \
              WHERE appointment_id = ? AND status = 'pending'";
-        let result = self
-            .write(|| {
-                sqlx::query(sql::<D>(update))
-                    .bind(appointment_id)
-                    .execute(self.pool())
-            })
+        self.affected(|| sqlx::query(sql::<D>(update)).bind(appointment_id))
             .await
-            .map_err(|e| self.error(e))?;
-        Ok(D::rows_affected(&result))
     }
 
     async fn rearm_reminders(
@@ -288,18 +269,14 @@ where
         let update = "UPDATE eka_webhook_reminder SET appointment_id = ?, \
              due_at = ? - before_start * 1000, run_at = ? - before_start * 1000 \
              WHERE appointment_id = ? AND status = 'pending' AND before_start IS NOT NULL";
-        let result = self
-            .write(|| {
-                sqlx::query(sql::<D>(update))
-                    .bind(to)
-                    .bind(start_ms)
-                    .bind(start_ms)
-                    .bind(from)
-                    .execute(self.pool())
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(D::rows_affected(&result))
+        self.affected(|| {
+            sqlx::query(sql::<D>(update))
+                .bind(to)
+                .bind(start_ms)
+                .bind(start_ms)
+                .bind(from)
+        })
+        .await
     }
 
     async fn list_reminders(

@@ -86,12 +86,11 @@ pub trait ReminderStore: Send + Sync {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<ReminderRow>, PersistenceError>;
-    /// Records how the fire `attempt` of a running row ended. `Ok(false)`: the lease was lost
-    /// (another instance claimed the row again), so nothing was written.
+    /// Records how the fire of a row as `claim_due` returned it ended. `Ok(false)`: the lease
+    /// was lost (another instance claimed the row again), so nothing was written.
     async fn finish_fire(
         &self,
-        id: &str,
-        attempt: i64,
+        claimed: &ReminderRow,
         fired_at: i64,
         outcome: &FireOutcome,
     ) -> Result<bool, PersistenceError>;

@@ -118,11 +118,12 @@ impl Schedule {
                 appointment_id,
                 status,
             } => {
-                if !self.store.update_status(appointment_id, status).await? {
-                    logger::warn(&format!(
-                        "WebhookSDK: no schedule row for appointment {appointment_id}; status {status} not recorded"
-                    ));
-                }
+                let found = self.store.update_status(appointment_id, status).await?;
+                warn_unless_found(
+                    found,
+                    appointment_id,
+                    &format!("status {status} not recorded"),
+                );
                 Ok(())
             }
         }
@@ -135,11 +136,8 @@ impl Schedule {
         now: i64,
     ) -> Result<(), PersistenceError> {
         self.ensure_ready().await?;
-        if !self.store.mark_reminder_sent(appointment_id, now).await? {
-            logger::warn(&format!(
-                "WebhookSDK: no schedule row for appointment {appointment_id}; reminder_sent ignored"
-            ));
-        }
+        let found = self.store.mark_reminder_sent(appointment_id, now).await?;
+        warn_unless_found(found, appointment_id, "reminder_sent ignored");
         Ok(())
     }
 
@@ -270,6 +268,16 @@ fn schedule_record_from(details: &Value) -> Option<ScheduleRecord> {
         visit_type: text("visit_type")?,
         p_aid: None,
     })
+}
+
+/// An update that found no row for the appointment is a no-op, with a warning saying what was
+/// not done.
+fn warn_unless_found(found: bool, appointment_id: &str, not_done: &str) {
+    if !found {
+        logger::warn(&format!(
+            "WebhookSDK: no schedule row for appointment {appointment_id}; {not_done}"
+        ));
+    }
 }
 
 #[cfg(test)]

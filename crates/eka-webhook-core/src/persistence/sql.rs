@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::error::DatabaseError;
 use sqlx::pool::PoolOptions;
+use sqlx::query::Query;
 use sqlx::{
     ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type,
 };
@@ -315,6 +316,14 @@ pub fn map_server_error(
     }
 }
 
+/// The driver's own error (`E`, e.g. `MySqlDatabaseError`) when the server answered with one.
+pub fn server_error<E: DatabaseError>(err: &sqlx::Error) -> Option<&E> {
+    match err {
+        sqlx::Error::Database(db) => db.try_downcast_ref::<E>(),
+        _ => None,
+    }
+}
+
 /// `name TYPE constraint`, as in `CREATE TABLE` and `ALTER TABLE … ADD COLUMN`.
 pub fn column_definition<D: SqlDialect>(column: &Column) -> String {
     format!(
@@ -522,6 +531,36 @@ where
     for<'r> String: Decode<'r, D> + Type<D>,
     usize: ColumnIndex<D::Row>,
 {
+    /// Runs the write statement `query` builds (again while the database is busy, see
+    /// [`write`](Self::write)); the rows it affected.
+    pub(crate) async fn affected<F>(&self, query: F) -> Result<u64, PersistenceError>
+    where
+        F: Fn() -> Query<'static, D, D::Arguments> + Send + Sync,
+    {
+        let run = || query().execute(self.pool());
+        let result = self.write(run).await.map_err(|e| self.error(e))?;
+        Ok(D::rows_affected(&result))
+    }
+
+    /// Runs `update` (`UPDATE … SET column = ? WHERE appointment_id = ?`) binding `value` and
+    /// `appointment_id`; whether it found the row.
+    async fn update_row<'v, T>(
+        &self,
+        update: &Arc<str>,
+        value: T,
+        appointment_id: &str,
+    ) -> Result<bool, PersistenceError>
+    where
+        T: Encode<'v, D> + Type<D> + Copy + Send + Sync + 'v,
+    {
+        let query = || {
+            sqlx::query(statement(update))
+                .bind(value)
+                .bind(appointment_id)
+        };
+        Ok(self.affected(query).await? > 0)
+    }
+
     /// Checks an existing table's columns and adds the ones it lacks.
     pub(crate) async fn add_missing_columns(
         &self,
@@ -579,7 +618,7 @@ where
 
     async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
         let created_at = unix_now();
-        self.write(|| {
+        self.affected(|| {
             sqlx::query(statement(&self.statements.upsert))
                 .bind(record.appointment_id.as_str())
                 .bind(record.start_time)
@@ -588,11 +627,9 @@ where
                 .bind(record.visit_type.as_str())
                 .bind(created_at)
                 .bind(record.p_aid.as_deref())
-                .execute(self.pool())
         })
         .await
-        .map_err(|e| self.error(e))?;
-        Ok(())
+        .map(drop)
     }
 
     async fn update_status(
@@ -600,16 +637,8 @@ where
         appointment_id: &str,
         status: &str,
     ) -> Result<bool, PersistenceError> {
-        let result = self
-            .write(|| {
-                sqlx::query(statement(&self.statements.update_status))
-                    .bind(status)
-                    .bind(appointment_id)
-                    .execute(self.pool())
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(D::rows_affected(&result) > 0)
+        let update = &self.statements.update_status;
+        self.update_row(update, status, appointment_id).await
     }
 
     async fn mark_reminder_sent(
@@ -617,16 +646,8 @@ where
         appointment_id: &str,
         now: i64,
     ) -> Result<bool, PersistenceError> {
-        let result = self
-            .write(|| {
-                sqlx::query(statement(&self.statements.mark_reminder_sent))
-                    .bind(now)
-                    .bind(appointment_id)
-                    .execute(self.pool())
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(D::rows_affected(&result) > 0)
+        let mark = &self.statements.mark_reminder_sent;
+        self.update_row(mark, now, appointment_id).await
     }
 
     async fn find_appointment_ids_between(

@@ -362,11 +362,7 @@ impl DurableReminders {
             },
         };
         let recorded = match self.store().await {
-            Ok(store) => {
-                store
-                    .finish_fire(&row.id, row.attempt, fired_at, &outcome)
-                    .await
-            }
+            Ok(store) => store.finish_fire(&row, fired_at, &outcome).await,
             Err(err) => Err(err),
         };
         match recorded {
