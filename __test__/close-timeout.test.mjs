@@ -106,6 +106,30 @@ test('close() waits for an onEvent that settles within closeTimeoutMs, and cuts 
   }
 })
 
+for (const door of ['handleRequest', 'sdk.listen()']) {
+  test(`${door}: an onEvent already answered 500 by onEventTimeoutMs is not waited for by close()`, BOUNDED, async () => {
+    const hanging = hangingOnEvent()
+    const t = await setup({ onEvent: hanging.onEvent, onEventTimeoutMs: 100, closeTimeoutMs: 5000 })
+    try {
+      const payload = appointmentPayload()
+      let status
+      if (door === 'handleRequest') {
+        status = (await t.sdk.handleRequest(payload, signedHeaders(payload))).status
+      } else {
+        const server = t.sdk.listen(0)
+        const body = JSON.stringify(payload)
+        status = (await fetch(`http://127.0.0.1:${server.port}/`, { method: 'POST', body, headers: signedHeaders(payload) })).status
+      }
+      assert.equal(status, 500)
+      const started = performance.now()
+      assert.deepEqual(await t.sdk.close(), { cutDeliveries: [] })
+      assert.ok(performance.now() - started < 2000, 'close() did not wait for closeTimeoutMs')
+    } finally {
+      await t.simulator.close()
+    }
+  })
+}
+
 // A process whose onEvent never settles, on both doors: after close() it must exit by itself.
 const CHILD = `
 const { WebhookSDK } = require(${JSON.stringify(fileURLToPath(new URL('../lib/index.js', import.meta.url)))})

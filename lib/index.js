@@ -103,8 +103,7 @@ class WebhookSDK {
     }
     // The rest crosses as it is; the Rust core checks every field.
     const { onEvent, ...options } = config
-    const runOnEvent = (event) => this.#onEventCalls.run(event, () => onEvent(event))
-    const onServerEvent = onEvent ? bridgeCallback(runOnEvent, toServerEvent) : undefined
+    const onServerEvent = onEvent ? bridgeCallback((event) => this.#callOnEvent(event), toServerEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
     this.#native = callSync(() => new binding.NativeWebhookSdk(options, onServerEvent, onReminder))
     this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
@@ -204,14 +203,21 @@ class WebhookSDK {
     }
   }
 
+  /** Calls `onEvent` within `onEventTimeoutMs`, tracked so that `close()` can wait for it or cut it. */
+  #callOnEvent(event) {
+    return this.#onEventCalls.run(event, () => {
+      const delivered = this.#onEvent(event)
+      return this.#onEventTimeoutMs === null ? delivered : withTimeout(delivered, this.#onEventTimeoutMs)
+    })
+  }
+
   /**
    * Awaits `onEvent` with the result's own event; a throw, rejection, timeout or cut by
    * `close()` answers 500.
    */
   async #deliver(result) {
     try {
-      const delivered = this.#onEventCalls.run(result.event, () => this.#onEvent(result.event))
-      await (this.#onEventTimeoutMs === null ? delivered : withTimeout(delivered, this.#onEventTimeoutMs))
+      await this.#callOnEvent(result.event)
       return result
     } catch (error) {
       const message = messageOf(error)
