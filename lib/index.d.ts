@@ -194,6 +194,20 @@ export interface WebhookSDKConfig {
   onEvent?: (event: WebhookEvent) => void | Promise<void>
   /** An `onEvent` that has not settled within this many ms answers 500. Default: no limit. */
   onEventTimeoutMs?: number
+  /**
+   * How long `close()` waits for `onEvent` calls still running before it cuts them (their
+   * deliveries answer 500, so the sender retries; a warning with code `EKA_CLOSE_TIMEOUT` names
+   * them). Default 10000.
+   */
+  closeTimeoutMs?: number
+  /**
+   * The HTTP doors (`listen`, `expressMiddleware`, `fetchHandler`, `nextApiHandler`, the Fastify
+   * route) answer a success with `{success: true, event}` (and `duplicate: true`), so no patient
+   * data goes back to the sender. `true` answers the Python SDK's body instead, with
+   * `appointmentDetails`, `patientDetails`, `doctorDetails` and `clinicDetails`.
+   * `handleRequest`'s `result.body` always has the Python SDK's shape. Default `false`.
+   */
+  respondWithDetails?: boolean
   /** Standalone server only. Default `"/"`. */
   path?: string
   persistence?: PersistenceConfig
@@ -240,6 +254,7 @@ export interface WebhookSDKConfig {
 
 export interface WebhookResult {
   status: number
+  /** The Python SDK's body: a success carries the appointment's details (see `respondWithDetails`). */
   body: Record<string, unknown>
   event?: WebhookEvent
   error?: string
@@ -495,8 +510,23 @@ export declare class WebhookSDK {
    * metrics when `@opentelemetry/api` is installed.
    */
   stats(): WebhookStats
-  /** Stops servers and reminders, closes pools; the process can then exit. */
-  close(): Promise<void>
+  /**
+   * Stops servers and reminders, closes pools; the process can then exit. Waits for `onEvent`
+   * calls still running for at most `closeTimeoutMs`, then cuts them.
+   */
+  close(): Promise<CloseReport>
+}
+
+/** What `close()` could not finish. */
+export interface CloseReport {
+  /** Deliveries whose `onEvent` was still running after `closeTimeoutMs`: answered 500. */
+  cutDeliveries: CutDelivery[]
+}
+
+export interface CutDelivery {
+  eventType: string
+  /** The payload's `transaction_id`, or null when it has none. */
+  deliveryId: string | null
 }
 
 export interface VerifySignatureOptions {
