@@ -108,7 +108,7 @@ test('send signs a sample event and prints the status and body', async () => {
     const r = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'appointment.created', '--appointment-id', SAMPLE.appointmentId], { EKA_SIGNING_KEY: SIGNING_KEY })
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /^HTTP 200\n/)
-    assert.equal(JSON.parse(r.stdout.split('\n')[1]).appointmentDetails.appointment_id, SAMPLE.appointmentId)
+    assert.deepEqual(JSON.parse(r.stdout.split('\n')[1]), { success: true, event: 'appointment.created' })
     const forged = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'prescription.created', '--key', 'wrong'], { EKA_SIGNING_KEY: '' })
     assert.equal(forged.status, 1)
     assert.match(forged.stdout, /HTTP 403/)
@@ -169,7 +169,8 @@ for (const persistence of ['none', 'postgres']) test(`serve (persistence ${persi
 test('demo: the main job runs end to end and exits 0', async () => {
   const r = await cliAsync(['demo'])
   assert.equal(r.status, 0, r.stderr + r.stdout)
-  assert.match(r.stdout, /appointment\.created apt-bk-1 → HTTP 200 enriched with appointmentDetails, patientDetails, doctorDetails, clinicDetails/)
+  assert.match(r.stdout, /onEvent: appointment\.created apt-bk-1 status=BK visit_type=NEW patient=Ananya Sharma doctor=Dr\. Kavya Iyer clinic=Eka Family Clinic\n/)
+  assert.match(r.stdout, /appointment\.created apt-bk-1 → HTTP 200 \{"success":true,"event":"appointment\.created"\}\n/)
   assert.match(r.stdout, /prescription\.updated apt-bk-1 → HTTP 200/)
   assert.match(r.stdout, /a forged signature → HTTP 403/)
   assert.match(r.stdout, /'apt-demo-old'\s*│[^\n]*'RES'/)

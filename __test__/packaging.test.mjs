@@ -8,10 +8,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
+import { execFileSync } from 'node:child_process'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
-import { APPOINTMENT_CREATED, SIGNING_KEY, assertEnriched, postWebhook } from './support/webhooks.mjs'
+import { APPOINTMENT_CREATED, SIGNING_KEY, assertAccepted, postWebhook } from './support/webhooks.mjs'
 import { run, runOk, startProcess } from './support/processes.mjs'
 
 const require = createRequire(import.meta.url)
@@ -209,5 +210,15 @@ test('packaging: both packages install from tarballs into a fresh Express app wi
   })
   const res = await postWebhook(server.match[1], APPOINTMENT_CREATED)
   assert.equal(res.status, 200, res.text)
-  assertEnriched(assert, res.json)
+  assertAccepted(assert, res.json)
+})
+
+test('install scripts: allowScripts pins exact versions, and npm finds no install script unapproved at its locked version', () => {
+  const keys = Object.keys(PKG.allowScripts)
+  assert.ok(keys.length > 0)
+  for (const key of keys) assert.match(key, /^(@[^/@]+\/)?[^/@]+@\d+\.\d+\.\d+$/, `${key}: a pin is name@exact-version`)
+  // npm's own check (what bootstrap's `npm rebuild --strict-allow-scripts` enforces): it refuses a
+  // pin it cannot verify against the lock file's resolved URL, or whose version is not the locked one.
+  const stdout = execFileSync('npm', ['install-scripts', 'ls', '--json'], { cwd: ROOT, encoding: 'utf8' })
+  assert.deepEqual(JSON.parse(stdout).allowScripts, [], stdout)
 })

@@ -176,8 +176,8 @@ for (const { type, server, refusedPAid, create } of SERVERS) {
         await webhook(sdk, 'appointment.created', newAppointment());
         await webhook(sdk, 'appointment.created', newAppointment());
         const report = await sdk.close();
-        assert.deepEqual(report, { unflushedWrites: 2 });
-        assert.deepEqual(await sdk.close(), report, 'a second close() gives the same report');
+        assert.deepEqual(report, { cutDeliveries: [], unflushedWrites: 2 });
+        assert.equal((await sdk.close()).unflushedWrites, 2, 'a second close() reports the same writes');
         await eventually(() => assert.deepEqual(warnings.map((w) => w.code), ['EKA_WRITES_UNFLUSHED']), 'warned');
         assert.match(warnings[0].message, /2 schedule write\(s\)/);
       });

@@ -11,7 +11,9 @@
 # Only the stable toolchain is needed: RUSTC_BOOTSTRAP=1 lets it accept the nightly-only flags
 # cargo-fuzz passes (-Zsanitizer=address and friends). If the AddressSanitizer build fails,
 # the targets are built with --sanitizer none instead (still libFuzzer-instrumented).
-# Environment: FUZZ_TARGETS="a b" limits the targets; FUZZ_ARGS adds libFuzzer options.
+# Environment: FUZZ_TARGETS="a b" limits the targets; FUZZ_ARGS adds libFuzzer options;
+# FUZZ_TARGET_DIR is where the instrumented builds go (default fuzz/target; CI keeps one outside
+# the clone so a fresh clone does not rebuild every dependency with the sanitizer).
 set -uo pipefail
 
 seconds="${1:-30}"
@@ -20,7 +22,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
   exit 2
 fi
 fuzz_dir="$(cd "$(dirname "$0")" && pwd)"
-cd "$fuzz_dir"
+cd "$fuzz_dir" || exit 2
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz/run.sh: cargo-fuzz is not installed; skipping the fuzz run (install it with" \
@@ -29,11 +31,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 export RUSTC_BOOTSTRAP=1
-sanitizer=()
-if ! cargo fuzz build >build.log 2>&1; then
+sanitizer_note=""
+build_options=(--target-dir "${FUZZ_TARGET_DIR:-$fuzz_dir/target}")
+if ! cargo fuzz build "${build_options[@]}" >build.log 2>&1; then
   echo "fuzz/run.sh: the AddressSanitizer build failed (see fuzz/build.log); retrying with --sanitizer none"
-  sanitizer=(--sanitizer none)
-  if ! cargo fuzz build "${sanitizer[@]}" >build.log 2>&1; then
+  build_options+=(--sanitizer none)
+  sanitizer_note=" (--sanitizer none)"
+  if ! cargo fuzz build "${build_options[@]}" >build.log 2>&1; then
     tail -n 30 build.log
     echo "fuzz/run.sh: the fuzz targets do not build (full log: fuzz/build.log)" >&2
     exit 2
@@ -45,11 +49,11 @@ targets="${FUZZ_TARGETS:-$(cargo fuzz list)}"
 failed=()
 for target in $targets; do
   mkdir -p "corpus/$target"
-  echo "=== fuzz target $target: ${seconds}s ${sanitizer[*]:+(${sanitizer[*]})}"
+  echo "=== fuzz target $target: ${seconds}s${sanitizer_note}"
   # corpus/<target> (first: new inputs go there, git-ignored), then the committed seeds and the
   # regression corpus, read only.
   # shellcheck disable=SC2086
-  if cargo fuzz run "${sanitizer[@]}" "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
+  if cargo fuzz run "${build_options[@]}" "$target" "corpus/$target" "seeds/$target" "regressions/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -dict="dicts/$target.dict" \
       -print_final_stats=1 ${FUZZ_ARGS:-} 2>"run-$target.log"; then
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' "run-$target.log" || true

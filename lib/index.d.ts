@@ -202,6 +202,20 @@ export interface WebhookSDKConfig {
    * one `process.emitWarning` (with the same `code`) a minute.
    */
   onError?: (error: WebhookFaultError) => void | Promise<void>
+  /**
+   * How long `close()` waits for `onEvent` calls still running before it cuts them (their
+   * deliveries answer 500, so the sender retries; a warning with code `EKA_CLOSE_TIMEOUT` names
+   * them). Default 10000.
+   */
+  closeTimeoutMs?: number
+  /**
+   * The HTTP doors (`listen`, `expressMiddleware`, `fetchHandler`, `nextApiHandler`, the Fastify
+   * route) answer a success with `{success: true, event}` (and `duplicate: true`), so no patient
+   * data goes back to the sender. `true` answers the Python SDK's body instead, with
+   * `appointmentDetails`, `patientDetails`, `doctorDetails` and `clinicDetails`.
+   * `handleRequest`'s `result.body` always has the Python SDK's shape. Default `false`.
+   */
+  respondWithDetails?: boolean
   /** Standalone server only. Default `"/"`. */
   path?: string
   persistence?: PersistenceConfig
@@ -248,6 +262,7 @@ export interface WebhookSDKConfig {
 
 export interface WebhookResult {
   status: number
+  /** The Python SDK's body: a success carries the appointment's details (see `respondWithDetails`). */
   body: Record<string, unknown>
   event?: WebhookEvent
   error?: string
@@ -399,15 +414,6 @@ export interface WebhookFaultError extends Error {
   appointmentId?: string
 }
 
-/** What `close()` could not finish. */
-export interface CloseReport {
-  /**
-   * Schedule writes still waiting for the database after the 10 s `close()` gives them: lost.
-   * More than 0 also emits a `process.emitWarning` with code `EKA_WRITES_UNFLUSHED`.
-   */
-  unflushedWrites: number
-}
-
 export interface DurableReminderConfig {
   /** How long a claimed reminder is held before another instance may fire it again. Default 60. */
   leaseSeconds?: number
@@ -529,11 +535,29 @@ export declare class WebhookSDK {
    */
   stats(): WebhookStats
   /**
-   * Stops servers and reminders, gives waiting schedule writes up to 10 s to reach the
-   * database, closes pools; the process can then exit. Every call resolves to the first one's
-   * report.
+   * Stops servers and reminders, closes pools; the process can then exit. Waits for `onEvent`
+   * calls still running for at most `closeTimeoutMs`, then cuts them; gives waiting schedule
+   * writes up to 10 s to reach the database.
    */
   close(): Promise<CloseReport>
+}
+
+/** What `close()` could not finish. */
+export interface CloseReport {
+  /** Deliveries whose `onEvent` was still running after `closeTimeoutMs`: answered 500. */
+  cutDeliveries: CutDelivery[]
+  /**
+   * Schedule writes still waiting for the database after the 10 s `close()` gives them: lost.
+   * More than 0 also emits a `process.emitWarning` with code `EKA_WRITES_UNFLUSHED`. A later
+   * call of `close()` reports the first one's count again.
+   */
+  unflushedWrites: number
+}
+
+export interface CutDelivery {
+  eventType: string
+  /** The payload's `transaction_id`, or null when it has none. */
+  deliveryId: string | null
 }
 
 export interface VerifySignatureOptions {

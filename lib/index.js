@@ -13,6 +13,8 @@ const { createExpressMiddleware } = require('./adapters/express')
 const { createFetchHandler } = require('./adapters/fetch')
 const { SdkTelemetry } = require('./telemetry')
 const { createNextApiHandler } = require('./adapters/next-api')
+const { RESPOND } = require('./adapters/shared')
+const { OnEventCalls } = require('./on-event-calls')
 
 const SUPPORTED_EVENTS = Object.freeze(binding.supportedEvents())
 const APPOINTMENT_EVENTS = Object.freeze(binding.appointmentEvents())
@@ -72,6 +74,9 @@ function withTimeout(promise, timeoutMs) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
+/** How long `close()` waits for `onEvent` calls still running, by default. */
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
+
 function requireString(value, what) {
   if (typeof value !== 'string' || value.length === 0) throw argumentError(`${what} must be a non-empty string`)
   return value
@@ -81,6 +86,9 @@ class WebhookSDK {
   #native
   #onEvent
   #onEventTimeoutMs
+  #onEventCalls = new OnEventCalls()
+  #closeTimeoutMs
+  #respondWithDetails
   #telemetry
   #servers = new Set()
   #reminders = new ReminderRegistry()
@@ -98,7 +106,7 @@ class WebhookSDK {
     }
     // The rest crosses as it is; the Rust core checks every field.
     const { onEvent, onError, ...options } = config
-    const onServerEvent = onEvent ? bridgeCallback(onEvent, toServerEvent) : undefined
+    const onServerEvent = onEvent ? bridgeCallback((event) => this.#callOnEvent(event), toServerEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
     const faults = new FaultReporter(onError ?? null, () => debugLogging)
     const onFault = (fault) => faults.report(fault)
@@ -109,6 +117,8 @@ class WebhookSDK {
     // Read once the native side has validated the config.
     this.#onEvent = onEvent
     this.#onEventTimeoutMs = config.onEventTimeoutMs ?? null
+    this.#closeTimeoutMs = config.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS
+    this.#respondWithDetails = config.respondWithDetails === true
     debugLogging = config.debug === true
     // Unsigned mode works as in the Python SDK, but is never silent.
     if (config.signingKey === undefined || config.signingKey === null) {
@@ -198,17 +208,37 @@ class WebhookSDK {
     }
   }
 
-  /** Awaits `onEvent` with the result's own event; a throw, rejection or timeout answers 500. */
+  /** Calls `onEvent` within `onEventTimeoutMs`, tracked so that `close()` can wait for it or cut it. */
+  #callOnEvent(event) {
+    return this.#onEventCalls.run(event, () => {
+      const delivered = this.#onEvent(event)
+      return this.#onEventTimeoutMs === null ? delivered : withTimeout(delivered, this.#onEventTimeoutMs)
+    })
+  }
+
+  /**
+   * Awaits `onEvent` with the result's own event; a throw, rejection, timeout or cut by
+   * `close()` answers 500.
+   */
   async #deliver(result) {
     try {
-      const delivered = this.#onEvent(result.event)
-      await (this.#onEventTimeoutMs === null ? delivered : withTimeout(delivered, this.#onEventTimeoutMs))
+      await this.#callOnEvent(result.event)
       return result
     } catch (error) {
       const message = messageOf(error)
       if (debugLogging) console.log(`[ERROR] WebhookSDK: Error in on_event callback: ${message}`)
       return { status: 500, body: { error: ON_EVENT_FAILED }, error: message }
     }
+  }
+
+  /**
+   * `handleRequest` for an HTTP door: a success's body is `{success, event}` (and `duplicate`),
+   * the Python SDK's body with the patient's details only with `respondWithDetails`.
+   */
+  async [RESPOND](body, headers) {
+    const result = await this.handleRequest(body, headers)
+    if (this.#respondWithDetails || result.status !== 200 || result.duplicate) return result
+    return { ...result, body: { success: true, event: result.event.type } }
   }
 
   /**
@@ -326,23 +356,25 @@ class WebhookSDK {
   }
 
   /**
-   * Stops servers and reminders, flushes waiting schedule writes (up to 10 s), closes pools and
-   * releases callbacks. Resolves to `{ unflushedWrites }`, the writes it could not store.
-   * Idempotent: every call resolves to the first one's report.
+   * Stops servers and reminders, closes pools and releases callbacks. Waits for `onEvent` calls
+   * still running for at most `closeTimeoutMs`, then cuts them (see lib/on-event-calls.js); gives
+   * waiting schedule writes up to 10 s. Resolves to `{ cutDeliveries, unflushedWrites }`.
+   * Idempotent (`unflushedWrites` is the first call's on every call).
    */
   async close() {
-    await Promise.all([...this.#servers].map((server) => server.close()))
-    const report = await callAsync(this.#native.close())
+    const servers = Promise.all([...this.#servers].map((server) => server.close()))
+    const cutDeliveries = await this.#onEventCalls.drain(this.#closeTimeoutMs, servers)
+    const { unflushedWrites } = await callAsync(this.#native.close())
     this.#reminders.clear()
     this.#telemetry.close()
-    if (report.unflushedWrites > 0 && !this.#closeReported) {
+    if (unflushedWrites > 0 && !this.#closeReported) {
       this.#closeReported = true
       process.emitWarning(
-        `WebhookSDK: closed with ${report.unflushedWrites} schedule write(s) the database did not get in time; they are lost`,
+        `WebhookSDK: closed with ${unflushedWrites} schedule write(s) the database did not get in time; they are lost`,
         { code: 'EKA_WRITES_UNFLUSHED' },
       )
     }
-    return { unflushedWrites: report.unflushedWrites }
+    return { cutDeliveries, unflushedWrites }
   }
 }
 

@@ -7,8 +7,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The platform packages join optionalDependencies only at publish time (`napi pre-publish`), so the
-# lock file matches package.json and `npm ci` installs exactly it.
-npm ci --no-audit --no-fund
+# lock file matches package.json and `npm ci` installs exactly it. No dependency's install script
+# runs while installing; then `npm rebuild` runs only those package.json's `allowScripts`
+# approves at the exact version pinned there: npm enforces the pins itself (against the lock
+# file's `resolved` URLs, which .npmrc keeps), and `--strict-allow-scripts` fails on any other.
+if [ "$(npm config get strict-allow-scripts)" = undefined ]; then
+  echo "bootstrap: npm $(npm --version) does not enforce package.json's allowScripts; use npm 11.19 or later" >&2
+  exit 1
+fi
+npm ci --no-audit --no-fund --ignore-scripts
+if ! npm rebuild --strict-allow-scripts; then
+  echo "bootstrap: a dependency's install script is not approved at its version in package-lock.json." >&2
+  echo "  allowScripts in package.json pins exact versions (name@version): review the locked version's" >&2
+  echo "  script, then pin that version (npm install-scripts approve <name>)." >&2
+  exit 1
+fi
 bash scripts/setup-venv.sh
 # shellcheck: actionlint (in .ci/run) checks the workflows' `run:` scripts with it.
 if ! command -v shellcheck >/dev/null; then

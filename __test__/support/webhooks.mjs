@@ -94,7 +94,21 @@ export async function assertTooLarge(assert, url) {
   }
 }
 
-/** Asserts the 200 body of an enriched `appointment.created` from the simulator's sample data. */
+/** The names of the simulator's sample patient, doctor and clinic (patient data, for the tests). */
+export const SAMPLE_NAMES = /Ananya|Sharma|Kavya|Iyer|Eka Family Clinic/
+
+/**
+ * Asserts an HTTP door's default 200 body for an enriched `appointment.created`: the event, and
+ * none of the patient data the SDK fetched (`respondWithDetails` is off).
+ */
+export function assertAccepted(assert, body) {
+  assert.deepEqual(body, { success: true, event: 'appointment.created' })
+}
+
+/**
+ * Asserts the 200 body of an enriched `appointment.created` from the simulator's sample data
+ * (`handleRequest`'s `result.body`, or an HTTP door's with `respondWithDetails`).
+ */
 export function assertEnriched(assert, body) {
   assert.equal(body.success, true)
   assert.equal(body.event, 'appointment.created')

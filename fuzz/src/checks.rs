@@ -759,8 +759,11 @@ pub fn check_pipeline(data: &[u8]) {
         "requests outside the documented endpoints: {unexpected:?}"
     );
 
-    // The body's fate, judged independently by serde_json's grammar.
-    let serde_accepts = serde_json::from_slice::<IgnoredAny>(body).is_ok();
+    // The body's fate, judged independently by serde_json's grammar over UTF-8 text (`from_slice`
+    // would let invalid UTF-8 through inside strings it skips; the pipeline refuses it, as
+    // Python's `json.loads` does).
+    let serde_accepts = std::str::from_utf8(body)
+        .is_ok_and(|text| serde_json::from_str::<IgnoredAny>(text).is_ok());
     if serde_accepts {
         assert_ne!(
             result.error.as_deref(),

@@ -4,7 +4,7 @@
 // itself: raw path). Errors it cannot answer for (a broken stream, a closed SDK) go to next(err).
 
 const { parsedOrRawBody } = require('./node-body')
-const { bodyLimit, TOO_LARGE_BODY } = require('./shared')
+const { bodyLimit, TOO_LARGE_BODY, RESPOND } = require('./shared')
 
 function createExpressMiddleware(sdk, options = {}) {
   const limit = bodyLimit(options, 'expressMiddleware')
@@ -15,7 +15,7 @@ function createExpressMiddleware(sdk, options = {}) {
           res.status(413).json(TOO_LARGE_BODY)
           return
         }
-        return sdk.handleRequest(body.value, req.headers).then((result) => {
+        return sdk[RESPOND](body.value, req.headers).then((result) => {
           if (result.event) res.locals.ekaEvent = result.event
           res.status(result.status).json(result.body)
         })

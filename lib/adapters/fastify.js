@@ -8,10 +8,10 @@
 // rest of the app keeps its JSON parsing.
 
 const { argumentError } = require('../errors')
-const { bodyLimit, nonEmptyBody, TOO_LARGE_BODY } = require('./shared')
+const { bodyLimit, nonEmptyBody, TOO_LARGE_BODY, RESPOND } = require('./shared')
 
 function ekaWebhookRoute(sdk, options = {}) {
-  if (sdk === null || typeof sdk !== 'object' || typeof sdk.handleRequest !== 'function') {
+  if (sdk === null || typeof sdk !== 'object' || typeof sdk[RESPOND] !== 'function') {
     throw argumentError('ekaWebhookRoute: expected a WebhookSDK as the first argument')
   }
   const path = options.path ?? '/'
@@ -32,7 +32,7 @@ function ekaWebhookRoute(sdk, options = {}) {
       return reply.code(413).send(TOO_LARGE_BODY)
     })
     fastify.post(path, { bodyLimit: limit }, async (request, reply) => {
-      const result = await sdk.handleRequest(nonEmptyBody(request.body), request.headers)
+      const result = await sdk[RESPOND](nonEmptyBody(request.body), request.headers)
       return reply.code(result.status).send(result.body)
     })
   }

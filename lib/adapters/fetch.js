@@ -3,14 +3,14 @@
 // handlers, Hono and any Fetch runtime on Node. Reads the raw body (raw signature path). Errors it
 // cannot answer for (a closed SDK, a failing body stream) reject, for the framework to report.
 
-const { bodyLimit, TOO_LARGE_BODY } = require('./shared')
+const { bodyLimit, TOO_LARGE_BODY, RESPOND } = require('./shared')
 
 function createFetchHandler(sdk, options = {}) {
   const limit = bodyLimit(options, 'fetchHandler')
   return async function ekaWebhookFetchHandler(request) {
     const body = await readLimited(request, limit)
     if (body.tooLarge) return json(413, TOO_LARGE_BODY)
-    const result = await sdk.handleRequest(body.value, request.headers)
+    const result = await sdk[RESPOND](body.value, request.headers)
     return json(result.status, result.body)
   }
 }

@@ -7,7 +7,7 @@
 // broken stream, a closed SDK) reject, for Next to report as a 500.
 
 const { parsedOrRawBody } = require('./node-body')
-const { bodyLimit, TOO_LARGE_BODY } = require('./shared')
+const { bodyLimit, TOO_LARGE_BODY, RESPOND } = require('./shared')
 
 const METHOD_NOT_ALLOWED = Object.freeze({ error: 'Method Not Allowed' })
 
@@ -25,7 +25,7 @@ function createNextApiHandler(sdk, options = {}) {
       sendJson(res, 413, TOO_LARGE_BODY)
       return
     }
-    const result = await sdk.handleRequest(body.value, req.headers)
+    const result = await sdk[RESPOND](body.value, req.headers)
     sendJson(res, result.status, result.body)
   }
 }

@@ -3,6 +3,12 @@
 
 const { argumentError } = require('../errors')
 
+/**
+ * The `WebhookSDK` method the HTTP doors call: `handleRequest` with the body an HTTP answer
+ * carries. A registered symbol, so a second copy of this package still finds it.
+ */
+const RESPOND = Symbol.for('@eka-care/webhook-sdk.respond')
+
 const DEFAULT_BODY_LIMIT = 1024 * 1024
 const TOO_LARGE_BODY = Object.freeze({ error: 'Request body too large' })
 
@@ -24,4 +30,4 @@ function nonEmptyBody(body) {
   return body ?? null
 }
 
-module.exports = { bodyLimit, nonEmptyBody, TOO_LARGE_BODY, DEFAULT_BODY_LIMIT }
+module.exports = { bodyLimit, nonEmptyBody, RESPOND, TOO_LARGE_BODY, DEFAULT_BODY_LIMIT }

@@ -85,9 +85,9 @@ async function runDemo() {
         body,
         headers: { 'content-type': 'application/json', 'eka-webhook-signature': generateSignatureHeader(body, SIGNING_KEY) },
       })
-      const answer = await response.json()
-      const enriched = ['appointmentDetails', 'patientDetails', 'doctorDetails', 'clinicDetails'].filter((k) => k in answer)
-      console.log(`  ${payload.event} ${payload.data.appointment_id}${payload.data.p_aid ? ` (p_aid=${payload.data.p_aid})` : ''} → HTTP ${response.status}${enriched.length ? ` enriched with ${enriched.join(', ')}` : ''}`)
+      // The answer names the event only: the details went to onEvent (respondWithDetails: false).
+      const answer = await response.text()
+      console.log(`  ${payload.event} ${payload.data.appointment_id}${payload.data.p_aid ? ` (p_aid=${payload.data.p_aid})` : ''} → HTTP ${response.status} ${answer}`)
     }
     const forged = await fetch(url, {
       method: 'POST',

@@ -33,6 +33,9 @@ pub struct SdkConfig {
     /// The Eka Care API part of a webhook past this answers 504.
     pub webhook_timeout: Duration,
     pub reminders: ReminderConfig,
+    /// The HTTP doors answer a success with the Python SDK's body (appointment, patient, doctor
+    /// and clinic details) instead of `{"success": true, "event": …}`.
+    pub respond_with_details: bool,
 }
 
 /// What a durable reminder found too late does (`reminders.onMissed`).

@@ -46,6 +46,10 @@ pub struct SdkOptions {
     pub delivery_ledger_ttl_seconds: Option<Integer<1, { 10 * 365 * 24 * 3600 }>>,
     pub webhook_timeout_ms: Option<Integer<1, 3_600_000>>,
     pub reminders: Option<Object<ReminderOptions>>,
+    pub respond_with_details: Option<bool>,
+    /// How long `close()` waits for `onEvent` callbacks still running before it cuts them. The
+    /// JS glue does the waiting (it holds the callbacks' promises); here it is only checked.
+    pub close_timeout_ms: Option<Integer<1, 3_600_000>>,
 }
 
 #[derive(Deserialize)]
@@ -412,6 +416,7 @@ impl SdkConfig {
                 .reminders
                 .map(|r| ReminderConfig::from(r.0))
                 .unwrap_or_default(),
+            respond_with_details: options.respond_with_details.unwrap_or(false),
         })
     }
 }
@@ -668,6 +673,10 @@ mod tests {
         assert!(c.signing_keys.is_empty());
         assert!(c.persistence.is_none());
         assert_eq!(c.credentials.request_timeout, DEFAULT_REQUEST_TIMEOUT);
+        assert!(
+            !c.respond_with_details,
+            "answers carry no patient data by default"
+        );
     }
 
     #[test]
@@ -969,6 +978,14 @@ mod tests {
             ),
             (with("apiKey", json!(5)), "'apiKey' must be a string"),
             (
+                with("respondWithDetails", json!("yes")),
+                "'respondWithDetails' must be a boolean",
+            ),
+            (
+                with("closeTimeoutMs", json!(0)),
+                "'closeTimeoutMs' must be an integer from 1 to 3600000",
+            ),
+            (
                 with("persistence", json!(5)),
                 "'persistence' must be an object",
             ),
@@ -1068,6 +1085,7 @@ mod tests {
             "signingKey": "sk", "allowedEvents": ["a"], "path": "/hook", "debug": true,
             "apiBaseUrl": "http://127.0.0.1:1", "signatureToleranceSeconds": 60,
             "requestTimeoutMs": 1500, "onEventTimeoutMs": 40, "webhookTimeoutMs": 45,
+            "respondWithDetails": true, "closeTimeoutMs": 300,
             "server": {"maxBodyBytes": 10, "headerTimeoutMs": 20, "bodyTimeoutMs": 30,
                 "maxConnections": 60, "maxInFlight": 70},
             "persistence": {"type": "mysql", "connectTimeoutMs": 50, "queryTimeoutMs": 60,
@@ -1081,7 +1099,7 @@ mod tests {
             (c.signing_keys.len(), c.allowed_events, c.path.as_str()),
             (1, Some(vec!["a".to_string()]), "/hook")
         );
-        assert!(c.debug);
+        assert!(c.debug && c.respond_with_details);
         assert_eq!(c.credentials.api_base_url, "http://127.0.0.1:1");
         assert_eq!(
             (c.signature_tolerance_seconds, c.credentials.request_timeout),

@@ -117,6 +117,15 @@ fn members<'a, const N: usize>(
     Some(found)
 }
 
+/// The content of a key that serde_json has checked as a JSON string (with its quotes).
+fn text_of_key(raw: &RawValue) -> Result<Cow<'_, [u8]>, serde_json::Error> {
+    let quoted = raw.get();
+    if quoted.contains('\\') {
+        return serde_json::from_str::<Text>(quoted).map(|text| Cow::Owned(text.0.into_owned()));
+    }
+    Ok(Cow::Borrowed(&quoted.as_bytes()[1..quoted.len() - 1]))
+}
+
 fn string_of(raw: Option<&RawValue>) -> Option<String> {
     let text = serde_json::from_str::<Text>(raw?.get()).ok()?;
     Some(String::from_utf8_lossy(&text.0).into_owned())
@@ -141,8 +150,10 @@ impl<'de, const N: usize> Visitor<'de> for Members<N> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = [None; N];
-        while let Some(key) = map.next_key::<Text>()? {
-            match self.0.iter().position(|name| name.as_bytes() == &*key.0) {
+        // Keys as raw JSON: a `Text` key would skip serde_json's control-character check.
+        while let Some(key) = map.next_key::<&RawValue>()? {
+            let key = text_of_key(key).map_err(de::Error::custom)?;
+            match self.0.iter().position(|name| name.as_bytes() == &*key) {
                 Some(i) => found[i] = Some(map.next_value()?),
                 None => {
                     map.next_value::<IgnoredAny>()?;
@@ -246,6 +257,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_keys_written_with_escapes() {
+        let text = r#"{"\u0065vent":"appointment.created","\ud800":1,"data":{"p_\u0061id":"p"}}"#;
+        assert_eq!(
+            read_envelope(text),
+            Ok(envelope(Some("appointment.created"), None, Some("p")))
+        );
+    }
+
+    #[test]
     fn refuses_what_json_parse_refuses() {
         for text in [
             "",
@@ -253,6 +273,10 @@ mod tests {
             r#"{"event":"x"} x"#,
             r#"{"event":"x",}"#,
             "{\"a\":\"\u{1}\"}",
+            // A raw control character in a key (found by the canonical_json fuzz target).
+            "{\"ev\u{0}ent\":\"x\"}",
+            "{\"event\":\"appointment.created\",\"data\":{\"p_aid\u{1f}\":\"p\"}}",
+            "{\"\\u0065vent\u{1}\":\"x\"}",
             r#"{"a":01}"#,
             "\u{feff}{}",
         ] {

@@ -131,7 +131,7 @@ impl WebhookSdk {
         let server = Arc::new(StandaloneServer::bind(
             port,
             self.pipeline.clone(),
-            ServerOptions::new(&self.config.path, self.config.server.clone()),
+            ServerOptions::new(&self.config),
         )?);
         self.servers
             .lock()

@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::config::ServerLimits;
+use crate::config::{SdkConfig, ServerLimits};
 use crate::error::CoreError;
 use crate::pipeline::Pipeline;
 use crate::signature::SIGNATURE_HEADER;
@@ -46,13 +46,16 @@ pub struct ServerOptions {
     /// The webhook path; trailing slashes are ignored, as by the Python SDK.
     pub path: String,
     pub limits: ServerLimits,
+    /// `respondWithDetails`: a success answers the pipeline's whole body, details included.
+    pub respond_with_details: bool,
 }
 
 impl ServerOptions {
-    pub fn new(path: &str, limits: ServerLimits) -> Self {
+    pub fn new(config: &SdkConfig) -> Self {
         Self {
-            path: normalize_path(path).to_string(),
-            limits,
+            path: normalize_path(&config.path).to_string(),
+            limits: config.server.clone(),
+            respond_with_details: config.respond_with_details,
         }
     }
 }
@@ -310,7 +313,16 @@ async fn handle_webhook(
     };
     let result = pipeline.handle_bytes(&bytes, signature.as_deref()).await;
     let status = StatusCode::from_u16(result.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, &result.body)
+    // The appointment's patient, doctor and clinic details are for `onEvent`, not for whoever
+    // sent the request. Only a fresh success carries them (a duplicate's and a failure's bodies
+    // have none).
+    let body = match &result.event {
+        Some(event) if !result.duplicate && !options.respond_with_details => {
+            json!({ "success": true, "event": event.event_type })
+        }
+        _ => result.body,
+    };
+    json_response(status, &body)
 }
 
 /// 413, and the connection is not kept: what is left of the body is only drained.

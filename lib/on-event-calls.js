@@ -1,0 +1,83 @@
+'use strict'
+// The `onEvent` calls in progress, from every door (the JS doors' `handleRequest` and the
+// standalone server's bridge), so that `close()` can wait for them within a bound and then cut
+// them: a cut call rejects, so its delivery answers 500, its ledger claim is released and the
+// sender retries it. The user's promise is only abandoned (JS cannot cancel it); it holds no
+// handle, so the process can still exit.
+
+const CLOSE_TIMEOUT_CODE = 'EKA_CLOSE_TIMEOUT'
+
+/** What a warning or report may say of a delivery: its type and id, never its data. */
+function describe(event) {
+  const id = event.payload?.transaction_id
+  return { eventType: event.type, deliveryId: typeof id === 'string' ? id : null }
+}
+
+class OnEventCalls {
+  /** `{ event, cut }` of each call running. */
+  #running = new Set()
+  #idleWaiters = []
+  /** Set once `close()` gave up waiting: later calls are cut at once. */
+  #cutReason = null
+
+  /** Runs `call()` (the user's `onEvent` with `event`), or rejects when `close()` cuts it. */
+  run(event, call) {
+    if (this.#cutReason !== null) return Promise.reject(new Error(this.#cutReason))
+    let entry
+    return new Promise((resolve, reject) => {
+      entry = { event, cut: reject }
+      this.#running.add(entry)
+      Promise.resolve(call()).then(resolve, reject)
+    }).finally(() => {
+      this.#running.delete(entry)
+      if (this.#running.size === 0) this.#idleWaiters.splice(0).forEach((wake) => wake())
+    })
+  }
+
+  #whenIdle() {
+    if (this.#running.size === 0) return Promise.resolve()
+    return new Promise((wake) => this.#idleWaiters.push(wake))
+  }
+
+  /**
+   * Waits for `work` (the servers closing, which waits for their deliveries) and then for the
+   * calls running, for at most `timeoutMs`. Past it, cuts every call running or still to come,
+   * warns (`EKA_CLOSE_TIMEOUT`) and waits for `work` again. Resolves to the deliveries cut.
+   */
+  async drain(timeoutMs, work) {
+    const finished = Promise.resolve(work).then(() => this.#whenIdle())
+    let timer
+    const expired = new Promise((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, true)
+    })
+    try {
+      if (!(await Promise.race([finished, expired]))) return []
+    } finally {
+      clearTimeout(timer)
+    }
+    this.#cutReason = `close() stopped waiting for onEvent after ${timeoutMs} ms ('closeTimeoutMs')`
+    const cut = [...this.#running]
+    for (const { cut: reject } of cut) reject(new Error(this.#cutReason))
+    const deliveries = cut.map(({ event }) => describe(event))
+    if (deliveries.length > 0) warn(timeoutMs, deliveries)
+    await finished
+    // A JS door's cut delivery settles its ledger claim in the microtasks that follow the cut;
+    // one macrotask later every such settle has been handed to the core, ahead of its close.
+    await new Promise(setImmediate)
+    return deliveries
+  }
+}
+
+function warn(timeoutMs, deliveries) {
+  const list = deliveries
+    .map(({ eventType, deliveryId }) => `${eventType} (${deliveryId === null ? 'no transaction_id' : `transaction_id ${JSON.stringify(deliveryId)}`})`)
+    .join(', ')
+  const count = deliveries.length === 1 ? '1 delivery was' : `${deliveries.length} deliveries were`
+  process.emitWarning(
+    `WebhookSDK: close() stopped waiting after ${timeoutMs} ms ('closeTimeoutMs'): ${count} still in onEvent: ` +
+      `${list}; answered 500 so that the sender retries.`,
+    { code: CLOSE_TIMEOUT_CODE },
+  )
+}
+
+module.exports = { OnEventCalls, CLOSE_TIMEOUT_CODE }
