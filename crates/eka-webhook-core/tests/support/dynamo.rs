@@ -63,6 +63,17 @@ pub async fn get_item(client: &Client, id: &str) -> Option<HashMap<String, Attri
         .item
 }
 
+pub async fn describe(client: &Client) -> TableDescription {
+    client
+        .describe_table()
+        .table_name(SCHEDULE_TABLE_NAME)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+}
+
 /// The key schema, GSI and projection (what matters for reads and writes).
 pub fn assert_key_and_gsi(table: &TableDescription) {
     let keys: Vec<_> = table
@@ -88,19 +99,24 @@ pub fn assert_key_and_gsi(table: &TableDescription) {
 
 /// A table the way a Python SDK release before the GSI created it: hash key only.
 pub async fn create_table_without_gsi(client: &Client) {
+    create_table_keyed_by(client, "appointment_id").await;
+}
+
+/// The schedule table with `key` (a string) as its only key and no index.
+pub async fn create_table_keyed_by(client: &Client, key: &str) {
     client
         .create_table()
         .table_name(SCHEDULE_TABLE_NAME)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("appointment_id")
+                .attribute_name(key)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .unwrap(),
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("appointment_id")
+                .attribute_name(key)
                 .key_type(KeyType::Hash)
                 .build()
                 .unwrap(),
@@ -134,10 +150,6 @@ impl DynamoHarness {
 impl Harness for DynamoHarness {
     fn store(&self) -> Arc<dyn ScheduleStore> {
         self.store.clone()
-    }
-
-    fn another_store(&self) -> Arc<dyn ScheduleStore> {
-        Arc::new(store(&self.moto.endpoint))
     }
 
     fn persistence_config(&self) -> PersistenceConfig {
@@ -212,16 +224,7 @@ impl Harness for DynamoHarness {
     }
 
     async fn assert_table_complete(&self) {
-        let table = self
-            .client
-            .describe_table()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .send()
-            .await
-            .unwrap()
-            .table
-            .unwrap();
-        assert_key_and_gsi(&table);
+        assert_key_and_gsi(&describe(&self.client).await);
     }
 
     async fn cleanup(self: Box<Self>) {
