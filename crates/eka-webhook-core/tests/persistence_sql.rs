@@ -22,6 +22,17 @@ use eka_webhook_core::secret::Secret;
 use sqlx::AssertSqlSafe;
 use support::*;
 
+/// `ensure_table` fails on `store` with an error that `is_kind` accepts and whose text says `says`.
+async fn assert_ensure_table_fails(
+    store: &dyn ScheduleStore,
+    is_kind: fn(&PersistenceError) -> bool,
+    says: &str,
+) {
+    let err = store.ensure_table().await.unwrap_err();
+    assert!(is_kind(&err), "{err:?}");
+    assert!(err.to_string().contains(says), "{err}");
+}
+
 /// `ensure_table` refuses the table as incompatible, with a message naming each of `words`.
 async fn assert_incompatible_schema(store: &dyn ScheduleStore, words: &[&str]) {
     let err = store.ensure_table().await.unwrap_err();
@@ -164,9 +175,8 @@ async fn mysql_wrong_password_is_auth_and_never_shows_the_password() {
 #[tokio::test]
 async fn mysql_unknown_database_says_so() {
     let store = MysqlStore::new(&mysql_admin_config(&unique("missing_db")));
-    let err = store.ensure_table().await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Database(_)), "{err:?}");
-    assert!(err.to_string().contains("does not exist"), "{err}");
+    let is_database = |e: &_| matches!(e, PersistenceError::Database(_));
+    assert_ensure_table_fails(&store, is_database, "does not exist").await;
 }
 
 #[tokio::test]
@@ -231,23 +241,15 @@ async fn postgres_unknown_role_database_and_schema_say_so() {
         user: unique("nobody"),
         ..postgres_config("public")
     });
-    let err = role.ensure_table().await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Auth(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("check the user and password"),
-        "{err}"
-    );
+    let is_auth = |e: &_| matches!(e, PersistenceError::Auth(_));
+    assert_ensure_table_fails(&role, is_auth, "check the user and password").await;
 
     let database = PostgresStore::new(&PostgresConfig {
         database: unique("missing_db"),
         ..postgres_config("public")
     });
-    let err = database.ensure_table().await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Database(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("the database does not exist"),
-        "{err}"
-    );
+    let is_database = |e: &_| matches!(e, PersistenceError::Database(_));
+    assert_ensure_table_fails(&database, is_database, "the database does not exist").await;
 
     let schema = unique("missing_schema").to_ascii_lowercase();
     let err = PostgresStore::new(&postgres_config(&schema))
@@ -354,11 +356,11 @@ async fn postgres_schemas_keep_their_rows_apart() {
         "SELECT schemaname::text FROM pg_tables WHERE tablename = 'eka_webhook_schedule_appointment' \
          AND schemaname = ANY($1) ORDER BY 1",
     )
-    .bind([a.config().schema, b.config().schema, "public".to_string()])
+    .bind([a.place_name(), b.place_name(), "public".to_string()])
     .fetch_all(&admin)
     .await
     .unwrap();
-    let mut expected = [a.config().schema, b.config().schema];
+    let mut expected = [a.place_name(), b.place_name()];
     expected.sort();
     assert_eq!(schemas, expected);
     Box::new(a).cleanup().await;

@@ -240,13 +240,6 @@ impl SqlHarness<MySql> {
         Self::on(store, Place::Mysql { database, admin })
     }
 
-    pub fn config(&self) -> MysqlConfig {
-        let PersistenceConfig::Mysql(config) = self.persistence_config() else {
-            unreachable!()
-        };
-        config
-    }
-
     pub async fn show_create_table(&self) -> String {
         let (_, ddl): (String, String) = sqlx::query_as(AssertSqlSafe(format!(
             "SHOW CREATE TABLE {SCHEDULE_TABLE_NAME}"
@@ -266,13 +259,6 @@ impl SqlHarness<Postgres> {
         let store = PostgresStore::new(&postgres_config(&schema));
         Self::on(store, Place::Postgres { schema, admin })
     }
-
-    pub fn config(&self) -> PostgresConfig {
-        let PersistenceConfig::Postgres(config) = self.persistence_config() else {
-            unreachable!()
-        };
-        config
-    }
 }
 
 impl SqlHarness<Sqlite> {
@@ -280,13 +266,6 @@ impl SqlHarness<Sqlite> {
         let path = std::env::temp_dir().join(format!("{}.sqlite3", unique(tag)));
         let store = SqliteStore::new(&sqlite_config(&path));
         Self::on(store, Place::Sqlite { path })
-    }
-
-    pub fn config(&self) -> SqliteConfig {
-        sqlite_config(match &self.place {
-            Place::Sqlite { path } => path,
-            _ => unreachable!(),
-        })
     }
 }
 
@@ -302,6 +281,15 @@ impl<D: SqlDialect> SqlHarness<D> {
             pool: store.pool().clone(),
             store: Arc::new(store),
             place,
+        }
+    }
+
+    /// The database (MySQL), schema (PostgreSQL) or file (SQLite) the harness made.
+    pub fn place_name(&self) -> String {
+        match &self.place {
+            Place::Mysql { database, .. } => database.clone(),
+            Place::Postgres { schema, .. } => schema.clone(),
+            Place::Sqlite { path } => path.to_string_lossy().into_owned(),
         }
     }
 }
