@@ -120,21 +120,17 @@ test('a client that sends its headers too slowly is cut off', async (ctx) => {
   assert.match(slowBody, /^HTTP\/1\.1 408/)
 })
 
-test('close() lets a request in flight finish, then refuses connections', async () => {
+test('close() lets a request in flight finish, then refuses connections', async (ctx) => {
   let release
-  const t = await setup({ onEvent: () => new Promise((r) => (release = r)) })
+  const t = await setupFor(ctx, { onEvent: () => new Promise((r) => (release = r)) })
   const server = t.sdk.listen(0)
-  try {
-    const payload = { event: 'prescription.created' }
-    const inflight = request(server.port, { body: JSON.stringify(payload), headers: signedHeaders(payload) })
-    while (!release) await new Promise((r) => setTimeout(r, 10))
-    const closing = server.close()
-    setTimeout(() => release(), 100)
-    const r = await inflight
-    assert.equal(r.status, 200)
-    await closing
-    await assert.rejects(request(server.port, { method: 'GET', path: '/eka-webhook-health' }), /ECONNREFUSED/)
-  } finally {
-    await t.close()
-  }
+  const payload = { event: 'prescription.created' }
+  const inflight = request(server.port, { body: JSON.stringify(payload), headers: signedHeaders(payload) })
+  while (!release) await new Promise((r) => setTimeout(r, 10))
+  const closing = server.close()
+  setTimeout(() => release(), 100)
+  const r = await inflight
+  assert.equal(r.status, 200)
+  await closing
+  await assert.rejects(request(server.port, { method: 'GET', path: '/eka-webhook-health' }), /ECONNREFUSED/)
 })
