@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import http from 'node:http'
 import { setup, setupFor, signedHeaders, generateSignatureHeader, SIGNING_KEY } from './support/sdk.mjs'
+import { connectTo } from './support/sockets.mjs'
 
 const deepArray = (depth) => '['.repeat(depth) + ']'.repeat(depth)
 
@@ -121,10 +122,7 @@ test('thousands of idle connections do not stop the server from serving', async 
   const sockets = []
   try {
     for (let i = 0; i < 2000; i++) {
-      sockets.push(await new Promise((resolve, reject) => {
-        const s = net.connect(server.port, '127.0.0.1', () => resolve(s))
-        s.on('error', reject)
-      }))
+      sockets.push(await connectTo(server.port))
     }
     const payload = { event: 'prescription.created' }
     const r = await post(server.port, JSON.stringify(payload), signedHeaders(payload))

@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { setup, setupFor, signedHeaders } from './support/sdk.mjs'
+import { connectTo } from './support/sockets.mjs'
 
 test('Node fetch() sending 2 MiB gets the 413, not EPIPE, 10 times in 10', async (ctx) => {
   const t = await setupFor(ctx)
@@ -44,10 +45,7 @@ test('past maxConnections a connection is answered 503 with Retry-After and clos
   const idle = []
   try {
     for (let i = 0; i < 2; i++) {
-      idle.push(await new Promise((resolve, reject) => {
-        const s = net.connect(server.port, '127.0.0.1', () => resolve(s))
-        s.on('error', reject)
-      }))
+      idle.push(await connectTo(server.port))
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
     const refused = await rawExchange(server.port, 'GET /eka-webhook-health HTTP/1.1\r\nHost: x\r\n\r\n')
