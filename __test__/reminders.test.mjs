@@ -1,10 +1,11 @@
 // scheduleReminder: one-shot firing with fresh data, cancellation, errors, process lifetime.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { setupFor, SAMPLE } from './support/sdk.mjs'
 import { ROOT } from './support/python.mjs'
+import { run as runProcess } from './support/processes.mjs'
 
 const within = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -180,20 +181,11 @@ test('a cron string is read in the local time zone', () => {
   assert.match(run.stdout, /T04:00:00\.000Z/, '09:30 IST is 04:00 UTC')
 })
 
-function runChild(script, env) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (d) => (output += d))
-    child.stderr.on('data', (d) => (output += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, output, ms: Date.now() - started })
-    })
-  })
+/** Runs `script` in a child Node with `env` added; resolves `{ code, output, ms }`. */
+async function runChild(script, env) {
+  const started = Date.now()
+  const result = await runProcess(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, ...env }, timeoutMs: 15_000 })
+  return { ...result, ms: Date.now() - started }
 }
 
 test('a pending reminder keeps the process alive until it fires; close() lets it exit promptly', async (ctx) => {
