@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 
 import { sqliteRows, tempDir, closedPort } from './support/sql.mjs';
 import { BACKENDS } from './support/backends.mjs';
+import { setupFor } from './support/sdk.mjs';
 
 const require = createRequire(import.meta.url);
 const { WebhookSDK } = require('../lib/index.js');
@@ -217,79 +218,59 @@ describe('findAppointmentsBetween input', () => {
   });
 });
 
-test('without persistence, the schedule methods reject with ERR_PERSISTENCE_NOT_CONFIGURED', async () => {
-  const sim = await startSimulator();
-  const sdk = makeSdk(sim, undefined);
-  try {
-    await assert.rejects(sdk.findAppointmentsBetween({ startTime: 0, endTime: 1 }), { code: 'ERR_PERSISTENCE_NOT_CONFIGURED' });
-    await assert.rejects(sdk.reminderSent(SAMPLE.appointmentId), { code: 'ERR_PERSISTENCE_NOT_CONFIGURED' });
-    // Webhooks are fine without it.
-    assert.equal((await created(sdk, SAMPLE.appointmentId)).status, 200);
-  } finally {
-    await sdk.close();
-    await sim.close();
-  }
+test('without persistence, the schedule methods reject with ERR_PERSISTENCE_NOT_CONFIGURED', async (ctx) => {
+  const { sdk } = await setupFor(ctx, { signingKey: undefined, persistence: undefined });
+  await assert.rejects(sdk.findAppointmentsBetween({ startTime: 0, endTime: 1 }), { code: 'ERR_PERSISTENCE_NOT_CONFIGURED' });
+  await assert.rejects(sdk.reminderSent(SAMPLE.appointmentId), { code: 'ERR_PERSISTENCE_NOT_CONFIGURED' });
+  // Webhooks are fine without it.
+  assert.equal((await created(sdk, SAMPLE.appointmentId)).status, 200);
 });
 
 for (const type of ['mysql', 'postgres']) {
-  test(`a ${type} server that is down never changes the webhook status, and costs at most the connect timeout`, async () => {
-    const sim = await startSimulator();
+  test(`a ${type} server that is down never changes the webhook status, and costs at most the connect timeout`, async (ctx) => {
     const password = 'hunter2-never-printed';
     const user = type === 'mysql' ? 'root' : 'postgres';
-    const sdk = makeSdk(sim, {
-      type,
-      connectTimeoutMs: 800,
-      connection: { host: '127.0.0.1', port: await closedPort(), user, password, database: 'test' },
+    const { sdk } = await setupFor(ctx, {
+      signingKey: undefined,
+      persistence: {
+        type,
+        connectTimeoutMs: 800,
+        connection: { host: '127.0.0.1', port: await closedPort(), user, password, database: 'test' },
+      },
     });
-    try {
-      // Several at once: they share one attempt to reach the database, not one each in turn.
-      const started = Date.now();
-      const results = await Promise.all([
-        created(sdk, SAMPLE.appointmentId),
-        created(sdk, SAMPLE.followupAppointmentId),
-        webhook(sdk, 'appointment.updated', SAMPLE.appointmentId),
-        created(sdk, SAMPLE.cancelledAppointmentId),
-      ]);
-      const elapsed = Date.now() - started;
-      assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200]);
-      assert.equal(results[0].body.success, true);
-      assert.ok(elapsed < 2000, `webhooks took ${elapsed} ms with an 800 ms connect timeout`);
+    // Several at once: they share one attempt to reach the database, not one each in turn.
+    const started = Date.now();
+    const results = await Promise.all([
+      created(sdk, SAMPLE.appointmentId),
+      created(sdk, SAMPLE.followupAppointmentId),
+      webhook(sdk, 'appointment.updated', SAMPLE.appointmentId),
+      created(sdk, SAMPLE.cancelledAppointmentId),
+    ]);
+    const elapsed = Date.now() - started;
+    assert.deepEqual(results.map((r) => r.status), [200, 200, 200, 200]);
+    assert.equal(results[0].body.success, true);
+    assert.ok(elapsed < 2000, `webhooks took ${elapsed} ms with an 800 ms connect timeout`);
 
-      const err = await sdk.findAppointmentsBetween({ startTime: 0, endTime: 1 }).catch((e) => e);
-      assert.equal(err.code, 'ERR_PERSISTENCE');
-      assert.match(err.message, /unreachable/);
-      assert.ok(!err.message.includes(password) && !err.stack.includes(password));
-      await assert.rejects(sdk.reminderSent(SAMPLE.appointmentId), { code: 'ERR_PERSISTENCE' });
-    } finally {
-      await sdk.close();
-      await sim.close();
-    }
+    const err = await sdk.findAppointmentsBetween({ startTime: 0, endTime: 1 }).catch((e) => e);
+    assert.equal(err.code, 'ERR_PERSISTENCE');
+    assert.match(err.message, /unreachable/);
+    assert.ok(!err.message.includes(password) && !err.stack.includes(password));
+    await assert.rejects(sdk.reminderSent(SAMPLE.appointmentId), { code: 'ERR_PERSISTENCE' });
   });
 }
 
-test('sqlite :memory: keeps the rows for the life of the SDK', async () => {
-  const sim = await startSimulator();
-  const sdk = makeSdk(sim, { type: 'sqlite', filename: ':memory:' });
-  try {
-    await created(sdk, SAMPLE.appointmentId);
-    const found = await sdk.findAppointmentsBetween({ startTime: 0, endTime: FIXTURE_BASE_EPOCH_SECONDS + 30 * DAY });
-    assert.deepEqual(ids(found.appointments), [SAMPLE.appointmentId]);
-  } finally {
-    await sdk.close();
-    await sim.close();
-  }
+test('sqlite :memory: keeps the rows for the life of the SDK', async (ctx) => {
+  const { sdk } = await setupFor(ctx, { signingKey: undefined, persistence: { type: 'sqlite', filename: ':memory:' } });
+  await created(sdk, SAMPLE.appointmentId);
+  const found = await sdk.findAppointmentsBetween({ startTime: 0, endTime: FIXTURE_BASE_EPOCH_SECONDS + 30 * DAY });
+  assert.deepEqual(ids(found.appointments), [SAMPLE.appointmentId]);
 });
 
-test('a file that cannot be opened never changes the webhook status either', async () => {
-  const sim = await startSimulator();
-  const sdk = makeSdk(sim, { type: 'sqlite', filename: '/nonexistent-dir-for-eka-tests/schedule.db' });
-  try {
-    assert.equal((await created(sdk, SAMPLE.appointmentId)).status, 200);
-    await assert.rejects(sdk.findAppointmentsBetween({ startTime: 0, endTime: 1 }), { code: 'ERR_PERSISTENCE' });
-  } finally {
-    await sdk.close();
-    await sim.close();
-  }
+test('a file that cannot be opened never changes the webhook status either', async (ctx) => {
+  const persistence = { type: 'sqlite', filename: '/nonexistent-dir-for-eka-tests/schedule.db' };
+  const { sdk } = await setupFor(ctx, { signingKey: undefined, persistence });
+  assert.equal((await created(sdk, SAMPLE.appointmentId)).status, 200);
+  await assert.rejects(sdk.findAppointmentsBetween({ startTime: 0, endTime: 1 }), { code: 'ERR_PERSISTENCE' });
 });
 
 test('two SDK instances share one SQLite file', async () => {
