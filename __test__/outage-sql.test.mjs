@@ -39,34 +39,32 @@ after(async () => {
   await sim.close();
 });
 
-/** Each server: a fresh database (or schema) there, and its rows' ids read past the proxy. */
+/**
+ * A server of `type` at `server`: `create(tag)` makes a fresh database (or schema) there with
+ * `createPlace`, whose rows' ids `rows(name)` reads past the proxy and whose table `hasTable(place)`
+ * looks for.
+ */
+function sqlServer(type, server, createPlace, rows, hasTable) {
+  return {
+    type,
+    server,
+    create(tag) {
+      const place = createPlace(tag);
+      return {
+        connection: place.connection,
+        stored: () => [...rows(place.name).keys()],
+        hasTable: () => hasTable(place),
+        drop: place.drop,
+      };
+    },
+  };
+}
+
 const SERVERS = [
-  {
-    type: 'mysql',
-    server: MYSQL,
-    create(tag) {
-      const db = createMysqlDatabase(tag);
-      return {
-        connection: db.connection,
-        stored: () => [...mysqlRows(db.name).keys()],
-        hasTable: () => db.query("SHOW TABLES LIKE 'eka_webhook_schedule_appointment'").length > 0,
-        drop: db.drop,
-      };
-    },
-  },
-  {
-    type: 'postgres',
-    server: POSTGRES,
-    create(tag) {
-      const schema = createPostgresSchema(tag);
-      return {
-        connection: schema.connection,
-        stored: () => [...postgresRows(schema.name).keys()],
-        hasTable: () => schema.query("SELECT to_regclass('eka_webhook_schedule_appointment') IS NOT NULL") === 't',
-        drop: schema.drop,
-      };
-    },
-  },
+  sqlServer('mysql', MYSQL, createMysqlDatabase, mysqlRows, (db) =>
+    db.query("SHOW TABLES LIKE 'eka_webhook_schedule_appointment'").length > 0),
+  sqlServer('postgres', POSTGRES, createPostgresSchema, postgresRows, (schema) =>
+    schema.query("SELECT to_regclass('eka_webhook_schedule_appointment') IS NOT NULL") === 't'),
 ];
 
 for (const { type, server, create } of SERVERS) {
