@@ -25,7 +25,8 @@ async fn creates_from_nothing(h: &dyn Harness) {
 }
 
 async fn migrates_an_older_table(h: &dyn Harness) {
-    h.create_older_table_with("old-1", 100, "BK", "NEW").await;
+    h.create_older_table_with(&record("old-1", 100, "BK", "NEW"))
+        .await;
     let store = h.store();
     store.ensure_table().await.unwrap();
     h.assert_table_complete().await;

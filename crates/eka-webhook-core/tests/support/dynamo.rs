@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use eka_webhook_core::config::{DynamodbConfig, PersistenceConfig};
 use eka_webhook_core::persistence::dynamodb::{DynamoDbStore, STATUS_START_TIME_INDEX};
-use eka_webhook_core::persistence::{ScheduleStore, SCHEDULE_TABLE_NAME};
+use eka_webhook_core::persistence::{ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
 use eka_webhook_core::secret::Secret;
 
 use super::moto::Moto;
@@ -199,25 +199,18 @@ impl Harness for DynamoHarness {
             .unwrap();
     }
 
-    async fn create_older_table_with(
-        &self,
-        id: &str,
-        start_time: i64,
-        status: &str,
-        visit_type: &str,
-    ) {
+    async fn create_older_table_with(&self, row: &ScheduleRecord) {
         create_table_without_gsi(&self.client).await;
+        let text = |value: &str| AttributeValue::S(value.into());
+        let number = |value: i64| AttributeValue::N(value.to_string());
         self.client
             .put_item()
             .table_name(SCHEDULE_TABLE_NAME)
-            .item("appointment_id", AttributeValue::S(id.into()))
-            .item("start_time", AttributeValue::N(start_time.to_string()))
-            .item(
-                "end_time",
-                AttributeValue::N((start_time + 100).to_string()),
-            )
-            .item("status", AttributeValue::S(status.into()))
-            .item("visit_type", AttributeValue::S(visit_type.into()))
+            .item("appointment_id", text(&row.appointment_id))
+            .item("start_time", number(row.start_time))
+            .item("end_time", number(row.end_time))
+            .item("status", text(&row.status))
+            .item("visit_type", text(&row.visit_type))
             .send()
             .await
             .unwrap();

@@ -21,7 +21,9 @@ use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
 use eka_webhook_core::persistence::sql::{with_binds, SqlDialect, SqlStore};
 use eka_webhook_core::persistence::sqlite::SqliteStore;
-use eka_webhook_core::persistence::{open_store, ScheduleStore, SCHEDULE_TABLE_NAME};
+use eka_webhook_core::persistence::{
+    open_store, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
+};
 use eka_webhook_core::secret::Secret;
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool};
 use sqlx::pool::PoolOptions;
@@ -192,14 +194,8 @@ pub trait Harness: Send + Sync {
     async fn set_created_at(&self, id: &str, created_at: i64);
     /// The table as an older release left it (SQL: without created_at, p_aid and
     /// reminder_sent_at, and without the start_time index where the dialect adds it later;
-    /// DynamoDB: without the GSI), holding one row.
-    async fn create_older_table_with(
-        &self,
-        id: &str,
-        start_time: i64,
-        status: &str,
-        visit_type: &str,
-    );
+    /// DynamoDB: without the GSI), holding `row` (its p_aid aside).
+    async fn create_older_table_with(&self, row: &ScheduleRecord);
     /// Panics unless the table has everything the SDK creates (columns and index, or the GSI).
     async fn assert_table_complete(&self);
     async fn cleanup(self: Box<Self>);
@@ -462,22 +458,16 @@ where
             .unwrap();
     }
 
-    async fn create_older_table_with(
-        &self,
-        id: &str,
-        start_time: i64,
-        status: &str,
-        visit_type: &str,
-    ) {
+    async fn create_older_table_with(&self, row: &ScheduleRecord) {
         self.exec(self.old_table_sql()).await;
         let sql = "INSERT INTO eka_webhook_schedule_appointment \
                    (appointment_id, start_time, end_time, status, visit_type) VALUES (?, ?, ?, ?, ?)";
         sqlx::query(AssertSqlSafe(with_binds::<D>(sql)))
-            .bind(id)
-            .bind(start_time)
-            .bind(start_time + 100)
-            .bind(status)
-            .bind(visit_type)
+            .bind(row.appointment_id.as_str())
+            .bind(row.start_time)
+            .bind(row.end_time)
+            .bind(row.status.as_str())
+            .bind(row.visit_type.as_str())
             .execute(&self.pool)
             .await
             .unwrap();
