@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ROOT } from './support/python.mjs'
-import { setup, generateSignatureHeader, SIGNING_KEY, startSimulator, SAMPLE } from './support/sdk.mjs'
+import { setupFor, generateSignatureHeader, SIGNING_KEY, startSimulator, SAMPLE } from './support/sdk.mjs'
 import { createPostgresSchema, postgresRows, POSTGRES } from './support/sql.mjs'
 
 const CLI = path.join(ROOT, 'bin', 'eka-webhook.js')
@@ -101,20 +101,16 @@ test('sign --key works but warns that ps shows it; EKA_SIGNING_KEY wins when bot
   }
 })
 
-test('send signs a sample event and prints the status and body', async () => {
-  const t = await setup()
+test('send signs a sample event and prints the status and body', async (ctx) => {
+  const t = await setupFor(ctx)
   const server = t.sdk.listen(0)
-  try {
-    const r = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'appointment.created', '--appointment-id', SAMPLE.appointmentId], { EKA_SIGNING_KEY: SIGNING_KEY })
-    assert.equal(r.status, 0, r.stderr)
-    assert.match(r.stdout, /^HTTP 200\n/)
-    assert.deepEqual(JSON.parse(r.stdout.split('\n')[1]), { success: true, event: 'appointment.created' })
-    const forged = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'prescription.created', '--key', 'wrong'], { EKA_SIGNING_KEY: '' })
-    assert.equal(forged.status, 1)
-    assert.match(forged.stdout, /HTTP 403/)
-  } finally {
-    await t.close()
-  }
+  const r = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'appointment.created', '--appointment-id', SAMPLE.appointmentId], { EKA_SIGNING_KEY: SIGNING_KEY })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /^HTTP 200\n/)
+  assert.deepEqual(JSON.parse(r.stdout.split('\n')[1]), { success: true, event: 'appointment.created' })
+  const forged = await cliAsync(['send', `http://127.0.0.1:${server.port}/`, '--event', 'prescription.created', '--key', 'wrong'], { EKA_SIGNING_KEY: '' })
+  assert.equal(forged.status, 1)
+  assert.match(forged.stdout, /HTTP 403/)
 })
 
 for (const persistence of ['none', 'postgres']) test(`serve (persistence ${persistence}) runs the standalone server from the environment and logs each event on one line`, async () => {

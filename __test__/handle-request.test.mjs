@@ -4,7 +4,7 @@
 // must be the same for every kind of input: this replays one corpus through both.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { setup, generateSignatureHeader, appointmentPayload, SIGNING_KEY } from './support/sdk.mjs'
+import { setup, setupFor, generateSignatureHeader, appointmentPayload, SIGNING_KEY } from './support/sdk.mjs'
 
 const prescription = { service: 'prescription', event: 'prescription.created', event_time: 1893456000, data: { prescription_id: 'rx-1', text: 'ünïcødé ✓ 😀', n: [1, 2.5, -0, 1e21] } }
 const signed = (text) => ({ 'eka-webhook-signature': generateSignatureHeader(text, SIGNING_KEY) })
@@ -72,58 +72,46 @@ test('with and without an onEvent, every input gives the same result', async () 
   }
 })
 
-test('onEvent gets the very payload object of the result, the caller\'s own for an object body', async () => {
+test('onEvent gets the very payload object of the result, the caller\'s own for an object body', async (ctx) => {
   let seen
-  const env = await setup({ onEvent: (event) => { seen = event } })
-  try {
-    const text = JSON.stringify(prescription)
-    const fromObject = await env.sdk.handleRequest(prescription, signed(text))
-    assert.equal(fromObject.status, 200)
-    assert.equal(seen.payload, prescription)
-    assert.equal(fromObject.event.payload, prescription)
-    const appointment = appointmentPayload()
-    const enriched = await env.sdk.handleRequest(Buffer.from(JSON.stringify(appointment)), signed(JSON.stringify(appointment)))
-    assert.equal(enriched.status, 200)
-    assert.equal(seen, enriched.event)
-    assert.deepStrictEqual(seen.payload, appointment)
-    assert.equal(seen.appointmentDetails.appointment_id, appointment.data.appointment_id)
-    assert.notEqual(enriched.body.appointmentDetails, enriched.event.appointmentDetails, 'the body owns its objects')
-  } finally {
-    await env.close()
-  }
+  const env = await setupFor(ctx, { onEvent: (event) => { seen = event } })
+  const text = JSON.stringify(prescription)
+  const fromObject = await env.sdk.handleRequest(prescription, signed(text))
+  assert.equal(fromObject.status, 200)
+  assert.equal(seen.payload, prescription)
+  assert.equal(fromObject.event.payload, prescription)
+  const appointment = appointmentPayload()
+  const enriched = await env.sdk.handleRequest(Buffer.from(JSON.stringify(appointment)), signed(JSON.stringify(appointment)))
+  assert.equal(enriched.status, 200)
+  assert.equal(seen, enriched.event)
+  assert.deepStrictEqual(seen.payload, appointment)
+  assert.equal(seen.appointmentDetails.appointment_id, appointment.data.appointment_id)
+  assert.notEqual(enriched.body.appointmentDetails, enriched.event.appointmentDetails, 'the body owns its objects')
 })
 
-test('a body signed in canonical form verifies when sent re-formatted, on every door shape', async () => {
-  const env = await setup()
-  try {
-    const text = JSON.stringify(prescription)
-    const pretty = JSON.stringify(prescription, null, 2)
-    for (const body of [pretty, Buffer.from(pretty), new Uint8Array(Buffer.from(pretty))]) {
-      const r = await env.sdk.handleRequest(body, signed(text))
-      assert.equal(r.status, 200)
-      assert.deepStrictEqual(r.event.payload, JSON.parse(pretty))
-    }
-    const wrong = await env.sdk.handleRequest(pretty, signed(`${text} `))
-    assert.deepStrictEqual(wrong, { status: 403, body: { error: 'Invalid signature' }, error: 'Invalid signature' })
-  } finally {
-    await env.close()
+test('a body signed in canonical form verifies when sent re-formatted, on every door shape', async (ctx) => {
+  const env = await setupFor(ctx)
+  const text = JSON.stringify(prescription)
+  const pretty = JSON.stringify(prescription, null, 2)
+  for (const body of [pretty, Buffer.from(pretty), new Uint8Array(Buffer.from(pretty))]) {
+    const r = await env.sdk.handleRequest(body, signed(text))
+    assert.equal(r.status, 200)
+    assert.deepStrictEqual(r.event.payload, JSON.parse(pretty))
   }
+  const wrong = await env.sdk.handleRequest(pretty, signed(`${text} `))
+  assert.deepStrictEqual(wrong, { status: 403, body: { error: 'Invalid signature' }, error: 'Invalid signature' })
 })
 
-test('the payload is the caller\'s own object, or the string / Buffer parsed', async () => {
-  const env = await setup()
-  try {
-    const text = JSON.stringify(prescription)
-    const fromObject = await env.sdk.handleRequest(prescription, signed(text))
-    assert.equal(fromObject.status, 200)
-    assert.equal(fromObject.event.payload, prescription, 'the same object, as in the Python SDK')
-    for (const body of [text, Buffer.from(text)]) {
-      const r = await env.sdk.handleRequest(body, signed(text))
-      assert.equal(r.status, 200)
-      assert.deepStrictEqual(r.event, { type: 'prescription.created', payload: JSON.parse(text) })
-    }
-  } finally {
-    await env.close()
+test('the payload is the caller\'s own object, or the string / Buffer parsed', async (ctx) => {
+  const env = await setupFor(ctx)
+  const text = JSON.stringify(prescription)
+  const fromObject = await env.sdk.handleRequest(prescription, signed(text))
+  assert.equal(fromObject.status, 200)
+  assert.equal(fromObject.event.payload, prescription, 'the same object, as in the Python SDK')
+  for (const body of [text, Buffer.from(text)]) {
+    const r = await env.sdk.handleRequest(body, signed(text))
+    assert.equal(r.status, 200)
+    assert.deepStrictEqual(r.event, { type: 'prescription.created', payload: JSON.parse(text) })
   }
 })
 
@@ -133,39 +121,31 @@ test('a closed SDK rejects handleRequest with ERR_CLOSED', async () => {
   await assert.rejects(env.sdk.handleRequest(prescription, signed(JSON.stringify(prescription))), { code: 'ERR_CLOSED' })
 })
 
-test('every answer has a body of its own: changing one leaves the next intact', async () => {
-  const env = await setup({ deliveryLedger: false })
-  try {
-    const text = JSON.stringify(prescription)
-    for (const headers of [signed(text), signed(`${text} `)]) {
-      const first = await env.sdk.handleRequest(text, headers)
-      const expected = structuredClone(first.body)
-      first.body.success = 'changed'
-      first.body.error = 'changed'
-      const second = await env.sdk.handleRequest(text, headers)
-      assert.notEqual(second.body, first.body)
-      assert.deepStrictEqual(second.body, expected)
-    }
-  } finally {
-    await env.close()
+test('every answer has a body of its own: changing one leaves the next intact', async (ctx) => {
+  const env = await setupFor(ctx, { deliveryLedger: false })
+  const text = JSON.stringify(prescription)
+  for (const headers of [signed(text), signed(`${text} `)]) {
+    const first = await env.sdk.handleRequest(text, headers)
+    const expected = structuredClone(first.body)
+    first.body.success = 'changed'
+    first.body.error = 'changed'
+    const second = await env.sdk.handleRequest(text, headers)
+    assert.notEqual(second.body, first.body)
+    assert.deepStrictEqual(second.body, expected)
   }
 })
 
-test('each handleRequest counts one delivery in stats(): glue-answered, retried in canonical form, failed in onEvent', async () => {
+test('each handleRequest counts one delivery in stats(): glue-answered, retried in canonical form, failed in onEvent', async (ctx) => {
   let throwing = false
-  const env = await setup({ deliveryLedger: false, onEvent: () => { if (throwing) throw new Error('boom') } })
-  try {
-    const text = JSON.stringify(prescription)
-    const pretty = JSON.stringify(prescription, null, 2)
-    assert.equal((await env.sdk.handleRequest('{"event":', signed('x'))).status, 400)
-    assert.equal((await env.sdk.handleRequest(pretty, signed(text))).status, 200)
-    assert.equal((await env.sdk.handleRequest(pretty, signed(`${text} `))).status, 403)
-    throwing = true
-    assert.equal((await env.sdk.handleRequest(text, signed(text))).status, 500)
-    const { deliveries } = env.sdk.stats()
-    assert.equal(deliveries.total, 4)
-    assert.deepEqual(deliveries.byReason, { invalid_json: 1, ok: 1, signature_invalid: 1, on_event_failed: 1 })
-  } finally {
-    await env.close()
-  }
+  const env = await setupFor(ctx, { deliveryLedger: false, onEvent: () => { if (throwing) throw new Error('boom') } })
+  const text = JSON.stringify(prescription)
+  const pretty = JSON.stringify(prescription, null, 2)
+  assert.equal((await env.sdk.handleRequest('{"event":', signed('x'))).status, 400)
+  assert.equal((await env.sdk.handleRequest(pretty, signed(text))).status, 200)
+  assert.equal((await env.sdk.handleRequest(pretty, signed(`${text} `))).status, 403)
+  throwing = true
+  assert.equal((await env.sdk.handleRequest(text, signed(text))).status, 500)
+  const { deliveries } = env.sdk.stats()
+  assert.equal(deliveries.total, 4)
+  assert.deepEqual(deliveries.byReason, { invalid_json: 1, ok: 1, signature_invalid: 1, on_event_failed: 1 })
 })

@@ -1,10 +1,11 @@
 // scheduleReminder: one-shot firing with fresh data, cancellation, errors, process lifetime.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { setup, SAMPLE } from './support/sdk.mjs'
+import { setupFor, SAMPLE } from './support/sdk.mjs'
 import { ROOT } from './support/python.mjs'
+import { run as runProcess } from './support/processes.mjs'
 
 const within = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -14,142 +15,118 @@ function deferred() {
   return { promise, resolve }
 }
 
-test('a Date 300 ms ahead fires once with details changed after scheduling', async () => {
-  const t = await setup({ signingKey: undefined })
-  try {
-    const fired = deferred()
-    const calls = []
-    const due = new Date(Date.now() + 300)
-    const reminder = t.sdk.scheduleReminder({
-      cronTime: due,
-      appointmentId: SAMPLE.appointmentId,
-      callback: (context) => {
-        calls.push({ at: Date.now(), context })
-        fired.resolve()
-      },
-    })
-    assert.match(reminder.id, /^eka-reminder-apt-bk-1-/)
-    assert.equal(reminder.nextRun.getTime(), due.getTime())
-    assert.equal(reminder.cancelled, false)
-    assert.equal(reminder.firedAt, null)
-    t.simulator.setAppointment({ ...t.simulator.getAppointment(SAMPLE.appointmentId), status: 'CND', note: 'changed later' })
-    await fired.promise
-    await within(300)
-    assert.equal(calls.length, 1)
-    assert.ok(calls[0].at >= due.getTime(), 'not early')
-    assert.ok(reminder.firedAt instanceof Date && reminder.firedAt.getTime() >= due.getTime(), 'firedAt recorded')
-    assert.ok(reminder.firedAt.getTime() <= calls[0].at)
-    const { context } = calls[0]
-    assert.equal(context.appointmentDetails.status, 'CND', 'fresh data at fire time')
-    assert.equal(context.appointmentDetails.note, 'changed later')
-    assert.equal(context.patientDetails.patient_id, SAMPLE.patientId)
-    assert.equal(context.doctorDetails.doctor_id, SAMPLE.doctorId)
-    assert.equal(context.clinicDetails.clinic_id, SAMPLE.clinicId)
-  } finally {
-    await t.close()
-  }
+test('a Date 300 ms ahead fires once with details changed after scheduling', async (ctx) => {
+  const t = await setupFor(ctx, { signingKey: undefined })
+  const fired = deferred()
+  const calls = []
+  const due = new Date(Date.now() + 300)
+  const reminder = t.sdk.scheduleReminder({
+    cronTime: due,
+    appointmentId: SAMPLE.appointmentId,
+    callback: (context) => {
+      calls.push({ at: Date.now(), context })
+      fired.resolve()
+    },
+  })
+  assert.match(reminder.id, /^eka-reminder-apt-bk-1-/)
+  assert.equal(reminder.nextRun.getTime(), due.getTime())
+  assert.equal(reminder.cancelled, false)
+  assert.equal(reminder.firedAt, null)
+  t.simulator.setAppointment({ ...t.simulator.getAppointment(SAMPLE.appointmentId), status: 'CND', note: 'changed later' })
+  await fired.promise
+  await within(300)
+  assert.equal(calls.length, 1)
+  assert.ok(calls[0].at >= due.getTime(), 'not early')
+  assert.ok(reminder.firedAt instanceof Date && reminder.firedAt.getTime() >= due.getTime(), 'firedAt recorded')
+  assert.ok(reminder.firedAt.getTime() <= calls[0].at)
+  const { context } = calls[0]
+  assert.equal(context.appointmentDetails.status, 'CND', 'fresh data at fire time')
+  assert.equal(context.appointmentDetails.note, 'changed later')
+  assert.equal(context.patientDetails.patient_id, SAMPLE.patientId)
+  assert.equal(context.doctorDetails.doctor_id, SAMPLE.doctorId)
+  assert.equal(context.clinicDetails.clinic_id, SAMPLE.clinicId)
 })
 
-test('a 6-field cron for the next second fires once; a recurring cron fires exactly once', async () => {
-  const t = await setup({ signingKey: undefined })
-  try {
-    const next = new Date(Date.now() + 1000)
-    const expression = `${next.getSeconds()} ${next.getMinutes()} ${next.getHours()} * * *`
-    const counts = { exact: 0, recurring: 0 }
-    const exact = t.sdk.scheduleReminder({ cronTime: expression, appointmentId: SAMPLE.appointmentId, callback: () => counts.exact++ })
-    assert.equal(exact.nextRun.getTime(), Math.floor(next.getTime() / 1000) * 1000)
-    t.sdk.scheduleReminder({ cronTime: '* * * * * *', appointmentId: SAMPLE.followupAppointmentId, callback: () => counts.recurring++ })
-    await within(3300)
-    assert.deepEqual(counts, { exact: 1, recurring: 1 })
-  } finally {
-    await t.close()
-  }
+test('a 6-field cron for the next second fires once; a recurring cron fires exactly once', async (ctx) => {
+  const t = await setupFor(ctx, { signingKey: undefined })
+  const next = new Date(Date.now() + 1000)
+  const expression = `${next.getSeconds()} ${next.getMinutes()} ${next.getHours()} * * *`
+  const counts = { exact: 0, recurring: 0 }
+  const exact = t.sdk.scheduleReminder({ cronTime: expression, appointmentId: SAMPLE.appointmentId, callback: () => counts.exact++ })
+  assert.equal(exact.nextRun.getTime(), Math.floor(next.getTime() / 1000) * 1000)
+  t.sdk.scheduleReminder({ cronTime: '* * * * * *', appointmentId: SAMPLE.followupAppointmentId, callback: () => counts.recurring++ })
+  await within(3300)
+  assert.deepEqual(counts, { exact: 1, recurring: 1 })
 })
 
-test('async callbacks are awaited; throwing and rejecting callbacks are logged and others still fire', async () => {
-  const t = await setup({ signingKey: undefined })
-  try {
-    const script = `
-      const { WebhookSDK } = require(${JSON.stringify(path.join(ROOT, 'lib', 'index.js'))})
-      const sdk = new WebhookSDK({ clientId: 'demo-client', clientSecret: 'demo-secret', apiBaseUrl: process.env.SIM, debug: true })
-      const at = new Date(Date.now() + 200)
-      sdk.scheduleReminder({ cronTime: at, appointmentId: 'apt-bk-1', callback: () => { throw new Error('sync boom') } })
-      sdk.scheduleReminder({ cronTime: at, appointmentId: 'apt-bk-1', callback: async () => { throw new Error('async boom') } })
-      sdk.scheduleReminder({ cronTime: new Date(at.getTime() + 150), appointmentId: 'apt-bk-1', callback: async () => {
-        console.log('start')
-        await new Promise((r) => setTimeout(r, 100))
-        console.log('end')
-        setTimeout(() => sdk.close(), 50)
-      } })
-    `
-    const run = await runChild(script, { SIM: t.simulator.url })
-    assert.equal(run.code, 0, run.output)
-    assert.match(run.output, /\[ERROR\] WebhookSDK: reminder callback eka-reminder-apt-bk-1-\w+ failed: sync boom/)
-    assert.match(run.output, /\[ERROR\] WebhookSDK: reminder callback eka-reminder-apt-bk-1-\w+ failed: async boom/)
-    assert.match(run.output, /start\nend/, 'the async callback was awaited and the later reminder still fired')
-  } finally {
-    await t.close()
-  }
+test('async callbacks are awaited; throwing and rejecting callbacks are logged and others still fire', async (ctx) => {
+  const t = await setupFor(ctx, { signingKey: undefined })
+  const script = `
+    const { WebhookSDK } = require(${JSON.stringify(path.join(ROOT, 'lib', 'index.js'))})
+    const sdk = new WebhookSDK({ clientId: 'demo-client', clientSecret: 'demo-secret', apiBaseUrl: process.env.SIM, debug: true })
+    const at = new Date(Date.now() + 200)
+    sdk.scheduleReminder({ cronTime: at, appointmentId: 'apt-bk-1', callback: () => { throw new Error('sync boom') } })
+    sdk.scheduleReminder({ cronTime: at, appointmentId: 'apt-bk-1', callback: async () => { throw new Error('async boom') } })
+    sdk.scheduleReminder({ cronTime: new Date(at.getTime() + 150), appointmentId: 'apt-bk-1', callback: async () => {
+      console.log('start')
+      await new Promise((r) => setTimeout(r, 100))
+      console.log('end')
+      setTimeout(() => sdk.close(), 50)
+    } })
+  `
+  const run = await runChild(script, { SIM: t.simulator.url })
+  assert.equal(run.code, 0, run.output)
+  assert.match(run.output, /\[ERROR\] WebhookSDK: reminder callback eka-reminder-apt-bk-1-\w+ failed: sync boom/)
+  assert.match(run.output, /\[ERROR\] WebhookSDK: reminder callback eka-reminder-apt-bk-1-\w+ failed: async boom/)
+  assert.match(run.output, /start\nend/, 'the async callback was awaited and the later reminder still fired')
 })
 
-test('cancel before the fire time: no callback and no API call; cancel after firing is a no-op', async () => {
-  const t = await setup({ signingKey: undefined })
-  try {
-    let calls = 0
-    const reminder = t.sdk.scheduleReminder({ cronTime: new Date(Date.now() + 200), appointmentId: SAMPLE.appointmentId, callback: () => calls++ })
-    reminder.cancel()
-    assert.equal(reminder.cancelled, true)
-    reminder.cancel()
-    await within(500)
-    assert.equal(calls, 0)
-    assert.equal(t.simulator.stats().requests.appointment, 0)
+test('cancel before the fire time: no callback and no API call; cancel after firing is a no-op', async (ctx) => {
+  const t = await setupFor(ctx, { signingKey: undefined })
+  let calls = 0
+  const reminder = t.sdk.scheduleReminder({ cronTime: new Date(Date.now() + 200), appointmentId: SAMPLE.appointmentId, callback: () => calls++ })
+  reminder.cancel()
+  assert.equal(reminder.cancelled, true)
+  reminder.cancel()
+  await within(500)
+  assert.equal(calls, 0)
+  assert.equal(t.simulator.stats().requests.appointment, 0)
 
-    const fired = deferred()
-    const later = t.sdk.scheduleReminder({ cronTime: new Date(Date.now() + 100), appointmentId: SAMPLE.appointmentId, callback: () => fired.resolve() })
-    await fired.promise
-    later.cancel()
-    assert.equal(later.cancelled, false, 'a reminder that already fired is not marked cancelled')
-  } finally {
-    await t.close()
-  }
+  const fired = deferred()
+  const later = t.sdk.scheduleReminder({ cronTime: new Date(Date.now() + 100), appointmentId: SAMPLE.appointmentId, callback: () => fired.resolve() })
+  await fired.promise
+  later.cancel()
+  assert.equal(later.cancelled, false, 'a reminder that already fired is not marked cancelled')
 })
 
-test('a failing fetch at fire time is logged and the callback is not called', async () => {
-  const t = await setup({ signingKey: undefined })
-  try {
-    let calls = 0
-    t.sdk.scheduleReminder({ cronTime: new Date(Date.now() + 100), appointmentId: 'apt-missing', callback: () => calls++ })
-    await within(600)
-    assert.equal(calls, 0)
-    assert.equal(t.simulator.stats().requests.appointment, 1)
-  } finally {
-    await t.close()
-  }
+test('a failing fetch at fire time is logged and the callback is not called', async (ctx) => {
+  const t = await setupFor(ctx, { signingKey: undefined })
+  let calls = 0
+  t.sdk.scheduleReminder({ cronTime: new Date(Date.now() + 100), appointmentId: 'apt-missing', callback: () => calls++ })
+  await within(600)
+  assert.equal(calls, 0)
+  assert.equal(t.simulator.stats().requests.appointment, 1)
 })
 
-test('bad input throws a clear error and schedules nothing', async () => {
-  const t = await setup({ signingKey: undefined })
-  try {
-    const cases = [
-      [{ cronTime: '* * * *', appointmentId: 'a', callback() {} }, /5 or 6 fields/],
-      [{ cronTime: '60 * * * *', appointmentId: 'a', callback() {} }, /got value 60 expected range 0-59/],
-      [{ cronTime: '* * * * * * *', appointmentId: 'a', callback() {} }, /5 or 6 fields/],
-      [{ cronTime: 'banana', appointmentId: 'a', callback() {} }, /invalid cron expression "banana"/],
-      [{ cronTime: '0 0 30 2 *', appointmentId: 'a', callback() {} }, /invalid cron expression "0 0 30 2 \*"/],
-      [{ cronTime: new Date(Date.now() - 1000), appointmentId: 'a', callback() {} }, /in the past/],
-      [{ cronTime: new Date('nope'), appointmentId: 'a', callback() {} }, /invalid Date/],
-      [{ cronTime: 12345, appointmentId: 'a', callback() {} }, /Date or a cron string/],
-      [{ cronTime: new Date(Date.now() + 1000), appointmentId: '', callback() {} }, /appointmentId/],
-      [{ cronTime: new Date(Date.now() + 1000), appointmentId: 'a', callback: 'no' }, /callback must be a function/],
-    ]
-    for (const [options, message] of cases) {
-      assert.throws(() => t.sdk.scheduleReminder(options), (e) => e.code === 'ERR_INVALID_ARGUMENT' && message.test(e.message), String(message))
-    }
-    await within(100)
-    assert.equal(t.simulator.stats().requests.appointment, 0)
-  } finally {
-    await t.close()
+test('bad input throws a clear error and schedules nothing', async (ctx) => {
+  const t = await setupFor(ctx, { signingKey: undefined })
+  const cases = [
+    [{ cronTime: '* * * *', appointmentId: 'a', callback() {} }, /5 or 6 fields/],
+    [{ cronTime: '60 * * * *', appointmentId: 'a', callback() {} }, /got value 60 expected range 0-59/],
+    [{ cronTime: '* * * * * * *', appointmentId: 'a', callback() {} }, /5 or 6 fields/],
+    [{ cronTime: 'banana', appointmentId: 'a', callback() {} }, /invalid cron expression "banana"/],
+    [{ cronTime: '0 0 30 2 *', appointmentId: 'a', callback() {} }, /invalid cron expression "0 0 30 2 \*"/],
+    [{ cronTime: new Date(Date.now() - 1000), appointmentId: 'a', callback() {} }, /in the past/],
+    [{ cronTime: new Date('nope'), appointmentId: 'a', callback() {} }, /invalid Date/],
+    [{ cronTime: 12345, appointmentId: 'a', callback() {} }, /Date or a cron string/],
+    [{ cronTime: new Date(Date.now() + 1000), appointmentId: '', callback() {} }, /appointmentId/],
+    [{ cronTime: new Date(Date.now() + 1000), appointmentId: 'a', callback: 'no' }, /callback must be a function/],
+  ]
+  for (const [options, message] of cases) {
+    assert.throws(() => t.sdk.scheduleReminder(options), (e) => e.code === 'ERR_INVALID_ARGUMENT' && message.test(e.message), String(message))
   }
+  await within(100)
+  assert.equal(t.simulator.stats().requests.appointment, 0)
 })
 
 // A cron string's first instant is computed as node-schedule computes it (both hand it to
@@ -204,41 +181,28 @@ test('a cron string is read in the local time zone', () => {
   assert.match(run.stdout, /T04:00:00\.000Z/, '09:30 IST is 04:00 UTC')
 })
 
-function runChild(script, env) {
-  return new Promise((resolve, reject) => {
-    const started = Date.now()
-    const child = spawn(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (d) => (output += d))
-    child.stderr.on('data', (d) => (output += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, output, ms: Date.now() - started })
-    })
-  })
+/** Runs `script` in a child Node with `env` added; resolves `{ code, output, ms }`. */
+async function runChild(script, env) {
+  const started = Date.now()
+  const result = await runProcess(process.execPath, ['-e', script], { cwd: ROOT, env: { ...process.env, ...env }, timeoutMs: 15_000 })
+  return { ...result, ms: Date.now() - started }
 }
 
-test('a pending reminder keeps the process alive until it fires; close() lets it exit promptly', async () => {
-  const t = await setup({ signingKey: undefined })
-  try {
-    const script = (closeFirst) => `
-      const { WebhookSDK } = require(${JSON.stringify(path.join(ROOT, 'lib', 'index.js'))})
-      const sdk = new WebhookSDK({ clientId: 'demo-client', clientSecret: 'demo-secret', apiBaseUrl: process.env.SIM })
-      sdk.scheduleReminder({ cronTime: new Date(Date.now() + 1500), appointmentId: 'apt-bk-1', callback: (c) => console.log('fired ' + c.appointmentDetails.appointment_id) })
-      ${closeFirst ? "sdk.close().then(() => console.log('closed'))" : ''}
-    `
-    const waited = await runChild(script(false), { SIM: t.simulator.url })
-    assert.equal(waited.code, 0, waited.output)
-    assert.match(waited.output, /fired apt-bk-1/)
-    assert.ok(waited.ms >= 1400, `stayed alive until the reminder fired (${waited.ms} ms)`)
-    const closed = await runChild(script(true), { SIM: t.simulator.url })
-    assert.equal(closed.code, 0, closed.output)
-    assert.match(closed.output, /closed/)
-    assert.doesNotMatch(closed.output, /fired/)
-    assert.ok(closed.ms < 1400, `exited promptly after close() (${closed.ms} ms)`)
-  } finally {
-    await t.close()
-  }
+test('a pending reminder keeps the process alive until it fires; close() lets it exit promptly', async (ctx) => {
+  const t = await setupFor(ctx, { signingKey: undefined })
+  const script = (closeFirst) => `
+    const { WebhookSDK } = require(${JSON.stringify(path.join(ROOT, 'lib', 'index.js'))})
+    const sdk = new WebhookSDK({ clientId: 'demo-client', clientSecret: 'demo-secret', apiBaseUrl: process.env.SIM })
+    sdk.scheduleReminder({ cronTime: new Date(Date.now() + 1500), appointmentId: 'apt-bk-1', callback: (c) => console.log('fired ' + c.appointmentDetails.appointment_id) })
+    ${closeFirst ? "sdk.close().then(() => console.log('closed'))" : ''}
+  `
+  const waited = await runChild(script(false), { SIM: t.simulator.url })
+  assert.equal(waited.code, 0, waited.output)
+  assert.match(waited.output, /fired apt-bk-1/)
+  assert.ok(waited.ms >= 1400, `stayed alive until the reminder fired (${waited.ms} ms)`)
+  const closed = await runChild(script(true), { SIM: t.simulator.url })
+  assert.equal(closed.code, 0, closed.output)
+  assert.match(closed.output, /closed/)
+  assert.doesNotMatch(closed.output, /fired/)
+  assert.ok(closed.ms < 1400, `exited promptly after close() (${closed.ms} ms)`)
 })

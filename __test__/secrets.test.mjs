@@ -3,10 +3,10 @@
 // everything it prints, returns and throws is searched.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { ROOT } from './support/python.mjs'
 import { startSimulator } from './support/sdk.mjs'
+import { runOk } from './support/processes.mjs'
 
 const SECRETS = {
   clientSecret: 'S3CRET-client-7f3a',
@@ -51,19 +51,8 @@ const attempt = async (label, fn) => { try { report(label, await fn()) } catch (
 test('no secret appears in any log line, error or result, across every failure path', async () => {
   const simulator = await startSimulator({ clients: [{ clientId: 'demo-client', clientSecret: SECRETS.clientSecret }] })
   try {
-    const output = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['-e', SCRIPT], { env: { ...process.env, SIM: simulator.url, SECRETS: JSON.stringify(SECRETS) } })
-      let text = ''
-      child.stdout.on('data', (d) => (text += d))
-      child.stderr.on('data', (d) => (text += d))
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-      child.on('error', reject)
-      child.on('exit', (code) => {
-        clearTimeout(timer)
-        if (code === 0) resolve(text)
-        else reject(new Error(`child exited ${code}:\n${text}`))
-      })
-    })
+    const env = { ...process.env, SIM: simulator.url, SECRETS: JSON.stringify(SECRETS) }
+    const output = await runOk(process.execPath, ['-e', SCRIPT], { env, timeoutMs: 30_000 })
     // The paths really ran and logged.
     for (const expected of [/^enriched .*"status":200/m, /^missing .*"status":502/m, /^bad login .*"status":502/m, /^bad config threw .*ERR_INVALID_CONFIG/m, /\[ERROR\] /, /reminder failure/, /user failure/]) {
       assert.match(output, expected)

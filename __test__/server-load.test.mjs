@@ -3,32 +3,29 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { setup, signedHeaders } from './support/sdk.mjs'
+import { setup, setupFor, signedHeaders } from './support/sdk.mjs'
+import { connectTo } from './support/sockets.mjs'
 
-test('Node fetch() sending 2 MiB gets the 413, not EPIPE, 10 times in 10', async () => {
-  const t = await setup()
+test('Node fetch() sending 2 MiB gets the 413, not EPIPE, 10 times in 10', async (ctx) => {
+  const t = await setupFor(ctx)
   const server = t.sdk.listen(0)
-  try {
-    const big = Buffer.alloc(2 * 1024 * 1024, 0x61)
-    for (let i = 0; i < 10; i++) {
-      const r = await fetch(`http://127.0.0.1:${server.port}/`, { method: 'POST', body: big })
-      assert.equal(r.status, 413, `attempt ${i}`)
-      assert.deepEqual(await r.json(), { error: 'Request body too large' })
-    }
-    // Streamed without a Content-Length: refused at the limit, the rest drained.
-    for (let i = 0; i < 3; i++) {
-      const body = new ReadableStream({
-        start(controller) {
-          for (let k = 0; k < 32; k++) controller.enqueue(new Uint8Array(64 * 1024).fill(0x61))
-          controller.close()
-        },
-      })
-      const r = await fetch(`http://127.0.0.1:${server.port}/`, { method: 'POST', body, duplex: 'half' })
-      assert.equal(r.status, 413, `streamed attempt ${i}`)
-      await r.arrayBuffer()
-    }
-  } finally {
-    await t.close()
+  const big = Buffer.alloc(2 * 1024 * 1024, 0x61)
+  for (let i = 0; i < 10; i++) {
+    const r = await fetch(`http://127.0.0.1:${server.port}/`, { method: 'POST', body: big })
+    assert.equal(r.status, 413, `attempt ${i}`)
+    assert.deepEqual(await r.json(), { error: 'Request body too large' })
+  }
+  // Streamed without a Content-Length: refused at the limit, the rest drained.
+  for (let i = 0; i < 3; i++) {
+    const body = new ReadableStream({
+      start(controller) {
+        for (let k = 0; k < 32; k++) controller.enqueue(new Uint8Array(64 * 1024).fill(0x61))
+        controller.close()
+      },
+    })
+    const r = await fetch(`http://127.0.0.1:${server.port}/`, { method: 'POST', body, duplex: 'half' })
+    assert.equal(r.status, 413, `streamed attempt ${i}`)
+    await r.arrayBuffer()
   }
 })
 
@@ -48,10 +45,7 @@ test('past maxConnections a connection is answered 503 with Retry-After and clos
   const idle = []
   try {
     for (let i = 0; i < 2; i++) {
-      idle.push(await new Promise((resolve, reject) => {
-        const s = net.connect(server.port, '127.0.0.1', () => resolve(s))
-        s.on('error', reject)
-      }))
+      idle.push(await connectTo(server.port))
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
     const refused = await rawExchange(server.port, 'GET /eka-webhook-health HTTP/1.1\r\nHost: x\r\n\r\n')

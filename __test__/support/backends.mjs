@@ -44,6 +44,25 @@ async function dynamoRows(endpoint) {
 }
 
 /**
+ * A backend on a database server: `create(tag)` makes the place (a MariaDB database or a
+ * PostgreSQL schema); `rows(name)` and `deliveryRows(name)` read its tables by the place's name.
+ */
+function sqlServerBackend(type, create, rows, deliveryRows) {
+  return {
+    name: type,
+    async open(tag) {
+      const place = create(tag)
+      return {
+        persistence: { type, connection: place.connection },
+        rows: async () => rows(place.name),
+        deliveries: async () => toDeliveries(deliveryRows(place.name)),
+        cleanup: async () => place.drop(),
+      }
+    },
+  }
+}
+
+/**
  * @type {{ name: string, open(tag: string): Promise<{ persistence: object,
  *   rows(): Promise<Map<string, object>>, deliveries(): Promise<{ id: string, event: string, status: string }[]>,
  *   cleanup(): Promise<void> }> }[]}
@@ -62,33 +81,13 @@ export const BACKENDS = [
       }
     },
   },
-  {
-    name: 'mysql',
-    async open(tag) {
-      const db = createMysqlDatabase(tag)
-      return {
-        persistence: { type: 'mysql', connection: db.connection },
-        rows: async () => mysqlRows(db.name),
-        deliveries: async () => toDeliveries(mysqlQuery(`SELECT id, event, status FROM ${DELIVERY_TABLE} ORDER BY id`, db.name)),
-        cleanup: async () => db.drop(),
-      }
-    },
-  },
-  {
-    name: 'postgres',
-    async open(tag) {
-      const schema = createPostgresSchema(tag)
-      return {
-        persistence: { type: 'postgres', connection: schema.connection },
-        rows: async () => postgresRows(schema.name),
-        deliveries: async () => toDeliveries(JSON.parse(pgQuery(
-          `SELECT coalesce(json_agg(json_build_array(id, event, status) ORDER BY id), '[]') FROM ${DELIVERY_TABLE}`,
-          schema.name,
-        ))),
-        cleanup: async () => schema.drop(),
-      }
-    },
-  },
+  sqlServerBackend('mysql', createMysqlDatabase, mysqlRows, (database) =>
+    mysqlQuery(`SELECT id, event, status FROM ${DELIVERY_TABLE} ORDER BY id`, database),
+  ),
+  sqlServerBackend('postgres', createPostgresSchema, postgresRows, (schema) => JSON.parse(pgQuery(
+    `SELECT coalesce(json_agg(json_build_array(id, event, status) ORDER BY id), '[]') FROM ${DELIVERY_TABLE}`,
+    schema,
+  ))),
   {
     name: 'dynamodb',
     async open() {

@@ -1,5 +1,6 @@
 // A real moto DynamoDB server for a test file: `startMoto()` picks a free loopback port,
-// starts `.venv/bin/moto_server`, polls until it answers, and `stop()` kills it (it is also
+// starts moto's server (scripts/moto-server.py: one request at a time, so conditional writes are
+// atomic as in DynamoDB), polls until it answers, and `stop()` kills it (it is also
 // killed when the test process exits without calling `stop()`).
 
 import { spawn } from 'node:child_process'
@@ -10,7 +11,7 @@ import { once } from 'node:events'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const VENV_PYTHON = `${ROOT}.venv/bin/python`
-const MOTO_SERVER = `${ROOT}.venv/bin/moto_server`
+const MOTO_SERVER = `${ROOT}scripts/moto-server.py`
 const START_TIMEOUT_MS = 60_000
 
 export const REGION = 'us-east-1'
@@ -33,7 +34,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 async function startOnce(env) {
   const port = await freePort()
   const endpoint = `http://127.0.0.1:${port}`
-  const child = spawn(MOTO_SERVER, ['-H', '127.0.0.1', '-p', String(port)], {
+  const child = spawn(VENV_PYTHON, [MOTO_SERVER, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   })
@@ -84,8 +85,8 @@ async function startOnce(env) {
  * @returns {Promise<{ endpoint: string, stop(): Promise<void> }>}
  */
 export async function startMoto({ env = {} } = {}) {
-  if (!existsSync(MOTO_SERVER)) {
-    throw new Error(`${MOTO_SERVER} is missing: run scripts/setup-venv.sh in the repository root to create .venv with moto[server]`)
+  if (!existsSync(VENV_PYTHON)) {
+    throw new Error(`${VENV_PYTHON} is missing: run scripts/setup-venv.sh in the repository root to create .venv with moto[server]`)
   }
   // A freed port can be taken again before moto binds it: try a few.
   let failure = ''

@@ -24,6 +24,13 @@ export async function setup(config = {}, simulatorOptions = {}) {
   }
 }
 
+/** `setup(...)` for one test: closed when the test behind `context` (node:test's) ends, however it ends. */
+export async function setupFor(context, config, simulatorOptions) {
+  const t = await setup(config, simulatorOptions)
+  context.after(() => t.close())
+  return t
+}
+
 export function appointmentPayload(event = 'appointment.created', appointmentId = SAMPLE.appointmentId, extra = {}) {
   return {
     service: 'appointment',

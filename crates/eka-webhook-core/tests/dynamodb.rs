@@ -8,16 +8,15 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ScalarAttributeType, TableDescription, WriteRequest,
+    AttributeValue, BillingMode, PutRequest, TableDescription, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use eka_webhook_core::persistence::dynamodb::{DynamoDbStore, STATUS_START_TIME_INDEX};
 use eka_webhook_core::persistence::{PersistenceError, ScheduleStore, SCHEDULE_TABLE_NAME};
 use support::moto::Moto;
 use support::{
-    assert_key_and_gsi, create_table_without_gsi, dynamo_config, get_item, ids, raw_client, record,
-    store, SECRET_KEY,
+    assert_key_and_gsi, create_table_keyed_by, create_table_without_gsi, describe, dynamo_config,
+    get_item, ids, raw_client, record, store, SECRET_KEY,
 };
 
 /// A fresh moto server with the table created by the store under test.
@@ -27,17 +26,6 @@ async fn with_table() -> (Moto, Client, DynamoDbStore) {
     store.ensure_table().await.unwrap();
     let client = raw_client(&moto.endpoint);
     (moto, client, store)
-}
-
-async fn describe(client: &Client) -> TableDescription {
-    client
-        .describe_table()
-        .table_name(SCHEDULE_TABLE_NAME)
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap()
 }
 
 fn n(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
@@ -52,6 +40,11 @@ fn s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a str {
     item[name]
         .as_s()
         .unwrap_or_else(|_| panic!("{name} is not S: {:?}", item[name]))
+}
+
+fn assert_pay_per_request(table: &TableDescription) {
+    let billing = table.billing_mode_summary().unwrap().billing_mode();
+    assert_eq!(billing, Some(&BillingMode::PayPerRequest));
 }
 
 /// Asserts the table and GSI are exactly what the Python SDK 0.1.4 creates.
@@ -78,14 +71,7 @@ async fn creates_the_python_table_from_nothing() {
     let (_moto, client, store) = with_table().await;
     let table = describe(&client).await;
     assert_python_shape(&table);
-    assert_eq!(
-        table
-            .billing_mode_summary()
-            .unwrap()
-            .billing_mode()
-            .unwrap(),
-        &BillingMode::PayPerRequest
-    );
+    assert_pay_per_request(&table);
     assert_eq!(table.table_status().unwrap().as_str(), "ACTIVE");
     // Idempotent: a second run (a restart) changes nothing.
     store.ensure_table().await.unwrap();
@@ -121,14 +107,7 @@ async fn adds_the_gsi_to_an_old_table_and_reports_it_missing_before() {
     // attributes, and moto *replaces* the table's AttributeDefinitions with them (DynamoDB
     // merges), so appointment_id drops out of the list here — as it does after Python's.
     assert_key_and_gsi(&table);
-    assert_eq!(
-        table
-            .billing_mode_summary()
-            .unwrap()
-            .billing_mode()
-            .unwrap(),
-        &BillingMode::PayPerRequest
-    );
+    assert_pay_per_request(&table);
     // Rows written before the migration are found through the new index.
     let found = store.find_appointment_ids_between(0, 1000).await.unwrap();
     assert_eq!(found.appointments, ids(&["old-1"]));
@@ -138,27 +117,7 @@ async fn adds_the_gsi_to_an_old_table_and_reports_it_missing_before() {
 async fn rejects_a_table_with_another_key() {
     let moto = Moto::start().await;
     let client = raw_client(&moto.endpoint);
-    client
-        .create_table()
-        .table_name(SCHEDULE_TABLE_NAME)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    create_table_keyed_by(&client, "id").await;
     match store(&moto.endpoint).ensure_table().await {
         Err(PersistenceError::IncompatibleSchema(text)) => {
             assert!(text.contains("appointment_id"), "{text}")

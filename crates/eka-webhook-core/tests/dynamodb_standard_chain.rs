@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use eka_webhook_core::persistence::dynamodb::DynamoDbStore;
 use eka_webhook_core::persistence::{PersistenceError, ScheduleStore};
-use support::dynamo_config;
 use support::moto::Moto;
+use support::{appointments_between, dynamo_config};
 
 #[tokio::test]
 async fn uses_the_standard_chain_when_no_keys_are_configured() {
@@ -51,10 +51,5 @@ async fn uses_the_standard_chain_when_no_keys_are_configured() {
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret-from-env");
     let store = DynamoDbStore::new(config);
     store.ensure_table().await.unwrap();
-    assert!(store
-        .find_appointment_ids_between(0, 1)
-        .await
-        .unwrap()
-        .appointments
-        .is_empty());
+    assert!(appointments_between(&store, 0, 1).await.is_empty());
 }

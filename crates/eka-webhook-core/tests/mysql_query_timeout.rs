@@ -28,7 +28,7 @@ async fn an_alter_stuck_on_a_metadata_lock_stalls_writes_only_up_to_the_query_ti
     let query_timeout = Duration::from_secs(1);
     let store = MysqlStore::new(&MysqlConfig {
         query_timeout,
-        ..h.config()
+        ..mysql_admin_config(&h.place_name())
     });
     store.ensure_table().await.unwrap();
 

@@ -173,47 +173,39 @@ async fn connect(config: MysqlConfig) -> Result<(), String> {
     result
 }
 
+/// The connection failed in the TLS handshake, for `reason`.
+fn assert_handshake_failed(error: &str, reason: &str) {
+    assert!(error.contains("TLS handshake failed"), "{error}");
+    assert!(error.contains(reason), "{error}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ssl_modes_against_a_server_with_a_self_signed_ca() {
     let server = TlsServer::start();
     use MysqlSslMode::*;
+    let connect = |host, ssl_mode, ca| connect(server.config(host, ssl_mode, ca));
 
     // `required` encrypts without checking the certificate; the user cannot connect without.
-    connect(server.config("127.0.0.1", Required, None))
-        .await
-        .unwrap();
-    let plain = connect(server.config("127.0.0.1", Disabled, None))
-        .await
-        .unwrap_err();
+    connect("127.0.0.1", Required, None).await.unwrap();
+    let plain = connect("127.0.0.1", Disabled, None).await.unwrap_err();
     assert!(plain.contains("Access denied"), "{plain}");
     // The loopback default (`preferred`) uses TLS when the server offers it.
-    connect(server.config("127.0.0.1", Preferred, None))
-        .await
-        .unwrap();
+    connect("127.0.0.1", Preferred, None).await.unwrap();
 
     // `verify-ca`: the CA must have signed the certificate, whatever the name.
-    connect(server.config("127.0.0.1", VerifyCa, Some("ca.pem")))
+    connect("127.0.0.1", VerifyCa, Some("ca.pem"))
         .await
         .unwrap();
-    let wrong_ca = connect(server.config("127.0.0.1", VerifyCa, Some("other-ca.pem")))
-        .await
-        .unwrap_err();
-    assert!(wrong_ca.contains("TLS handshake failed"), "{wrong_ca}");
-    assert!(wrong_ca.contains("UnknownIssuer"), "{wrong_ca}");
+    let wrong_ca = connect("127.0.0.1", VerifyCa, Some("other-ca.pem")).await;
+    assert_handshake_failed(&wrong_ca.unwrap_err(), "UnknownIssuer");
 
     // `verify-identity` also checks the name: the certificate is for `localhost` only.
-    connect(server.config("localhost", VerifyIdentity, Some("ca.pem")))
+    connect("localhost", VerifyIdentity, Some("ca.pem"))
         .await
         .unwrap();
-    let mismatch = connect(server.config("127.0.0.1", VerifyIdentity, Some("ca.pem")))
-        .await
-        .unwrap_err();
-    assert!(mismatch.contains("TLS handshake failed"), "{mismatch}");
-    assert!(mismatch.contains("not valid for name"), "{mismatch}");
+    let mismatch = connect("127.0.0.1", VerifyIdentity, Some("ca.pem")).await;
+    assert_handshake_failed(&mismatch.unwrap_err(), "not valid for name");
     // Without a CA, the web roots are used: a self-signed CA is not among them.
-    let web_roots = connect(server.config("localhost", VerifyIdentity, None))
-        .await
-        .unwrap_err();
-    assert!(web_roots.contains("TLS handshake failed"), "{web_roots}");
-    assert!(web_roots.contains("UnknownIssuer"), "{web_roots}");
+    let web_roots = connect("localhost", VerifyIdentity, None).await;
+    assert_handshake_failed(&web_roots.unwrap_err(), "UnknownIssuer");
 }

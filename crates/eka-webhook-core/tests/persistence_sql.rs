@@ -22,6 +22,27 @@ use eka_webhook_core::secret::Secret;
 use sqlx::AssertSqlSafe;
 use support::*;
 
+/// `ensure_table` fails on `store` with an error that `is_kind` accepts and whose text says `says`.
+async fn assert_ensure_table_fails(
+    store: &dyn ScheduleStore,
+    is_kind: fn(&PersistenceError) -> bool,
+    says: &str,
+) {
+    let err = store.ensure_table().await.unwrap_err();
+    assert!(is_kind(&err), "{err:?}");
+    assert!(err.to_string().contains(says), "{err}");
+}
+
+/// `ensure_table` refuses the table as incompatible, with a message naming each of `words`.
+async fn assert_incompatible_schema(store: &dyn ScheduleStore, words: &[&str]) {
+    let err = store.ensure_table().await.unwrap_err();
+    let PersistenceError::IncompatibleSchema(message) = &err else {
+        panic!("{err:?}")
+    };
+    let missing: Vec<_> = words.iter().filter(|w| !message.contains(*w)).collect();
+    assert!(missing.is_empty(), "{message} does not name {missing:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // MySQL only
 // ---------------------------------------------------------------------------------------------
@@ -154,29 +175,19 @@ async fn mysql_wrong_password_is_auth_and_never_shows_the_password() {
 #[tokio::test]
 async fn mysql_unknown_database_says_so() {
     let store = MysqlStore::new(&mysql_admin_config(&unique("missing_db")));
-    let err = store.ensure_table().await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Database(_)), "{err:?}");
-    assert!(err.to_string().contains("does not exist"), "{err}");
+    let is_database = |e: &_| matches!(e, PersistenceError::Database(_));
+    assert_ensure_table_fails(&store, is_database, "does not exist").await;
 }
 
 #[tokio::test]
 async fn mysql_incompatible_column_type_is_reported() {
     let h = MysqlHarness::new("incompatible").await;
-    h.exec(&h.old_table_sql().replace(
+    h.create_old_table_replacing(
         "start_time BIGINT NOT NULL DEFAULT 0",
         "start_time VARCHAR(20) NOT NULL DEFAULT ''",
-    ))
+    )
     .await;
-    let err = h.store().ensure_table().await.unwrap_err();
-    let PersistenceError::IncompatibleSchema(message) = &err else {
-        panic!("{err:?}")
-    };
-    assert!(
-        message.contains("start_time")
-            && message.contains("varchar(20)")
-            && message.contains("BIGINT"),
-        "{message}"
-    );
+    assert_incompatible_schema(&*h.store(), &["start_time", "varchar(20)", "BIGINT"]).await;
     // Nothing was half-migrated.
     assert_eq!(h.columns().await.len(), 5);
     Box::new(h).cleanup().await;
@@ -230,23 +241,15 @@ async fn postgres_unknown_role_database_and_schema_say_so() {
         user: unique("nobody"),
         ..postgres_config("public")
     });
-    let err = role.ensure_table().await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Auth(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("check the user and password"),
-        "{err}"
-    );
+    let is_auth = |e: &_| matches!(e, PersistenceError::Auth(_));
+    assert_ensure_table_fails(&role, is_auth, "check the user and password").await;
 
     let database = PostgresStore::new(&PostgresConfig {
         database: unique("missing_db"),
         ..postgres_config("public")
     });
-    let err = database.ensure_table().await.unwrap_err();
-    assert!(matches!(err, PersistenceError::Database(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("the database does not exist"),
-        "{err}"
-    );
+    let is_database = |e: &_| matches!(e, PersistenceError::Database(_));
+    assert_ensure_table_fails(&database, is_database, "the database does not exist").await;
 
     let schema = unique("missing_schema").to_ascii_lowercase();
     let err = PostgresStore::new(&postgres_config(&schema))
@@ -290,22 +293,14 @@ async fn postgres_wrong_password_is_auth_and_never_shows_the_password() {
 #[tokio::test]
 async fn postgres_incompatible_table_is_reported_and_nothing_is_dropped() {
     let h = PostgresHarness::new("incompatible").await;
-    h.exec(&h.old_table_sql().replace(
+    h.create_old_table_replacing(
         "start_time BIGINT NOT NULL DEFAULT 0",
         "start_time VARCHAR(20) NOT NULL DEFAULT ''",
-    ))
+    )
     .await;
     h.exec("INSERT INTO eka_webhook_schedule_appointment (appointment_id, start_time) VALUES ('kept', 'soon')").await;
-    let err = h.store().ensure_table().await.unwrap_err();
-    let PersistenceError::IncompatibleSchema(message) = &err else {
-        panic!("{err:?}")
-    };
-    assert!(
-        message.contains("start_time")
-            && message.contains("character varying")
-            && message.contains("BIGINT"),
-        "{message}"
-    );
+    let words = ["start_time", "character varying", "BIGINT"];
+    assert_incompatible_schema(&*h.store(), &words).await;
     // Nothing dropped nor half-migrated.
     assert_eq!(h.columns().await.len(), 5);
     assert_eq!(h.count().await, 1);
@@ -345,11 +340,7 @@ async fn postgres_schemas_keep_their_rows_apart() {
         .await
         .unwrap();
     assert_eq!(
-        a.store()
-            .find_appointment_ids_between(0, 100)
-            .await
-            .unwrap()
-            .appointments,
+        appointments_between(&*a.store(), 0, 100).await,
         ids(&["only-a"])
     );
     assert_eq!(
@@ -365,11 +356,11 @@ async fn postgres_schemas_keep_their_rows_apart() {
         "SELECT schemaname::text FROM pg_tables WHERE tablename = 'eka_webhook_schedule_appointment' \
          AND schemaname = ANY($1) ORDER BY 1",
     )
-    .bind([a.config().schema, b.config().schema, "public".to_string()])
+    .bind([a.place_name(), b.place_name(), "public".to_string()])
     .fetch_all(&admin)
     .await
     .unwrap();
-    let mut expected = [a.config().schema, b.config().schema];
+    let mut expected = [a.place_name(), b.place_name()];
     expected.sort();
     assert_eq!(schemas, expected);
     Box::new(a).cleanup().await;
@@ -505,20 +496,8 @@ async fn sqlite_memory_keeps_its_data_and_is_private_to_its_store() {
     });
     futures::future::join_all(writes).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        a.find_appointment_ids_between(0, 5000)
-            .await
-            .unwrap()
-            .appointments
-            .len(),
-        50
-    );
-    assert!(b
-        .find_appointment_ids_between(0, 5000)
-        .await
-        .unwrap()
-        .appointments
-        .is_empty());
+    assert_eq!(appointments_between(&a, 0, 5000).await.len(), 50);
+    assert!(appointments_between(&b, 0, 5000).await.is_empty());
     a.close().await;
     b.close().await;
 }
@@ -526,19 +505,12 @@ async fn sqlite_memory_keeps_its_data_and_is_private_to_its_store() {
 #[tokio::test]
 async fn sqlite_incompatible_column_type_is_reported() {
     let h = SqliteHarness::new("incompatible").await;
-    h.exec(&h.old_table_sql().replace(
+    h.create_old_table_replacing(
         "status TEXT NOT NULL DEFAULT ''",
         "status REAL NOT NULL DEFAULT 0",
-    ))
+    )
     .await;
-    let err = h.store().ensure_table().await.unwrap_err();
-    let PersistenceError::IncompatibleSchema(message) = &err else {
-        panic!("{err:?}")
-    };
-    assert!(
-        message.contains("status") && message.contains("REAL") && message.contains("TEXT"),
-        "{message}"
-    );
+    assert_incompatible_schema(&*h.store(), &["status", "REAL", "TEXT"]).await;
     Box::new(h).cleanup().await;
 }
 

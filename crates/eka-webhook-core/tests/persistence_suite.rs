@@ -25,7 +25,8 @@ async fn creates_from_nothing(h: &dyn Harness) {
 }
 
 async fn migrates_an_older_table(h: &dyn Harness) {
-    h.create_older_table_with("old-1", 100, "BK", "NEW").await;
+    h.create_older_table_with(&record("old-1", 100, "BK", "NEW"))
+        .await;
     let store = h.store();
     store.ensure_table().await.unwrap();
     h.assert_table_complete().await;
@@ -46,15 +47,26 @@ async fn migrates_an_older_table(h: &dyn Harness) {
     assert_eq!(found.appointments, ids(&["old-1", "new-1"]));
 }
 
+/// An `appointment.created` webhook for that row (see `event`), the payload naming `p_aid`.
+async fn apply_created(
+    schedule: &Arc<Schedule>,
+    id: &str,
+    start: i64,
+    status: &str,
+    visit_type: &str,
+    p_aid: Option<&str>,
+) {
+    let created = event("appointment.created", id, start, status, visit_type);
+    schedule.apply_event(&created, p_aid).await;
+}
+
 async fn applies_the_schedule_rules(h: &dyn Harness) {
     let schedule = Arc::new(Schedule::new(h.store()));
     let t = 1_900_000_000;
     let before = unix_now();
 
     // BK is scheduled, with created_at = now.
-    schedule
-        .apply_event(&event("appointment.created", "a-1", t, "BK", "NEW"), None)
-        .await;
+    apply_created(&schedule, "a-1", t, "BK", "NEW", None).await;
     let row = h.row("a-1").await.unwrap();
     assert_eq!(
         (
@@ -74,12 +86,7 @@ async fn applies_the_schedule_rules(h: &dyn Harness) {
 
     // A re-upsert changes the schedule but keeps created_at.
     h.set_created_at("a-1", 7).await;
-    schedule
-        .apply_event(
-            &event("appointment.created", "a-1", t + 60, "BK", "FLW"),
-            None,
-        )
-        .await;
+    apply_created(&schedule, "a-1", t + 60, "BK", "FLW", None).await;
     let row = h.row("a-1").await.unwrap();
     assert_eq!(
         (row.start_time, row.visit_type.as_str(), row.created_at),
@@ -87,33 +94,18 @@ async fn applies_the_schedule_rules(h: &dyn Harness) {
     );
 
     // A reschedule: the earlier appointment becomes RES, the new row remembers it.
-    schedule
-        .apply_event(
-            &event("appointment.created", "a-2", t + 3600, "BK", "NEW"),
-            Some("a-1"),
-        )
-        .await;
+    apply_created(&schedule, "a-2", t + 3600, "BK", "NEW", Some("a-1")).await;
     assert_eq!(h.row("a-1").await.unwrap().status, "RES");
     assert_eq!(h.row("a-2").await.unwrap().p_aid.as_deref(), Some("a-1"));
     // Upserting a-2 again without a p_aid keeps the one it had.
-    schedule
-        .apply_event(
-            &event("appointment.created", "a-2", t + 7200, "BK", "NEW"),
-            None,
-        )
-        .await;
+    apply_created(&schedule, "a-2", t + 7200, "BK", "NEW", None).await;
     let row = h.row("a-2").await.unwrap();
     assert_eq!(
         (row.p_aid.as_deref(), row.start_time),
         (Some("a-1"), t + 7200)
     );
     // A p_aid naming no row is harmless.
-    schedule
-        .apply_event(
-            &event("appointment.created", "a-3", t, "BK", "NEW"),
-            Some("nowhere"),
-        )
-        .await;
+    apply_created(&schedule, "a-3", t, "BK", "NEW", Some("nowhere")).await;
     assert_eq!(
         h.row("a-3").await.unwrap().p_aid.as_deref(),
         Some("nowhere")
@@ -127,15 +119,9 @@ async fn applies_the_schedule_rules(h: &dyn Harness) {
     assert_eq!(h.row("a-2").await.unwrap().status, "BK");
 
     // Only BK, or IN + FLW, is scheduled on create.
-    schedule
-        .apply_event(&event("appointment.created", "f-1", t, "IN", "FLW"), None)
-        .await;
-    schedule
-        .apply_event(&event("appointment.created", "n-1", t, "IN", "NEW"), None)
-        .await;
-    schedule
-        .apply_event(&event("appointment.created", "c-1", t, "CND", "FLW"), None)
-        .await;
+    apply_created(&schedule, "f-1", t, "IN", "FLW", None).await;
+    apply_created(&schedule, "n-1", t, "IN", "NEW", None).await;
+    apply_created(&schedule, "c-1", t, "CND", "FLW", None).await;
     assert_eq!(h.row("f-1").await.unwrap().status, "IN");
     assert!(h.row("n-1").await.is_none());
     assert!(h.row("c-1").await.is_none());

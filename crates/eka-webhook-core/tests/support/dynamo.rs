@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use eka_webhook_core::config::{DynamodbConfig, PersistenceConfig};
 use eka_webhook_core::persistence::dynamodb::{DynamoDbStore, STATUS_START_TIME_INDEX};
-use eka_webhook_core::persistence::{ScheduleStore, SCHEDULE_TABLE_NAME};
+use eka_webhook_core::persistence::{ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME};
 use eka_webhook_core::secret::Secret;
 
 use super::moto::Moto;
@@ -63,6 +63,17 @@ pub async fn get_item(client: &Client, id: &str) -> Option<HashMap<String, Attri
         .item
 }
 
+pub async fn describe(client: &Client) -> TableDescription {
+    client
+        .describe_table()
+        .table_name(SCHEDULE_TABLE_NAME)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+}
+
 /// The key schema, GSI and projection (what matters for reads and writes).
 pub fn assert_key_and_gsi(table: &TableDescription) {
     let keys: Vec<_> = table
@@ -88,19 +99,24 @@ pub fn assert_key_and_gsi(table: &TableDescription) {
 
 /// A table the way a Python SDK release before the GSI created it: hash key only.
 pub async fn create_table_without_gsi(client: &Client) {
+    create_table_keyed_by(client, "appointment_id").await;
+}
+
+/// The schedule table with `key` (a string) as its only key and no index.
+pub async fn create_table_keyed_by(client: &Client, key: &str) {
     client
         .create_table()
         .table_name(SCHEDULE_TABLE_NAME)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("appointment_id")
+                .attribute_name(key)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .unwrap(),
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("appointment_id")
+                .attribute_name(key)
                 .key_type(KeyType::Hash)
                 .build()
                 .unwrap(),
@@ -134,10 +150,6 @@ impl DynamoHarness {
 impl Harness for DynamoHarness {
     fn store(&self) -> Arc<dyn ScheduleStore> {
         self.store.clone()
-    }
-
-    fn another_store(&self) -> Arc<dyn ScheduleStore> {
-        Arc::new(store(&self.moto.endpoint))
     }
 
     fn persistence_config(&self) -> PersistenceConfig {
@@ -187,41 +199,25 @@ impl Harness for DynamoHarness {
             .unwrap();
     }
 
-    async fn create_older_table_with(
-        &self,
-        id: &str,
-        start_time: i64,
-        status: &str,
-        visit_type: &str,
-    ) {
+    async fn create_older_table_with(&self, row: &ScheduleRecord) {
         create_table_without_gsi(&self.client).await;
+        let text = |value: &str| AttributeValue::S(value.into());
+        let number = |value: i64| AttributeValue::N(value.to_string());
         self.client
             .put_item()
             .table_name(SCHEDULE_TABLE_NAME)
-            .item("appointment_id", AttributeValue::S(id.into()))
-            .item("start_time", AttributeValue::N(start_time.to_string()))
-            .item(
-                "end_time",
-                AttributeValue::N((start_time + 100).to_string()),
-            )
-            .item("status", AttributeValue::S(status.into()))
-            .item("visit_type", AttributeValue::S(visit_type.into()))
+            .item("appointment_id", text(&row.appointment_id))
+            .item("start_time", number(row.start_time))
+            .item("end_time", number(row.end_time))
+            .item("status", text(&row.status))
+            .item("visit_type", text(&row.visit_type))
             .send()
             .await
             .unwrap();
     }
 
     async fn assert_table_complete(&self) {
-        let table = self
-            .client
-            .describe_table()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .send()
-            .await
-            .unwrap()
-            .table
-            .unwrap();
-        assert_key_and_gsi(&table);
+        assert_key_and_gsi(&describe(&self.client).await);
     }
 
     async fn cleanup(self: Box<Self>) {

@@ -55,6 +55,12 @@ pub fn ids(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// The `appointments` (not the follow-ups) that `store` finds starting from `start` to `end`.
+pub async fn appointments_between(store: &dyn ScheduleStore, start: i64, end: i64) -> Vec<String> {
+    let found = store.find_appointment_ids_between(start, end).await;
+    found.unwrap().appointments
+}
+
 /// Delegates to a real store and counts `ensure_table` calls.
 pub struct CountingStore {
     inner: Arc<dyn ScheduleStore>,

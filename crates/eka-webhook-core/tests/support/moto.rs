@@ -22,7 +22,7 @@ impl Moto {
     /// `env`: extra variables for the server, e.g. `INITIAL_NO_AUTH_ACTION_COUNT=0` to make
     /// moto check credentials.
     pub async fn start_with_env(env: &[(&str, &str)]) -> Moto {
-        let server = moto_server_path();
+        let (python, server) = moto_server_path();
         // A port freed by the OS can be taken again before moto binds it: try a few.
         let mut last_failure = String::new();
         for _ in 0..3 {
@@ -30,8 +30,9 @@ impl Moto {
             let log_path =
                 PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
             let log = std::fs::File::create(&log_path).expect("create moto log file");
-            let mut command = Command::new(&server);
+            let mut command = Command::new(&python);
             command
+                .arg(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .envs(env.iter().copied())
                 .stdin(Stdio::null())
@@ -95,20 +96,21 @@ impl Drop for Moto {
     }
 }
 
-fn moto_server_path() -> PathBuf {
+/// The venv's Python and scripts/moto-server.py (moto's server, one request at a time).
+fn moto_server_path() -> (PathBuf, PathBuf) {
     // crates/eka-webhook-core -> the repository root
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
         .expect("repository root");
-    let path = root.join(".venv/bin/moto_server");
-    if !path.exists() {
+    let python = root.join(".venv/bin/python");
+    if !python.exists() {
         panic!(
             "{} is missing: run scripts/setup-venv.sh in the repository root to create .venv with moto[server]",
-            path.display()
+            python.display()
         );
     }
-    path
+    (python, root.join("scripts/moto-server.py"))
 }
 
 fn free_port() -> u16 {

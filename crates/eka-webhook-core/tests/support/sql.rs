@@ -7,7 +7,7 @@
 //! (default 127.0.0.1:5432), database `EKA_TEST_PG_DATABASE` (default `test`), as
 //! `EKA_TEST_PG_USER` (default `postgres`, trust authentication), who may create schemas and roles.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +21,18 @@ use eka_webhook_core::persistence::mysql::MysqlStore;
 use eka_webhook_core::persistence::postgres::PostgresStore;
 use eka_webhook_core::persistence::sql::{with_binds, SqlDialect, SqlStore};
 use eka_webhook_core::persistence::sqlite::SqliteStore;
-use eka_webhook_core::persistence::{ScheduleStore, SCHEDULE_TABLE_NAME};
+use eka_webhook_core::persistence::{
+    open_store, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
+};
 use eka_webhook_core::secret::Secret;
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool};
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
 use sqlx::sqlite::Sqlite;
-use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments,
+    Pool, Type,
+};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -81,17 +87,7 @@ pub async fn mysql_admin() -> MySqlPool {
     if !c.password.is_empty() {
         options = options.password(c.password.expose());
     }
-    MySqlPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "MariaDB/MySQL must be running at {}:{} for these tests: {e}",
-                c.host, c.port
-            )
-        })
+    admin_pool(options, &format!("MariaDB/MySQL at {}:{}", c.host, c.port)).await
 }
 
 pub fn postgres_config(schema: &str) -> PostgresConfig {
@@ -122,17 +118,32 @@ pub async fn postgres_admin() -> PgPool {
     if !c.password.is_empty() {
         options = options.password(c.password.expose());
     }
-    PgPoolOptions::new()
+    let server = format!(
+        "PostgreSQL at {}:{} (database {})",
+        c.host, c.port, c.database
+    );
+    admin_pool(options, &server).await
+}
+
+/// A small pool for the tests' own DDL; `server` names what must be running.
+async fn admin_pool<DB: Database>(
+    options: <DB::Connection as Connection>::Options,
+    server: &str,
+) -> Pool<DB> {
+    PoolOptions::<DB>::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL must be running at {}:{} (database {}) for these tests: {e}",
-                c.host, c.port, c.database
-            )
-        })
+        .unwrap_or_else(|e| panic!("{server} must be running for these tests: {e}"))
+}
+
+/// Runs the tests' own DDL (CREATE/DROP DATABASE or SCHEMA) on an admin pool.
+async fn admin_exec<'e, E: Executor<'e>>(admin: E, sql: String) {
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(admin)
+        .await
+        .unwrap();
 }
 
 /// The raw table, whatever the backend (DynamoDB: the item's attributes).
@@ -173,7 +184,9 @@ const SELECT_ROW: &str =
 pub trait Harness: Send + Sync {
     fn store(&self) -> Arc<dyn ScheduleStore>;
     /// Another store on the same place (a second SDK instance).
-    fn another_store(&self) -> Arc<dyn ScheduleStore>;
+    fn another_store(&self) -> Arc<dyn ScheduleStore> {
+        open_store(&self.persistence_config())
+    }
     /// The place as an SDK's `persistence` config (to open further stores on it).
     fn persistence_config(&self) -> PersistenceConfig;
     async fn row(&self, id: &str) -> Option<RawRow>;
@@ -181,14 +194,8 @@ pub trait Harness: Send + Sync {
     async fn set_created_at(&self, id: &str, created_at: i64);
     /// The table as an older release left it (SQL: without created_at, p_aid and
     /// reminder_sent_at, and without the start_time index where the dialect adds it later;
-    /// DynamoDB: without the GSI), holding one row.
-    async fn create_older_table_with(
-        &self,
-        id: &str,
-        start_time: i64,
-        status: &str,
-        visit_type: &str,
-    );
+    /// DynamoDB: without the GSI), holding `row` (its p_aid aside).
+    async fn create_older_table_with(&self, row: &ScheduleRecord);
     /// Panics unless the table has everything the SDK creates (columns and index, or the GSI).
     async fn assert_table_complete(&self);
     async fn cleanup(self: Box<Self>);
@@ -224,23 +231,9 @@ impl SqlHarness<MySql> {
     pub async fn new(tag: &str) -> Self {
         let admin = mysql_admin().await;
         let database = unique(tag);
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let store = Arc::new(MysqlStore::new(&mysql_admin_config(&database)));
-        Self {
-            pool: store.pool().clone(),
-            store,
-            place: Place::Mysql { database, admin },
-        }
-    }
-
-    pub fn config(&self) -> MysqlConfig {
-        let Place::Mysql { database, .. } = &self.place else {
-            unreachable!()
-        };
-        mysql_admin_config(database)
+        admin_exec(&admin, format!("CREATE DATABASE `{database}`")).await;
+        let store = MysqlStore::new(&mysql_admin_config(&database));
+        Self::on(store, Place::Mysql { database, admin })
     }
 
     pub async fn show_create_table(&self) -> String {
@@ -258,45 +251,41 @@ impl SqlHarness<Postgres> {
     pub async fn new(tag: &str) -> Self {
         let admin = postgres_admin().await;
         let schema = unique(tag).to_ascii_lowercase();
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let store = Arc::new(PostgresStore::new(&postgres_config(&schema)));
-        Self {
-            pool: store.pool().clone(),
-            store,
-            place: Place::Postgres { schema, admin },
-        }
-    }
-
-    pub fn config(&self) -> PostgresConfig {
-        let Place::Postgres { schema, .. } = &self.place else {
-            unreachable!()
-        };
-        postgres_config(schema)
+        admin_exec(&admin, format!("CREATE SCHEMA {schema}")).await;
+        let store = PostgresStore::new(&postgres_config(&schema));
+        Self::on(store, Place::Postgres { schema, admin })
     }
 }
 
 impl SqlHarness<Sqlite> {
     pub async fn new(tag: &str) -> Self {
         let path = std::env::temp_dir().join(format!("{}.sqlite3", unique(tag)));
-        let store = Arc::new(SqliteStore::new(&SqliteConfig {
-            filename: path.to_string_lossy().into_owned(),
-        }));
+        let store = SqliteStore::new(&sqlite_config(&path));
+        Self::on(store, Place::Sqlite { path })
+    }
+}
+
+fn sqlite_config(path: &Path) -> SqliteConfig {
+    SqliteConfig {
+        filename: path.to_string_lossy().into_owned(),
+    }
+}
+
+impl<D: SqlDialect> SqlHarness<D> {
+    fn on(store: SqlStore<D>, place: Place) -> Self {
         Self {
             pool: store.pool().clone(),
-            store,
-            place: Place::Sqlite { path },
+            store: Arc::new(store),
+            place,
         }
     }
 
-    pub fn config(&self) -> SqliteConfig {
-        let Place::Sqlite { path } = &self.place else {
-            unreachable!()
-        };
-        SqliteConfig {
-            filename: path.to_string_lossy().into_owned(),
+    /// The database (MySQL), schema (PostgreSQL) or file (SQLite) the harness made.
+    pub fn place_name(&self) -> String {
+        match &self.place {
+            Place::Mysql { database, .. } => database.clone(),
+            Place::Postgres { schema, .. } => schema.clone(),
+            Place::Sqlite { path } => path.to_string_lossy().into_owned(),
         }
     }
 }
@@ -361,6 +350,12 @@ where
             .await
             .unwrap();
         n == 1
+    }
+
+    /// Creates the older table (`old_table_sql`) with one column declaration replaced.
+    pub async fn create_old_table_replacing(&self, declaration: &str, replacement: &str) {
+        self.exec(&self.old_table_sql().replace(declaration, replacement))
+            .await;
     }
 
     /// The `CREATE TABLE` of an older schema: no created_at, p_aid, reminder_sent_at (and, on
@@ -428,27 +423,11 @@ where
         self.store.clone()
     }
 
-    fn another_store(&self) -> Arc<dyn ScheduleStore> {
-        match &self.place {
-            Place::Mysql { database, .. } => {
-                Arc::new(MysqlStore::new(&mysql_admin_config(database)))
-            }
-            Place::Postgres { schema, .. } => {
-                Arc::new(PostgresStore::new(&postgres_config(schema)))
-            }
-            Place::Sqlite { path } => Arc::new(SqliteStore::new(&SqliteConfig {
-                filename: path.to_string_lossy().into_owned(),
-            })),
-        }
-    }
-
     fn persistence_config(&self) -> PersistenceConfig {
         match &self.place {
             Place::Mysql { database, .. } => PersistenceConfig::Mysql(mysql_admin_config(database)),
             Place::Postgres { schema, .. } => PersistenceConfig::Postgres(postgres_config(schema)),
-            Place::Sqlite { path } => PersistenceConfig::Sqlite(SqliteConfig {
-                filename: path.to_string_lossy().into_owned(),
-            }),
+            Place::Sqlite { path } => PersistenceConfig::Sqlite(sqlite_config(path)),
         }
     }
 
@@ -479,22 +458,16 @@ where
             .unwrap();
     }
 
-    async fn create_older_table_with(
-        &self,
-        id: &str,
-        start_time: i64,
-        status: &str,
-        visit_type: &str,
-    ) {
+    async fn create_older_table_with(&self, row: &ScheduleRecord) {
         self.exec(self.old_table_sql()).await;
         let sql = "INSERT INTO eka_webhook_schedule_appointment \
                    (appointment_id, start_time, end_time, status, visit_type) VALUES (?, ?, ?, ?, ?)";
         sqlx::query(AssertSqlSafe(with_binds::<D>(sql)))
-            .bind(id)
-            .bind(start_time)
-            .bind(start_time + 100)
-            .bind(status)
-            .bind(visit_type)
+            .bind(row.appointment_id.as_str())
+            .bind(row.start_time)
+            .bind(row.end_time)
+            .bind(row.status.as_str())
+            .bind(row.visit_type.as_str())
             .execute(&self.pool)
             .await
             .unwrap();
@@ -512,22 +485,12 @@ where
         self.store.close().await;
         match self.place {
             Place::Mysql { database, admin } => {
-                sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS `{database}`"
-                )))
-                .execute(&admin)
-                .await
-                .unwrap();
+                admin_exec(&admin, format!("DROP DATABASE IF EXISTS `{database}`")).await;
                 admin.close().await;
             }
             Place::Postgres { schema, admin } => {
                 self.pool.close().await;
-                sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                )))
-                .execute(&admin)
-                .await
-                .unwrap();
+                admin_exec(&admin, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
                 admin.close().await;
             }
             Place::Sqlite { path } => {
