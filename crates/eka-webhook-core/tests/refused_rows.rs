@@ -37,7 +37,7 @@ fn too_long() -> String {
 async fn mysql_refusals_are_rejected() {
     let h = MysqlHarness::new("refused").await;
     // A latin1 database, as an older server or a shared schema may have.
-    let database = h.config().database;
+    let database = h.place_name();
     h.exec(&format!("ALTER DATABASE `{database}` CHARACTER SET latin1"))
         .await;
     let store = table(&h).await;
