@@ -509,7 +509,7 @@ impl DeliveryStore for DynamoDbStore {
             .item("id", AttributeValue::S(id.to_string()))
             .item("event", AttributeValue::S(event.to_string()))
             .item("received_at", number(w.now))
-            .item("status", AttributeValue::S("processing".into()))
+            .item("status", AttributeValue::S(w.status().into()))
             .condition_expression(
                 "attribute_not_exists(id) OR (#s = :processing AND received_at < :stale) \
                  OR received_at < :expired",
