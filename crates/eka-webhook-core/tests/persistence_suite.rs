@@ -7,6 +7,8 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use eka_webhook_core::config::PersistenceConfig;
+use eka_webhook_core::persistence::ledger::{Claim, Ledger, DEFAULT_LEDGER_TTL_SECONDS};
 use eka_webhook_core::persistence::reminder_store::{FireOutcome, NewReminder, ReminderStore};
 use eka_webhook_core::persistence::schedule::Schedule;
 use eka_webhook_core::persistence::{open_stores, AppointmentIdsBetween};
@@ -440,6 +442,46 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Many concurrent claims of distinct and repeated ids: exactly one is `Claimed` per id. The SQL
+/// backends insert them in batched statements (fewer than the claims); DynamoDB claims one by
+/// one.
+async fn concurrent_ledger_claims_claim_each_id_once(h: &dyn Harness) {
+    const IDS: usize = 40;
+    const CLAIMS: usize = 200;
+    let ledger = Arc::new(Ledger::in_database(h.store(), DEFAULT_LEDGER_TTL_SECONDS));
+    let claims = (0..CLAIMS).map(|i| {
+        let ledger = Arc::clone(&ledger);
+        tokio::spawn(async move {
+            let id = format!("txn:{}", i % IDS);
+            let claim = ledger.claim(&id, "e", i % 2 == 0).await.unwrap();
+            (id, claim)
+        })
+    });
+    let mut claimed = std::collections::HashMap::new();
+    for task in claims.collect::<Vec<_>>() {
+        let (id, claim) = task.await.unwrap();
+        *claimed.entry(id).or_insert(0) += usize::from(claim == Claim::Claimed);
+    }
+    assert_eq!(claimed.len(), IDS);
+    assert!(
+        claimed.values().all(|&n| n == 1),
+        "one claim per id: {claimed:?}"
+    );
+    let batches = ledger.claim_batches();
+    match h.persistence_config() {
+        PersistenceConfig::Dynamodb(_) => assert_eq!(batches, 0),
+        _ => assert!(
+            (1..CLAIMS as u64).contains(&batches),
+            "{batches} batched statements for {CLAIMS} claims"
+        ),
+    }
+    // A later claim of a known id is no new claim.
+    assert_ne!(
+        ledger.claim("txn:0", "e", false).await.unwrap(),
+        Claim::Claimed
+    );
+}
+
 /// Runs one check on a fresh database of the backend, then removes the database.
 async fn on_fresh<H: Harness + 'static>(
     h: H,
@@ -480,4 +522,5 @@ on_every_backend!(
     reminders_are_claimed_once,
     expired_leases_are_claimed_again,
     reminders_follow_and_cancel,
+    concurrent_ledger_claims_claim_each_id_once,
 );

@@ -7,7 +7,8 @@
 //! taken over; an entry older than the ledger's expiry is forgotten. Without persistence the
 //! ledger is a window in memory, answered without waiting.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -29,6 +30,8 @@ pub const MEMORY_MAX_IDS: usize = 100_000;
 pub const MEMORY_MAX_TTL_SECONDS: u64 = 24 * 3600;
 /// Ids fit the tables' `VARCHAR(255)`; a longer one is stored as its SHA-256.
 const MAX_KEY_LEN: usize = 255;
+/// At most this many claims go in one statement.
+pub const MAX_CLAIM_BATCH: usize = 64;
 
 /// What a claim found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +69,27 @@ impl ClaimWindow {
     }
 }
 
+/// An entry a claim inserts, as a batch of claims writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewClaim {
+    pub id: String,
+    pub event: String,
+    pub received_at: i64,
+    pub status: &'static str,
+}
+
 /// Where the ledger lives: one implementation per backend.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
+    /// Inserts, in one statement, each of `claims` (distinct ids) that has no entry yet, and
+    /// returns the ids that statement inserted: those are claimed. `None`: this store cannot
+    /// tell which rows one statement inserted (no `RETURNING`), so each claim takes `claim`.
+    async fn insert_claims(
+        &self,
+        _claims: &[NewClaim],
+    ) -> Result<Option<Vec<String>>, PersistenceError> {
+        Ok(None)
+    }
     /// Atomically records `id` with `window.status()` unless a live entry exists (a stale claim
     /// or an expired entry is taken over).
     async fn claim(
@@ -116,8 +137,8 @@ pub fn delivery_key(
 enum Entries {
     /// No persistence: a bounded window in this process.
     Memory(MemoryLedger),
-    /// The configured database, shared by every instance.
-    Database(Arc<dyn DeliveryStore>),
+    /// The configured database, shared by every instance; claims are inserted in batches.
+    Database(Arc<ClaimBatcher>),
 }
 
 /// The entries plus the ledger's expiry and the bookkeeping of occasional purges.
@@ -135,7 +156,13 @@ impl Ledger {
 
     /// A table (or DynamoDB table) in the configured database.
     pub fn in_database(store: Arc<dyn DeliveryStore>, ttl_seconds: u64) -> Self {
-        Self::new(Entries::Database(store), ttl_seconds)
+        let batcher = ClaimBatcher {
+            store,
+            queue: Mutex::default(),
+            batching: AtomicBool::new(true),
+            batches: AtomicU64::new(0),
+        };
+        Self::new(Entries::Database(Arc::new(batcher)), ttl_seconds)
     }
 
     fn new(entries: Entries, ttl_seconds: u64) -> Self {
@@ -171,19 +198,41 @@ impl Ledger {
         }
     }
 
+    /// How many batched claim statements have inserted claims so far (none in memory, nor on a
+    /// store that cannot batch).
+    pub fn claim_batches(&self) -> u64 {
+        match &self.entries {
+            Entries::Memory(_) => 0,
+            Entries::Database(batcher) => batcher.batches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A claim inserted in a batch is `Claimed`; any other (a duplicate, a claim in progress, a
+    /// stale or expired entry to take over) takes the store's single-claim path.
     pub async fn claim(
         &self,
         key: &str,
         event: &str,
         done: bool,
     ) -> Result<Claim, PersistenceError> {
-        let store = match &self.entries {
+        let batcher = match &self.entries {
             Entries::Memory(memory) => return Ok(memory.claim(key, self.window(done))),
-            Entries::Database(store) => store,
+            Entries::Database(batcher) => batcher,
         };
         let window = self.window(done);
-        let claim = store.claim(key, event, window).await?;
-        self.purge_now_and_then(store.as_ref(), window).await;
+        let new = NewClaim {
+            id: key.to_string(),
+            event: event.to_string(),
+            received_at: window.now,
+            status: window.status(),
+        };
+        let store = batcher.store.as_ref();
+        let claim = if batcher.insert(new).await? {
+            Claim::Claimed
+        } else {
+            store.claim(key, event, window).await?
+        };
+        self.purge_now_and_then(store, window).await;
         Ok(claim)
     }
 
@@ -203,7 +252,7 @@ impl Ledger {
     pub async fn settle(&self, key: &str, succeeded: bool) {
         let store = match &self.entries {
             Entries::Memory(memory) => return memory.settle(key, succeeded),
-            Entries::Database(store) => store,
+            Entries::Database(batcher) => &batcher.store,
         };
         let settled = if succeeded {
             store.finish(key).await
@@ -229,6 +278,104 @@ impl Ledger {
         }
         if let Err(err) = store.purge(window.expired_before).await {
             logger::error(&format!("WebhookSDK: delivery ledger purge failed: {err}"));
+        }
+    }
+}
+
+/// Group commit of claims: a claim that arrives while a batch is being inserted waits and goes
+/// with the others in the next statement (at most [`MAX_CLAIM_BATCH`]); an idle ledger inserts
+/// a claim at once, with no timer. One durable write then serves many concurrent deliveries.
+struct ClaimBatcher {
+    store: Arc<dyn DeliveryStore>,
+    queue: Mutex<ClaimQueue>,
+    /// Cleared once the store says it cannot batch: claims then take the single path at once.
+    batching: AtomicBool,
+    /// Batched statements that ran.
+    batches: AtomicU64,
+}
+
+/// What a waiting claim learns: `Ok(true)` inserted (claimed), `Ok(false)` not inserted by the
+/// batch (take the single path).
+type Inserted = Result<bool, PersistenceError>;
+
+#[derive(Default)]
+struct ClaimQueue {
+    waiting: Vec<(NewClaim, tokio::sync::oneshot::Sender<Inserted>)>,
+    /// A task is inserting batches until the queue is empty.
+    draining: bool,
+}
+
+impl ClaimBatcher {
+    /// Whether `claim` was inserted by a batch.
+    async fn insert(self: &Arc<Self>, claim: NewClaim) -> Inserted {
+        if !self.batching.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.waiting.push((claim, answer));
+            !std::mem::replace(&mut queue.draining, true)
+        };
+        if start {
+            tokio::spawn(Arc::clone(self).drain());
+        }
+        // No answer (the runtime is shutting down): the single path decides.
+        answered.await.unwrap_or(Ok(false))
+    }
+
+    async fn drain(self: Arc<Self>) {
+        loop {
+            let batch: Vec<_> = {
+                let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                if queue.waiting.is_empty() {
+                    queue.draining = false;
+                    return;
+                }
+                let take = queue.waiting.len().min(MAX_CLAIM_BATCH);
+                queue.waiting.drain(..take).collect()
+            };
+            self.insert_batch(batch).await;
+        }
+    }
+
+    async fn insert_batch(&self, batch: Vec<(NewClaim, tokio::sync::oneshot::Sender<Inserted>)>) {
+        // An id's first claim alone goes in the statement: of two rows with one id the database
+        // inserts one and returns the id once. The repeats take the single path.
+        let mut ids = HashSet::new();
+        let mut rows = Vec::with_capacity(batch.len());
+        let mut in_statement = Vec::with_capacity(batch.len());
+        for (claim, _) in &batch {
+            let first = ids.insert(claim.id.as_str());
+            if first {
+                rows.push(claim.clone());
+            }
+            in_statement.push(first);
+        }
+        // Rows in key order: two instances' batches then lock their common ids in one order.
+        rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let inserted = match self.store.insert_claims(&rows).await {
+            Ok(Some(inserted)) => {
+                self.batches.fetch_add(1, Ordering::Relaxed);
+                Ok(inserted.into_iter().collect::<HashSet<_>>())
+            }
+            Ok(None) => {
+                self.batching.store(false, Ordering::Relaxed);
+                Ok(HashSet::new())
+            }
+            // Without the database every claim fails alike. Otherwise (a row it refuses, a
+            // deadlock with another instance's batch) alone, each claim fails or succeeds on
+            // its own.
+            Err(err @ (PersistenceError::Unreachable(_) | PersistenceError::Auth(_))) => Err(err),
+            Err(_) => Ok(HashSet::new()),
+        };
+        for ((claim, answer), in_statement) in batch.into_iter().zip(in_statement) {
+            let answer_is = match &inserted {
+                Ok(ids) => Ok(in_statement && ids.contains(&claim.id)),
+                Err(err) => Err(err.clone()),
+            };
+            // The claimer gave up waiting (its request was dropped): nothing to tell.
+            let _ = answer.send(answer_is);
         }
     }
 }

@@ -111,6 +111,17 @@ impl SqlDialect for MySql {
 
     const INLINE_INDEX: bool = true;
     const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT IGNORE", "");
+    const VERSION_SQL: Option<&'static str> = Some("SELECT CAST(VERSION() AS CHAR)");
+
+    /// MariaDB ≥ 10.5 has `INSERT … RETURNING`; MySQL (8.x: `8.0.36`) has none.
+    fn returns_inserted_rows(version: &str) -> bool {
+        if !version.contains("MariaDB") {
+            return false;
+        }
+        let mut numbers = version.split(['.', '-']).map(|n| n.parse::<u32>().ok());
+        let major_minor = (numbers.next().flatten(), numbers.next().flatten());
+        matches!(major_minor, (Some(major), Some(minor)) if (major, minor) >= (10, 5))
+    }
 
     /// `bigint(20) unsigned` → Integer; `varchar`/`char`/`*text` → Text. Narrower integers are
     /// not compatible: epoch seconds overflow them (or will, in 2038).
@@ -197,6 +208,15 @@ mod tests {
             create_table_sql::<MySql>(MySql::INLINE_INDEX),
             PYTHON_CREATE_TABLE_SQL
         );
+    }
+
+    #[test]
+    fn returning_is_mariadb_10_5_and_later() {
+        assert!(MySql::returns_inserted_rows("10.11.19-MariaDB-0+deb12u1"));
+        assert!(MySql::returns_inserted_rows("10.5.0-MariaDB"));
+        assert!(MySql::returns_inserted_rows("11.4.2-MariaDB-log"));
+        assert!(!MySql::returns_inserted_rows("10.4.34-MariaDB"));
+        assert!(!MySql::returns_inserted_rows("8.0.36"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use sqlx::{
     ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type,
 };
 
-use super::ledger::{Claim, ClaimWindow, DeliveryStore, STATUS_DONE};
+use super::ledger::{Claim, ClaimWindow, DeliveryStore, NewClaim, STATUS_DONE};
 use super::{
     AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
 };
@@ -189,6 +189,16 @@ pub trait SqlDialect: Database {
     fn is_busy(_err: &sqlx::Error) -> bool {
         false
     }
+
+    /// The query of the server's version (one text column), when whether an `INSERT` can
+    /// return the rows it inserted depends on it; `None`: it always can (PostgreSQL; SQLite,
+    /// bundled ≥ 3.35).
+    const VERSION_SQL: Option<&'static str> = None;
+
+    /// Whether the server of `version` (as `VERSION_SQL` answers) has `INSERT … RETURNING`.
+    fn returns_inserted_rows(_version: &str) -> bool {
+        true
+    }
 }
 
 /// `sql` with its `?` binds as the dialect writes them. No statement here has a `?` in a literal.
@@ -263,6 +273,22 @@ impl Statements {
             release_delivery: render(RELEASE_DELIVERY_SQL),
             purge_deliveries: render(PURGE_DELIVERIES_SQL),
         }
+    }
+}
+
+/// The batched ledger claim of `rows` entries: inserts each absent id, returning the ids it
+/// inserted. Binds, per row: id, event, received_at, status.
+pub fn claims_insert_sql<D: SqlDialect>(rows: usize) -> String {
+    let (prefix, suffix) = D::INSERT_IGNORE;
+    let values = vec!["(?, ?, ?, ?)"; rows].join(", ");
+    let sql = format!(
+        "{prefix} INTO eka_webhook_delivery (id, event, received_at, status) \
+         VALUES {values}{suffix} RETURNING id"
+    );
+    if D::NUMBERED_BINDS {
+        number_binds(&sql)
+    } else {
+        sql
     }
 }
 
@@ -425,6 +451,8 @@ pub struct SqlStore<D: SqlDialect> {
     connect_timeout: Duration,
     /// Set once the delivery ledger's table exists; a failure is retried on the next claim.
     ledger_ready: tokio::sync::OnceCell<()>,
+    /// Whether the server has `INSERT … RETURNING` (for batched claims), asked once.
+    returns_inserted_rows: tokio::sync::OnceCell<bool>,
 }
 
 impl<D: SqlDialect> SqlStore<D> {
@@ -447,6 +475,7 @@ impl<D: SqlDialect> SqlStore<D> {
             target,
             connect_timeout,
             ledger_ready: tokio::sync::OnceCell::new(),
+            returns_inserted_rows: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -684,11 +713,33 @@ where
     for<'r> String: Decode<'r, D> + Type<D>,
     usize: ColumnIndex<D::Row>,
 {
-    /// A ledger write binding `id` alone; the rows it affected.
-    async fn delivery_write(&self, sql: &Arc<str>, id: &str) -> Result<u64, PersistenceError> {
+    /// Creates the delivery ledger's table on first use.
+    async fn ensure_ledger_table(&self) -> Result<(), PersistenceError> {
         self.ledger_ready
             .get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into()))
-            .await?;
+            .await
+            .copied()
+    }
+
+    /// Whether the server can say which rows an `INSERT` inserted; asked once per store.
+    async fn returns_inserted_rows(&self) -> Result<bool, PersistenceError> {
+        let ask = || async {
+            let Some(sql) = D::VERSION_SQL else {
+                return Ok(true);
+            };
+            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool());
+            let version: String = self.bounded(query).await.map_err(|e| self.error(e))?;
+            Ok(D::returns_inserted_rows(&version))
+        };
+        self.returns_inserted_rows
+            .get_or_try_init(ask)
+            .await
+            .copied()
+    }
+
+    /// A ledger write binding `id` alone; the rows it affected.
+    async fn delivery_write(&self, sql: &Arc<str>, id: &str) -> Result<u64, PersistenceError> {
+        self.ensure_ledger_table().await?;
         let run = || sqlx::query(statement(sql)).bind(id).execute(self.pool());
         let result = self.write(run).await.map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result))
@@ -706,15 +757,34 @@ where
     for<'r> String: Decode<'r, D> + Type<D>,
     usize: ColumnIndex<D::Row>,
 {
+    async fn insert_claims(
+        &self,
+        claims: &[NewClaim],
+    ) -> Result<Option<Vec<String>>, PersistenceError> {
+        self.ensure_ledger_table().await?;
+        if !self.returns_inserted_rows().await? {
+            return Ok(None);
+        }
+        let sql = claims_insert_sql::<D>(claims.len());
+        let insert = || {
+            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()));
+            for claim in claims {
+                query = query.bind(claim.id.as_str()).bind(claim.event.as_str());
+                query = query.bind(claim.received_at).bind(claim.status);
+            }
+            query.fetch_all(self.pool())
+        };
+        let inserted = self.write(insert).await.map_err(|e| self.error(e))?;
+        Ok(Some(inserted))
+    }
+
     async fn claim(
         &self,
         id: &str,
         event: &str,
         w: ClaimWindow,
     ) -> Result<Claim, PersistenceError> {
-        self.ledger_ready
-            .get_or_try_init(|| self.create(CREATE_DELIVERY_TABLE_SQL.into()))
-            .await?;
+        self.ensure_ledger_table().await?;
         let stmts = &self.statements;
         // An entry released between our insert and our look is claimed on the next turn.
         for _ in 0..3 {
