@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
     GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
@@ -239,6 +240,18 @@ impl DynamoDbStore {
         Ok(())
     }
 
+    /// An UpdateItem of one row of the schedule table.
+    async fn update_schedule_row(&self, appointment_id: &str) -> UpdateItemFluentBuilder {
+        self.client()
+            .await
+            .update_item()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .key(
+                "appointment_id",
+                AttributeValue::S(appointment_id.to_string()),
+            )
+    }
+
     /// `true` when the item existed (the update ran), `false` when the condition
     /// `attribute_exists(appointment_id)` failed.
     async fn update_existing(
@@ -250,14 +263,8 @@ impl DynamoDbStore {
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, PersistenceError> {
         let mut request = self
-            .client()
+            .update_schedule_row(appointment_id)
             .await
-            .update_item()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .key(
-                "appointment_id",
-                AttributeValue::S(appointment_id.to_string()),
-            )
             .update_expression(expression)
             .condition_expression("attribute_exists(appointment_id)");
         for (placeholder, name) in names {
@@ -384,14 +391,8 @@ impl ScheduleStore for DynamoDbStore {
             "SET start_time = :st, end_time = :et, #s = :s, visit_type = :vt, created_at = if_not_exists(created_at, :now)"
                 .to_string();
         let mut request = self
-            .client()
+            .update_schedule_row(&record.appointment_id)
             .await
-            .update_item()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .key(
-                "appointment_id",
-                AttributeValue::S(record.appointment_id.clone()),
-            )
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":st", number(record.start_time))
             .expression_attribute_values(":et", number(record.end_time))
