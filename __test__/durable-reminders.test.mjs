@@ -236,3 +236,50 @@ test('reminders config and arguments are checked', async () => {
   await assert.rejects(sdk.reminders.list({ status: 'nope' }), /status must be one of/)
   await sdk.close()
 })
+
+test('sqlite: a retried, a failed and a missed reminder reach onError and warn once per kind, with ids only', { timeout: 60_000 }, async (t) => {
+  const simulator = await startSimulator()
+  const place = await BACKENDS.find((backend) => backend.name === 'sqlite').open('durable-faults')
+  const errors = []
+  const warnings = []
+  const onWarning = (warning) => {
+    if (String(warning.code).startsWith('EKA_REMINDER_')) warnings.push(warning)
+  }
+  process.on('warning', onWarning)
+  const reminders = { poll: false, maxAttempts: 2, missedGraceSeconds: 30 }
+  const sdk = new WebhookSDK({ ...CLIENT, apiBaseUrl: simulator.url, persistence: place.persistence, reminders, onError: (error) => errors.push(error) })
+  t.after(async () => {
+    process.off('warning', onWarning)
+    await sdk.close()
+    await simulator.close()
+    await place.cleanup()
+  })
+  sdk.reminders.define('sms', () => {
+    throw new Error('SMS gateway down')
+  })
+  const flaky = await sdk.reminders.schedule({ appointmentId: 'apt-bk-1', name: 'sms', at: new Date(Date.now() - 10) })
+  assert.equal((await sdk.reminders.runDue()).retried, 1)
+  await sleep(1100)
+  assert.equal((await sdk.reminders.runDue()).failed, 1)
+  const late = await sdk.reminders.schedule({ appointmentId: 'apt-bk-2', name: 'sms', at: new Date(Date.now() - 60_000) })
+  assert.equal((await sdk.reminders.runDue()).missed, 1)
+
+  await waitFor('onError heard of all three', () => errors.length === 3, 10_000)
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.fault, e.appointmentId]),
+    [
+      ['ERR_REMINDER', 'EKA_REMINDER_RETRY', 'apt-bk-1'],
+      ['ERR_REMINDER', 'EKA_REMINDER_FAILED', 'apt-bk-1'],
+      ['ERR_REMINDER', 'EKA_REMINDER_MISSED', 'apt-bk-2'],
+    ],
+  )
+  assert.ok(errors.every((e) => e instanceof Error))
+  assert.match(errors[0].message, new RegExp(`reminder ${flaky.id} \\('sms'\\) attempt 1 failed, retrying .*: SMS gateway down`))
+  assert.match(errors[1].message, new RegExp(`reminder ${flaky.id} \\('sms'\\) failed after attempt 2: SMS gateway down`))
+  assert.match(errors[2].message, new RegExp(`reminder ${late.id} \\('sms'\\) was missed: \\d+ ms past due`))
+  await waitFor('the warnings', () => warnings.length === 3, 5000)
+  assert.deepEqual(warnings.map((w) => w.code), ['EKA_REMINDER_RETRY', 'EKA_REMINDER_FAILED', 'EKA_REMINDER_MISSED'])
+  for (const text of [...errors, ...warnings].map((e) => e.message)) {
+    assert.doesNotMatch(text, /demo-secret|Ananya|Sharma|\+91/, 'ids only: no secret, no patient details')
+  }
+})

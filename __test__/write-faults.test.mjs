@@ -133,9 +133,9 @@ for (const { type, server, refusedPAid, create } of SERVERS) {
         await eventually(() => assert.deepEqual([...db.rows().keys()], [fine]), 'the good row is stored');
         assert.equal(sdk.stats().writeQueueDepth, 0);
         await eventually(() => assert.equal(errors.length, 2), 'onError heard of both refused writes');
-        assert.deepEqual(errors.map((e) => [e.code, e.appointmentId]).toSorted(), [
-          ['EKA_WRITE_DROPPED', refused],
-          ['EKA_WRITE_DROPPED', refusedPAid],
+        assert.deepEqual(errors.map((e) => [e.code, e.fault, e.appointmentId]).toSorted(), [
+          ['ERR_PERSISTENCE', 'EKA_WRITE_DROPPED', refused],
+          ['ERR_PERSISTENCE', 'EKA_WRITE_DROPPED', refusedPAid],
         ].toSorted());
         for (const error of errors) {
           assert.ok(error instanceof Error);
@@ -249,7 +249,7 @@ describe('sqlite: fields longer than their columns', () => {
       const upserts = errors.filter((e) => /upsert/.test(e.message));
       assert.deepEqual(upserts.map((e) => e.appointmentId), [long, alsoLong]);
       assert.match(upserts[0].message, /p_aid is 256 characters long; the column holds 255/);
-      assert.ok(errors.every((e) => e.code === 'EKA_WRITE_DROPPED'));
+      assert.ok(errors.every((e) => e.code === 'ERR_PERSISTENCE' && e.fault === 'EKA_WRITE_DROPPED'));
       assert.deepEqual(warnings.warnings.map((w) => w.code), ['EKA_WRITE_DROPPED']);
       assert.doesNotMatch(warnings.warnings[0].message, /demo-secret/);
     } finally {

@@ -19,6 +19,7 @@ use crate::config::{OnMissed, ReminderConfig};
 use crate::enrichment::enrich_appointment;
 use crate::error::CoreError;
 use crate::events::{AppointmentContext, WebhookEvent, APPOINTMENT_UPDATED};
+use crate::faults::{FaultKind, Faults};
 use crate::logger;
 use crate::persistence::readiness::Readiness;
 use crate::persistence::reminder_store::{
@@ -110,6 +111,8 @@ pub struct DurableReminders {
     api: EkaApiClient,
     sink: Arc<dyn ReminderSink>,
     config: ReminderConfig,
+    /// Where failed, missed and unrecorded fires and store failures are reported.
+    faults: Faults,
     ready: Readiness,
     wake: Notify,
     permits: Arc<Semaphore>,
@@ -150,6 +153,7 @@ impl DurableReminders {
         api: EkaApiClient,
         sink: Arc<dyn ReminderSink>,
         config: ReminderConfig,
+        faults: Faults,
     ) -> Self {
         Self {
             store,
@@ -157,6 +161,7 @@ impl DurableReminders {
             api,
             sink,
             config,
+            faults,
             ready: Readiness::default(),
             wake: Notify::new(),
             permits: Arc::new(Semaphore::new(FIRE_CONCURRENCY)),
@@ -239,7 +244,8 @@ impl DurableReminders {
 
     /// Keeps reminders following their appointment: a cancelled or rescheduled-away
     /// appointment cancels them, a moved one re-arms them, and a reschedule (`p_aid`) moves
-    /// them to the new appointment. Failures are logged; fire time checks the status again.
+    /// them to the new appointment. Failures are reported (not queued); fire time checks the
+    /// status again.
     pub async fn follow_event(&self, event: &WebhookEvent, p_aid: Option<&str>) {
         let Some(context) = &event.context else {
             return;
@@ -281,9 +287,11 @@ impl DurableReminders {
             Ok::<(), PersistenceError>(())
         };
         if let Err(err) = result.await {
-            logger::error(&format!(
-                "WebhookSDK: could not update the reminders of appointment {appointment_id}: {err}"
-            ));
+            self.faults.report(
+                FaultKind::ReminderStore,
+                Some(appointment_id),
+                format!("could not update the reminders of appointment {appointment_id}: {err}"),
+            );
         }
     }
 
@@ -361,6 +369,7 @@ impl DurableReminders {
                 _ => Ended::Failed,
             },
         };
+        self.report_outcome(&row, &outcome);
         let recorded = match self.store().await {
             Ok(store) => store.finish_fire(&row, fired_at, &outcome).await,
             Err(err) => Err(err),
@@ -375,10 +384,11 @@ impl DurableReminders {
                 return Ended::LeaseLost;
             }
             // The lease will expire and the reminder be fired again (attempt + 1).
-            Err(err) => logger::error(&format!(
-                "WebhookSDK: could not record reminder {}: {err}",
-                row.id
-            )),
+            Err(err) => self.faults.report(
+                FaultKind::ReminderStore,
+                Some(&row.appointment_id),
+                format!("could not record reminder {}: {err}", row.id),
+            ),
         }
         if ended == Ended::Done {
             if let Err(err) = self
@@ -386,10 +396,14 @@ impl DurableReminders {
                 .reminder_sent(&row.appointment_id, unix_now())
                 .await
             {
-                logger::error(&format!(
-                    "WebhookSDK: reminder {} fired but reminder_sent_at was not recorded: {err}",
-                    row.id
-                ));
+                self.faults.report(
+                    FaultKind::ReminderStore,
+                    Some(&row.appointment_id),
+                    format!(
+                        "reminder {} fired but reminder_sent_at was not recorded: {err}",
+                        row.id
+                    ),
+                );
             }
         }
         ended
@@ -456,11 +470,50 @@ impl DurableReminders {
         })
     }
 
+    /// Reports a fire that failed (for now or for good) or was missed.
+    fn report_outcome(&self, row: &ReminderRow, outcome: &FireOutcome) {
+        let (kind, message) = match outcome {
+            FireOutcome::Retry { run_at, error } => (
+                FaultKind::ReminderRetry,
+                format!(
+                    "reminder {} ('{}') attempt {} failed, retrying in {} ms: {error}",
+                    row.id,
+                    row.name,
+                    row.attempt,
+                    (run_at - now_ms()).max(0)
+                ),
+            ),
+            FireOutcome::Finished {
+                status: status::FAILED,
+                error,
+            } => (
+                FaultKind::ReminderFailed,
+                format!(
+                    "reminder {} ('{}') failed after attempt {}: {}",
+                    row.id,
+                    row.name,
+                    row.attempt,
+                    error.as_deref().unwrap_or("no reason given")
+                ),
+            ),
+            FireOutcome::Finished {
+                status: status::MISSED,
+                error,
+            } => (
+                FaultKind::ReminderMissed,
+                format!(
+                    "reminder {} ('{}') was missed: {}",
+                    row.id,
+                    row.name,
+                    error.as_deref().unwrap_or("too late")
+                ),
+            ),
+            FireOutcome::Finished { .. } => return,
+        };
+        self.faults.report(kind, Some(&row.appointment_id), message);
+    }
+
     fn failure(&self, row: &ReminderRow, now: i64, error: String) -> FireOutcome {
-        logger::error(&format!(
-            "WebhookSDK: reminder {} attempt {} failed: {error}",
-            row.id, row.attempt
-        ));
         if row.attempt >= i64::from(self.config.max_attempts) {
             FireOutcome::Finished {
                 status: status::FAILED,
@@ -504,9 +557,11 @@ async fn poll_loop(this: std::sync::Weak<DurableReminders>) {
                 full
             }
             Err(err) => {
-                logger::error(&format!(
-                    "WebhookSDK: polling for due reminders failed: {err}"
-                ));
+                reminders.faults.report(
+                    FaultKind::ReminderStore,
+                    None,
+                    format!("polling for due reminders failed: {err}"),
+                );
                 false
             }
         };
