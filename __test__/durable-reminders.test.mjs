@@ -283,3 +283,41 @@ test('sqlite: a retried, a failed and a missed reminder reach onError and warn o
     assert.doesNotMatch(text, /demo-secret|Ananya|Sharma|\+91/, 'ids only: no secret, no patient details')
   }
 })
+
+test('sqlite: the reminders database failing while polling and while following a webhook reaches onError, one warning a minute', { timeout: 60_000 }, async (t) => {
+  const simulator = await startSimulator()
+  const errors = []
+  const warnings = []
+  const onWarning = (warning) => {
+    if (String(warning.code).startsWith('EKA_REMINDER_')) warnings.push(warning)
+  }
+  process.on('warning', onWarning)
+  // A file in a directory that does not exist: every store call fails, as with a database away.
+  const persistence = { type: 'sqlite', filename: `/nonexistent-eka-${process.pid}/reminders.db` }
+  const sdk = new WebhookSDK({
+    ...CLIENT,
+    signingKey: SIGNING_KEY,
+    apiBaseUrl: simulator.url,
+    persistence,
+    reminders: { pollIntervalMs: 100 },
+    onError: (error) => errors.push(error),
+  })
+  t.after(async () => {
+    process.off('warning', onWarning)
+    await sdk.close()
+    await simulator.close()
+  })
+  sdk.reminders.define('sms', () => {})
+  const storeErrors = () => errors.filter((e) => e.fault === 'EKA_REMINDER_STORE')
+  await waitFor('two failed polls', () => storeErrors().length >= 2, 10_000)
+  const polled = storeErrors()[0]
+  assert.equal(polled.code, 'ERR_REMINDER')
+  assert.equal(polled.appointmentId, undefined)
+  assert.match(polled.message, /polling for due reminders failed: .*cannot open the file/)
+
+  const moved = appointmentPayload('appointment.updated', 'apt-bk-1')
+  assert.equal((await sdk.handleRequest(moved, signedHeaders(moved))).status, 200, 'the webhook still succeeds')
+  const rearm = await waitFor('the failed re-arm', () => storeErrors().find((e) => e.appointmentId === 'apt-bk-1'), 10_000)
+  assert.match(rearm.message, /could not update the reminders of appointment apt-bk-1: /)
+  assert.deepEqual(warnings.map((w) => w.code), ['EKA_REMINDER_STORE'], 'one warning a minute for the kind')
+})
