@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 
 import { BACKENDS } from './support/backends.mjs'
 import { startProcess } from './support/processes.mjs'
-import { CLIENT, SIGNING_KEY, WebhookSDK, appointmentPayload, signedHeaders, startSimulator } from './support/sdk.mjs'
+import { CLIENT, SIGNING_KEY, WebhookSDK, appointmentPayload, collectWarnings, signedHeaders, startSimulator } from './support/sdk.mjs'
 
 const WORKER = fileURLToPath(new URL('./support/reminder-worker.mjs', import.meta.url))
 const REMINDERS = 1000
@@ -241,15 +241,11 @@ test('sqlite: a retried, a failed and a missed reminder reach onError and warn o
   const simulator = await startSimulator()
   const place = await BACKENDS.find((backend) => backend.name === 'sqlite').open('durable-faults')
   const errors = []
-  const warnings = []
-  const onWarning = (warning) => {
-    if (String(warning.code).startsWith('EKA_REMINDER_')) warnings.push(warning)
-  }
-  process.on('warning', onWarning)
+  const { warnings, stop: stopWarnings } = collectWarnings((code) => code.startsWith('EKA_REMINDER_'))
   const reminders = { poll: false, maxAttempts: 2, missedGraceSeconds: 30 }
   const sdk = new WebhookSDK({ ...CLIENT, apiBaseUrl: simulator.url, persistence: place.persistence, reminders, onError: (error) => errors.push(error) })
   t.after(async () => {
-    process.off('warning', onWarning)
+    stopWarnings()
     await sdk.close()
     await simulator.close()
     await place.cleanup()
@@ -287,11 +283,7 @@ test('sqlite: a retried, a failed and a missed reminder reach onError and warn o
 test('sqlite: the reminders database failing while polling and while following a webhook reaches onError, one warning a minute', { timeout: 60_000 }, async (t) => {
   const simulator = await startSimulator()
   const errors = []
-  const warnings = []
-  const onWarning = (warning) => {
-    if (String(warning.code).startsWith('EKA_REMINDER_')) warnings.push(warning)
-  }
-  process.on('warning', onWarning)
+  const { warnings, stop: stopWarnings } = collectWarnings((code) => code.startsWith('EKA_REMINDER_'))
   // A file in a directory that does not exist: every store call fails, as with a database away.
   const persistence = { type: 'sqlite', filename: `/nonexistent-eka-${process.pid}/reminders.db` }
   const sdk = new WebhookSDK({
@@ -303,7 +295,7 @@ test('sqlite: the reminders database failing while polling and while following a
     onError: (error) => errors.push(error),
   })
   t.after(async () => {
-    process.off('warning', onWarning)
+    stopWarnings()
     await sdk.close()
     await simulator.close()
   })

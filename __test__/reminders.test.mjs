@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { setupFor, SAMPLE } from './support/sdk.mjs'
+import { setupFor, collectWarnings, SAMPLE } from './support/sdk.mjs'
 import { ROOT } from './support/python.mjs'
 import { run as runProcess } from './support/processes.mjs'
 
@@ -102,12 +102,8 @@ test('cancel before the fire time: no callback and no API call; cancel after fir
 test('a failed fetch (API errors switched on) and a throwing callback reach onError and warn once per kind, with ids only', async (ctx) => {
   const errors = []
   const t = await setupFor(ctx, { onError: (error) => errors.push(error) })
-  const warnings = []
-  const onWarning = (warning) => {
-    if (String(warning.code).startsWith('EKA_REMINDER_')) warnings.push(warning)
-  }
-  process.on('warning', onWarning)
-  ctx.after(() => process.off('warning', onWarning))
+  const { warnings, stop } = collectWarnings((code) => code.startsWith('EKA_REMINDER_'))
+  ctx.after(stop)
   t.simulator.setFault('appointment', SAMPLE.appointmentId, { status: 500 })
   let calls = 0
   const soon = () => new Date(Date.now() + 100)
