@@ -419,7 +419,8 @@ export type WebhookWriteFaultCode = 'EKA_WRITE_DROPPED' | 'EKA_QUEUE_FULL' | 'EK
  * `EKA_REMINDER_RETRY` (a durable reminder's attempt failed; it will be retried),
  * `EKA_REMINDER_FAILED` (its last attempt failed: status `failed`), `EKA_REMINDER_MISSED` (found
  * beyond `missedGraceSeconds` with `onMissed: 'skip'`: status `missed`), `EKA_REMINDER_STORE`
- * (the reminders' database failed while polling, recording a fire or following an appointment).
+ * (the reminders' database failed while polling, recording a fire or following an appointment;
+ * the last only on an instance that defines or schedules durable reminders).
  */
 export type WebhookReminderFaultCode =
   | 'EKA_REMINDER_FETCH_FAILED'

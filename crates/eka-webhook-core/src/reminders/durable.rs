@@ -3,7 +3,7 @@
 //! repeat. Rust owns time here: the poll loop, leases, retries and the missed-fire policy; the
 //! named handler runs in JS through the reminder sink.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,6 +113,10 @@ pub struct DurableReminders {
     config: ReminderConfig,
     /// Where failed, missed and unrecorded fires and store failures are reported.
     faults: Faults,
+    /// Set once this instance defines a handler or schedules a reminder. Only then does a
+    /// failure to follow an appointment go to `faults`: an SDK that never uses durable
+    /// reminders would otherwise report one for every webhook while the database is away.
+    in_use: AtomicBool,
     ready: Readiness,
     wake: Notify,
     permits: Arc<Semaphore>,
@@ -162,6 +166,7 @@ impl DurableReminders {
             sink,
             config,
             faults,
+            in_use: AtomicBool::new(false),
             ready: Readiness::default(),
             wake: Notify::new(),
             permits: Arc::new(Semaphore::new(FIRE_CONCURRENCY)),
@@ -185,6 +190,7 @@ impl DurableReminders {
         name: &str,
         due: DueAt,
     ) -> Result<ReminderRow, CoreError> {
+        self.in_use.store(true, Ordering::Relaxed);
         let (due_at, before_start) = match due {
             DueAt::At(at) => (at, None),
             DueAt::BeforeStart(seconds) => {
@@ -244,8 +250,8 @@ impl DurableReminders {
 
     /// Keeps reminders following their appointment: a cancelled or rescheduled-away
     /// appointment cancels them, a moved one re-arms them, and a reschedule (`p_aid`) moves
-    /// them to the new appointment. Failures are reported (not queued); fire time checks the
-    /// status again.
+    /// them to the new appointment. Failures are not queued but reported (logged only if this
+    /// instance does not use durable reminders); fire time checks the status again.
     pub async fn follow_event(&self, event: &WebhookEvent, p_aid: Option<&str>) {
         let Some(context) = &event.context else {
             return;
@@ -287,16 +293,20 @@ impl DurableReminders {
             Ok::<(), PersistenceError>(())
         };
         if let Err(err) = result.await {
-            self.faults.report(
-                FaultKind::ReminderStore,
-                Some(appointment_id),
-                format!("could not update the reminders of appointment {appointment_id}: {err}"),
-            );
+            let message =
+                format!("could not update the reminders of appointment {appointment_id}: {err}");
+            if self.in_use.load(Ordering::Relaxed) {
+                self.faults
+                    .report(FaultKind::ReminderStore, Some(appointment_id), message);
+            } else {
+                logger::error(&format!("WebhookSDK: {message}"));
+            }
         }
     }
 
-    /// Starts the poll loop on the current runtime, once.
+    /// Starts the poll loop on the current runtime, once (`reminders.define`).
     pub fn start_polling(self: &Arc<Self>) {
+        self.in_use.store(true, Ordering::Relaxed);
         if !self.config.poll {
             return;
         }
