@@ -29,20 +29,22 @@ export declare class NativeWebhookSdk {
   /**
    * A request from a JS door, which parsed the body with `JSON.parse` and read the
    * envelope fields from the parsed payload. `body` is the text to verify, as received (a
-   * Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
-   * once, or as a promise when the event is enriched from the Eka Care API.
+   * Buffer is borrowed, not copied) or `JSON.stringify` output. `canonicalRetry`: the glue
+   * retries an invalid signature with the body's canonical form, so that answer is not the
+   * delivery's last. The result is returned at once, or as a promise when the event is
+   * enriched from the Eka Care API or claimed in a database. A final answer is counted (and
+   * its claim settled) here; after a fresh success with `onEvent` configured, the glue calls
+   * `onEvent`, then `finishDelivery`.
    */
-  handle(body: string | Buffer, event: string | undefined | null, appointmentId: string | undefined | null, pAid: string | undefined | null, transactionId: string | undefined | null, signatureHeader: string | undefined | null, timed: boolean): NativeWebhookResult | Promise<NativeWebhookResult>
+  handle(body: string | Buffer, event: string | undefined | null, appointmentId: string | undefined | null, pAid: string | undefined | null, transactionId: string | undefined | null, signatureHeader: string | undefined | null, timed: boolean, canonicalRetry: boolean): NativeWebhookResult | Promise<NativeWebhookResult>
   /**
-   * Counts a JS door's delivery once its answer is final (after `onEvent`); returns its
-   * reason (`ok`, `signature_invalid`, …) for the delivery's span.
+   * Ends a JS door's delivery after `onEvent` (or an answer the glue gave without `handle`):
+   * counts it and settles its claim (`claimedKey` of `handle`'s result), done on a 200,
+   * released otherwise so the sender's retry runs it again. Returns its reason (`ok`,
+   * `signature_invalid`, …) for the delivery's span; a promise of it while a database
+   * ledger records the settle.
    */
-  recordDelivery(status: number, error?: string | undefined | null): string
-  /**
-   * Records the end of a delivery `handle` claimed (`claimedKey`): done when it succeeded,
-   * released otherwise, so the sender's retry runs it again.
-   */
-  settleDelivery(key: string, succeeded: boolean): Promise<void>
+  finishDelivery(claimedKey: string | undefined | null, status: number, error?: string | undefined | null): string | Promise<string>
   /** Starts polling for due durable reminders (once; not with `reminders.poll: false`). */
   remindersStartPolling(): void
   /**
@@ -175,21 +177,26 @@ export interface NativeWebhookEvent {
 }
 
 /**
- * The result of `handle` on every path. Failures have `error` (the body is `{error}`);
- * successes `eventType` and, for enriched events, `contextJson` (the body is
- * `{success: true, event: eventType, ...context}`).
+ * The result of `handle` on every path. Failures have `error` (the body is `{error}`); a
+ * success is for the `event` the call passed (the body is `{success: true, event,
+ * ...context}`), with `contextJson` for enriched events. Only what a result has is set:
+ * each property costs V8 a map transition, on every request.
  */
 export interface NativeWebhookResult {
   status: number
   error?: string
-  eventType?: string
   contextJson?: string
   /** The phases that ran, in order, when the call asked for them (a traced delivery). */
   phases?: Array<NativePhase>
-  /** The delivery ledger has it done already: `onEvent` must not run. */
-  duplicate: boolean
-  /** The ledger key this call claimed: hand it to `settleDelivery` once the answer is final. */
+  /** True when the delivery ledger has it done already (`onEvent` must not run). */
+  duplicate?: boolean
+  /** The ledger key this call claimed, when `onEvent` follows: hand it to `finishDelivery`. */
   claimedKey?: string
+  /**
+   * Set when the answer is final (counted already) and the call asked for phases: the
+   * delivery's reason (`ok`, `signature_invalid`, …) for its span.
+   */
+  reason?: string
 }
 
 /** The schedule table shared with the Python SDK. */

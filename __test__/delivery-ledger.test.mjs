@@ -148,6 +148,20 @@ for (const backend of BACKENDS) {
     assert.equal((await place.rows()).size, 1, 'the schedule row is written')
   })
 
+  test(`${backend.name}: without onEvent a delivery is claimed done at once; a copy is a duplicate`, async (tt) => {
+    const place = await backend.open('ledger-done')
+    tt.after(() => place.cleanup())
+    const t = await setup({ persistence: place.persistence })
+    tt.after(() => t.close())
+    const payload = prescription('txn-done-at-once')
+    const first = await t.sdk.handleRequest(payload, signedHeaders(payload))
+    assert.equal(first.status, 200)
+    assert.equal(first.duplicate, undefined)
+    assert.deepEqual(await place.deliveries(), [{ id: 'txn:txn-done-at-once', event: 'prescription.created', status: 'done' }])
+    assert.equal((await t.sdk.handleRequest(payload, signedHeaders(payload))).duplicate, true)
+    assert.equal(t.sdk.stats().deliveries.total, 2)
+  })
+
   test(`${backend.name}: a failed onEvent then a retry: run twice, recorded once`, async (tt) => {
     const place = await backend.open('ledger-retry')
     tt.after(() => place.cleanup())

@@ -48,15 +48,18 @@ function failure(status, error) {
   return { status, body: { error }, error }
 }
 
-/** The user's result from the native one; `payload` is the body as the glue parsed it. */
+/**
+ * The user's result from the native one: a failure carries `error`; a success is for the
+ * payload's own `event` (what the glue passed), and `payload` is the body as the glue parsed it.
+ */
 function toWebhookResult(native, payload) {
-  if (native.eventType === undefined || native.eventType === null) return failure(native.status, native.error)
+  if (native.error !== undefined && native.error !== null) return failure(native.status, native.error)
+  const type = payload.event
   if (native.duplicate) {
-    const body = { success: true, event: native.eventType, duplicate: true }
-    return { status: native.status, body, event: { type: native.eventType, payload }, duplicate: true }
+    return { status: native.status, body: { success: true, event: type, duplicate: true }, event: { type, payload }, duplicate: true }
   }
-  const body = { success: true, event: native.eventType }
-  const event = { type: native.eventType, payload }
+  const body = { success: true, event: type }
+  const event = { type, payload }
   if (native.contextJson) {
     // Parsed twice: the body and the event each own their objects, as the user may change one.
     Object.assign(body, JSON.parse(native.contextJson))
@@ -151,46 +154,54 @@ class WebhookSDK {
   async handleRequest(body, headers) {
     const delivery = this.#telemetry.startDelivery()
     const request = shapeRequestBody(body)
-    if (request.failure) return this.#finish(delivery, failure(400, request.failure))
+    if (request.failure) return this.#end(delivery, failure(400, request.failure))
     const signature = signatureHeaderOf(headers)
+    const eventType = request.payload.event
     // A traced delivery asks the core for its phase timings.
     const timed = delivery !== null
-    let native
     let claimedKey = null
     try {
-      native = this.#handle(request.text, request.payload, signature, timed)
+      let native = this.#handle(request.text, request.payload, signature, timed, !request.isCanonical)
       // The raw bytes first, then what the sender signed if it signed its payload object.
       if (native.error === INVALID_SIGNATURE && !request.isCanonical) {
         const canonical = JSON.stringify(request.payload)
-        if (canonical !== request.text) native = this.#handle(canonical, request.payload, signature, timed)
+        if (canonical === request.text) return this.#end(delivery, toWebhookResult(native, request.payload), null, native.phases, eventType)
+        native = this.#handle(canonical, request.payload, signature, timed, false)
       }
-      // A promise only for events enriched from the Eka Care API.
+      // A promise only while the core waits: the Eka Care API, or a database ledger.
       if (typeof native.then === 'function') native = await callAsync(native)
-      claimedKey = native.claimedKey ?? null
-      let result = toWebhookResult(native, request.payload)
+      const result = toWebhookResult(native, request.payload)
       const phases = native.phases ?? []
-      if (this.#onEvent && result.event && !result.duplicate) {
-        result = await this.#telemetry.timePhase(delivery, phases, 'onEvent', () => this.#deliver(result))
+      // The core has counted (and settled) every answer but a fresh success onEvent follows.
+      if (!this.#onEvent || !result.event || result.duplicate) {
+        return this.#telemetry.endDelivery(delivery, result, { phases, reason: native.reason, eventType })
       }
-      // Settled before answering, so the sender's next attempt finds it done (or released).
-      const settled = claimedKey
+      claimedKey = native.claimedKey ?? null
+      const delivered = await this.#telemetry.timePhase(delivery, phases, 'onEvent', () => this.#deliver(result))
+      const key = claimedKey
       claimedKey = null
-      if (settled !== null) await callAsync(this.#native.settleDelivery(settled, result.status === 200))
-      return this.#finish(delivery, result, phases, request.payload.event)
+      return await this.#end(delivery, delivered, key, phases, eventType)
     } catch (error) {
-      if (claimedKey !== null) await callAsync(this.#native.settleDelivery(claimedKey, false)).catch(() => {})
+      if (claimedKey !== null) {
+        await callAsync(this.#native.finishDelivery(claimedKey, 500, messageOf(error))).catch(() => {})
+      }
       this.#telemetry.failDelivery(delivery, error)
       throw error
     }
   }
 
-  /** Counts the delivery in the core's stats and ends its span. Returns `result`. */
-  #finish(delivery, result, phases, eventType) {
-    const reason = this.#native.recordDelivery(result.status, result.error ?? null)
-    return this.#telemetry.endDelivery(delivery, result, { phases, reason, eventType })
+  /**
+   * Ends a delivery the core has not counted: settles its claim (`claimedKey`: done on a 200,
+   * released otherwise), counts it, ends its span. Returns `result`, or a promise of it while a
+   * database ledger records the settle.
+   */
+  #end(delivery, result, claimedKey = null, phases = [], eventType = undefined) {
+    const finished = this.#native.finishDelivery(claimedKey, result.status, result.error ?? null)
+    const end = (reason) => this.#telemetry.endDelivery(delivery, result, { phases, reason, eventType })
+    return typeof finished === 'string' ? end(finished) : callAsync(finished).then(end)
   }
 
-  #handle(text, payload, signature, timed) {
+  #handle(text, payload, signature, timed, canonicalRetry) {
     const data = payload.data
     const fields = data !== null && typeof data === 'object'
     try {
@@ -202,6 +213,7 @@ class WebhookSDK {
         stringOrNull(payload.transaction_id),
         signature,
         timed,
+        canonicalRetry,
       )
     } catch (error) {
       throw withCode(error)

@@ -1,4 +1,5 @@
-//! `JsText`: a JS string's UTF-8 bytes, converted in one pass.
+//! `JsText`: a JS string's UTF-8 bytes, converted in one pass (the body, the signature header
+//! and the envelope fields every request passes).
 
 use std::ptr;
 
@@ -19,6 +20,10 @@ impl JsText {
     /// The text (V8 writes lone surrogates as U+FFFD, so the bytes are UTF-8).
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    pub fn into_string(self) -> String {
+        String::from_utf8(self.0).unwrap_or_default()
     }
 }
 

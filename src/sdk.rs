@@ -2,6 +2,7 @@
 //! V8's `JSON.parse` on the JS side builds objects far faster than setting properties one napi
 //! call at a time.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,11 +11,14 @@ use eka_webhook_core::error::CoreError;
 use eka_webhook_core::events::{AppointmentContext, WebhookEvent};
 use eka_webhook_core::faults::{Fault, FaultSink};
 use eka_webhook_core::persistence::reminder_store::ReminderRow;
-use eka_webhook_core::pipeline::{Admission, EventSink, WebhookResult, INVALID_JSON_BODY};
+use eka_webhook_core::pipeline::{
+    Admission, EventSink, Pipeline, WebhookResult, INVALID_JSON_BODY,
+};
 use eka_webhook_core::reminders::durable::{DueAt, DurableFire};
 use eka_webhook_core::reminders::{ReminderSink, ScheduledReminder};
 use eka_webhook_core::sdk::WebhookSdk;
 use eka_webhook_core::server::StandaloneServer;
+use eka_webhook_core::signature::INVALID_SIGNATURE;
 use eka_webhook_core::telemetry::{delivery_reason, PhaseTimings};
 use napi::bindgen_prelude::{BufferSlice, Either, FromNapiValue, PromiseRaw, Unknown};
 use napi::Env;
@@ -35,21 +39,24 @@ pub struct NativeWebhookEvent {
     pub context_json: Option<String>,
 }
 
-/// The result of `handle` on every path. Failures have `error` (the body is `{error}`);
-/// successes `eventType` and, for enriched events, `contextJson` (the body is
-/// `{success: true, event: eventType, ...context}`).
+/// The result of `handle` on every path. Failures have `error` (the body is `{error}`); a
+/// success is for the `event` the call passed (the body is `{success: true, event,
+/// ...context}`), with `contextJson` for enriched events. Only what a result has is set:
+/// each property costs V8 a map transition, on every request.
 #[napi(object)]
 pub struct NativeWebhookResult {
     pub status: u32,
     pub error: Option<String>,
-    pub event_type: Option<String>,
     pub context_json: Option<String>,
     /// The phases that ran, in order, when the call asked for them (a traced delivery).
     pub phases: Option<Vec<NativePhase>>,
-    /// The delivery ledger has it done already: `onEvent` must not run.
-    pub duplicate: bool,
-    /// The ledger key this call claimed: hand it to `settleDelivery` once the answer is final.
+    /// True when the delivery ledger has it done already (`onEvent` must not run).
+    pub duplicate: Option<bool>,
+    /// The ledger key this call claimed, when `onEvent` follows: hand it to `finishDelivery`.
     pub claimed_key: Option<String>,
+    /// Set when the answer is final (counted already) and the call asked for phases: the
+    /// delivery's reason (`ok`, `signature_invalid`, …) for its span.
+    pub reason: Option<String>,
 }
 
 /// One phase of a delivery, for its telemetry span.
@@ -72,25 +79,85 @@ pub struct NativeApiCall {
     pub duration_ms: f64,
 }
 
-fn to_native_result(result: WebhookResult, timings: Option<PhaseTimings>) -> NativeWebhookResult {
-    claimed_result(result, timings, None)
+/// `handle`'s answer without the pipeline's waiting steps (see [`conclude`]).
+fn answer_now<'env>(
+    env: &'env Env,
+    pipeline: &Pipeline,
+    result: WebhookResult,
+    claimed: Option<String>,
+    timed: bool,
+    timings: PhaseTimings,
+) -> HandleResult<'env> {
+    match conclude(pipeline, result, claimed, timed, timings) {
+        Either::A(answer) => Ok(Either::A(answer)),
+        Either::B(settling) => Ok(Either::B(
+            env.spawn_future(async move { Ok(settling.await) })?,
+        )),
+    }
 }
 
-fn claimed_result(
+/// The pipeline's answer as `handle` returns it: as it is when `onEvent` follows (the glue
+/// ends the delivery); otherwise counted, with its claim settled — after the returned future
+/// while a database records the settle.
+fn conclude(
+    pipeline: &Pipeline,
     result: WebhookResult,
-    timings: Option<PhaseTimings>,
+    claimed: Option<String>,
+    timed: bool,
+    timings: PhaseTimings,
+) -> Either<NativeWebhookResult, impl Future<Output = NativeWebhookResult> + Send + 'static> {
+    if pipeline.on_event_follows(&result) {
+        return Either::A(to_native_result(result, timed, timings, claimed));
+    }
+    match pipeline.finish(claimed, &result) {
+        None => Either::A(final_result_counted(result, timed, timings)),
+        Some(settling) => Either::B(async move {
+            settling.await;
+            final_result_counted(result, timed, timings)
+        }),
+    }
+}
+
+/// `handle`'s result: at once, or a promise when the pipeline waits.
+type HandleResult<'env> =
+    napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>>;
+
+/// A delivery's final answer: counted here (no claim is left to settle).
+fn final_result(
+    pipeline: &Pipeline,
+    result: WebhookResult,
+    timed: bool,
+    timings: PhaseTimings,
+) -> NativeWebhookResult {
+    pipeline.record_delivery(&result);
+    final_result_counted(result, timed, timings)
+}
+
+/// A final answer already counted: with its reason when the delivery is traced.
+fn final_result_counted(
+    result: WebhookResult,
+    timed: bool,
+    timings: PhaseTimings,
+) -> NativeWebhookResult {
+    let reason = timed.then(|| delivery_reason(&result).to_string());
+    NativeWebhookResult {
+        reason,
+        ..to_native_result(result, timed, timings, None)
+    }
+}
+
+fn to_native_result(
+    result: WebhookResult,
+    timed: bool,
+    timings: PhaseTimings,
     claimed_key: Option<String>,
 ) -> NativeWebhookResult {
-    let duplicate = result.duplicate;
-    let (event_type, context_json) = match result.event {
-        Some(event) => (
-            Some(event.event_type),
-            event.context.as_deref().map(context_json),
-        ),
-        None => (None, None),
-    };
+    let duplicate = result.duplicate.then_some(true);
+    let context_json = result
+        .event
+        .and_then(|event| event.context.as_deref().map(context_json));
     let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    let phases = timings.map(|timings| {
+    let phases = timed.then(|| {
         let phase = |p: &eka_webhook_core::telemetry::PhaseTiming| NativePhase {
             name: p.phase.name().to_string(),
             start_ms: millis(p.start),
@@ -102,11 +169,11 @@ fn claimed_result(
     NativeWebhookResult {
         status,
         error: result.error,
-        event_type,
         context_json,
         phases,
         duplicate,
         claimed_key,
+        reason: None,
     }
 }
 
@@ -332,93 +399,120 @@ impl NativeWebhookSdk {
 
     /// A request from a JS door, which parsed the body with `JSON.parse` and read the
     /// envelope fields from the parsed payload. `body` is the text to verify, as received (a
-    /// Buffer is borrowed, not copied) or `JSON.stringify` output. The result is returned at
-    /// once, or as a promise when the event is enriched from the Eka Care API.
+    /// Buffer is borrowed, not copied) or `JSON.stringify` output. `canonicalRetry`: the glue
+    /// retries an invalid signature with the body's canonical form, so that answer is not the
+    /// delivery's last. The result is returned at once, or as a promise when the event is
+    /// enriched from the Eka Care API or claimed in a database. A final answer is counted (and
+    /// its claim settled) here; after a fresh success with `onEvent` configured, the glue calls
+    /// `onEvent`, then `finishDelivery`.
     #[napi(
         catch_unwind,
         ts_return_type = "NativeWebhookResult | Promise<NativeWebhookResult>"
     )]
     // Each field crosses as its own argument: an options object would cost a napi property
-    // lookup per field on every request.
+    // lookup per field on every request. The return type is spelled out (not `HandleResult`):
+    // napi's macro makes an `Err` a throw only for a literal `Result`.
     #[allow(clippy::too_many_arguments)]
     pub fn handle<'env>(
         &self,
         env: &'env Env,
         #[napi(ts_arg_type = "string | Buffer")] body: Either<JsText, BufferSlice>,
-        event: Option<String>,
-        appointment_id: Option<String>,
-        p_aid: Option<String>,
-        transaction_id: Option<String>,
+        #[napi(ts_arg_type = "string | undefined | null")] event: Option<JsText>,
+        #[napi(ts_arg_type = "string | undefined | null")] appointment_id: Option<JsText>,
+        #[napi(ts_arg_type = "string | undefined | null")] p_aid: Option<JsText>,
+        #[napi(ts_arg_type = "string | undefined | null")] transaction_id: Option<JsText>,
         #[napi(ts_arg_type = "string | undefined | null")] signature_header: Option<JsText>,
         timed: bool,
+        canonical_retry: bool,
     ) -> napi::Result<Either<NativeWebhookResult, PromiseRaw<'env, NativeWebhookResult>>> {
         if self.core.is_closed() {
             return Err(to_js_error(CoreError::Closed(
                 "WebhookSDK: this instance was closed".into(),
             )));
         }
+        let pipeline = self.core.pipeline();
+        let mut timings = if timed {
+            PhaseTimings::default()
+        } else {
+            PhaseTimings::off()
+        };
         let bytes = match &body {
             // V8 writes a string as UTF-8 (a lone surrogate as U+FFFD).
             Either::A(text) => text.as_bytes(),
             // A Buffer that is not UTF-8 is not the text JSON.parse read (it decoded it lossily).
             Either::B(buffer) if std::str::from_utf8(buffer).is_err() => {
                 let result = WebhookResult::failure(400, INVALID_JSON_BODY);
-                return Ok(Either::A(to_native_result(
-                    result,
-                    timed.then(PhaseTimings::default),
-                )));
+                return Ok(Either::A(final_result(pipeline, result, timed, timings)));
             }
             Either::B(buffer) => &buffer[..],
         };
         let envelope = Envelope {
-            event,
-            appointment_id,
-            p_aid,
-            transaction_id,
+            event: event.map(JsText::into_string),
+            appointment_id: appointment_id.map(JsText::into_string),
+            p_aid: p_aid.map(JsText::into_string),
+            transaction_id: transaction_id.map(JsText::into_string),
         };
-        let pipeline = self.core.pipeline();
         let header = signature_header.as_ref().map(JsText::as_str);
         // The canonical form is the glue's to compute (JSON.stringify), on an invalid signature.
-        let mut timings = PhaseTimings::default();
         let accepted = match pipeline.accept(bytes, || None, envelope, header, &mut timings) {
             Ok(accepted) => accepted,
+            Err(rejection) if canonical_retry && rejection.message == INVALID_SIGNATURE => {
+                let result = rejection.into();
+                return Ok(Either::A(to_native_result(result, timed, timings, None)));
+            }
             Err(rejection) => {
-                return Ok(Either::A(to_native_result(
-                    rejection.into(),
-                    timed.then_some(timings),
-                )))
+                let result = rejection.into();
+                return Ok(Either::A(final_result(pipeline, result, timed, timings)));
             }
         };
-        let claims = pipeline.has_ledger() && accepted.delivery_key.is_some();
-        if !accepted.is_enriched() && !claims {
-            let event = WebhookEvent {
-                event_type: accepted.event_type,
-                context: None,
-            };
-            let result = WebhookResult::success(event);
-            return Ok(Either::A(to_native_result(
-                result,
-                timed.then_some(timings),
-            )));
-        }
         let pipeline = pipeline.clone();
+        // Nothing to wait for: a ledger answer, or an event with nothing to fetch.
+        let admission = match pipeline.admit_now(&accepted, &mut timings) {
+            Some(Admission::Answer(answer)) => {
+                return answer_now(env, &pipeline, answer, None, timed, timings)
+            }
+            Some(Admission::Run { claimed }) if !accepted.is_enriched() => {
+                let event = WebhookEvent {
+                    event_type: accepted.event_type,
+                    context: None,
+                };
+                let success = WebhookResult::success(event);
+                return answer_now(env, &pipeline, success, claimed, timed, timings);
+            }
+            admission => admission,
+        };
         let promise = env.spawn_future(async move {
-            let claimed = match pipeline.admit(&accepted, &mut timings).await {
-                Admission::Run { claimed } => claimed,
-                Admission::Answer(answer) => {
-                    return Ok(to_native_result(answer, timed.then_some(timings)))
-                }
+            let admission = match admission {
+                Some(admission) => admission,
+                None => pipeline.admit(&accepted, &mut timings).await,
             };
-            let result = pipeline.complete(accepted, &mut timings).await;
-            Ok(claimed_result(result, timed.then_some(timings), claimed))
+            let (result, claimed) = match admission {
+                Admission::Run { claimed } => {
+                    (pipeline.complete(accepted, &mut timings).await, claimed)
+                }
+                Admission::Answer(answer) => (answer, None),
+            };
+            Ok(match conclude(&pipeline, result, claimed, timed, timings) {
+                Either::A(answer) => answer,
+                Either::B(settling) => settling.await,
+            })
         })?;
         Ok(Either::B(promise))
     }
 
-    /// Counts a JS door's delivery once its answer is final (after `onEvent`); returns its
-    /// reason (`ok`, `signature_invalid`, …) for the delivery's span.
-    #[napi(catch_unwind)]
-    pub fn record_delivery(&self, status: u32, error: Option<String>) -> &'static str {
+    /// Ends a JS door's delivery after `onEvent` (or an answer the glue gave without `handle`):
+    /// counts it and settles its claim (`claimedKey` of `handle`'s result), done on a 200,
+    /// released otherwise so the sender's retry runs it again. Returns its reason (`ok`,
+    /// `signature_invalid`, …) for the delivery's span; a promise of it while a database
+    /// ledger records the settle.
+    #[napi(catch_unwind, ts_return_type = "string | Promise<string>")]
+    pub fn finish_delivery<'env>(
+        &self,
+        env: &'env Env,
+        claimed_key: Option<String>,
+        status: u32,
+        error: Option<String>,
+    ) -> napi::Result<Either<&'static str, PromiseRaw<'env, &'static str>>> {
         let status = u16::try_from(status).unwrap_or(500);
         let result = match error {
             Some(message) => WebhookResult::failure(status, message),
@@ -430,15 +524,17 @@ impl NativeWebhookSdk {
                 duplicate: false,
             },
         };
-        self.core.pipeline().record_delivery(&result);
-        delivery_reason(&result)
-    }
-
-    /// Records the end of a delivery `handle` claimed (`claimedKey`): done when it succeeded,
-    /// released otherwise, so the sender's retry runs it again.
-    #[napi(catch_unwind)]
-    pub async fn settle_delivery(&self, key: String, succeeded: bool) {
-        self.core.pipeline().settle(&key, succeeded).await;
+        let reason = delivery_reason(&result);
+        match self.core.pipeline().finish(claimed_key, &result) {
+            None => Ok(Either::A(reason)),
+            Some(settling) => {
+                let promise = env.spawn_future(async move {
+                    settling.await;
+                    Ok(reason)
+                })?;
+                Ok(Either::B(promise))
+            }
+        }
     }
 
     /// Starts polling for due durable reminders (once; not with `reminders.poll: false`).

@@ -4,6 +4,7 @@
 //! server comes in through [`Pipeline::handle_bytes`].
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -178,9 +179,31 @@ impl Pipeline {
         }
     }
 
-    /// True when deliveries go through the ledger (its claim waits).
-    pub fn has_ledger(&self) -> bool {
-        self.ledger.is_some()
+    /// True when the door calls `onEvent` after this answer (a fresh success, with an `onEvent`
+    /// configured): the delivery ends only after it, with [`Pipeline::finish`].
+    pub fn on_event_follows(&self, result: &WebhookResult) -> bool {
+        self.on_event.is_some() && result.event.is_some() && !result.duplicate
+    }
+
+    /// True when the answer is known as the delivery is claimed: no `onEvent` follows and there
+    /// is nothing to fetch (persistence acts only on enriched events). The ledger then records
+    /// it done at once, and nothing is left to settle.
+    fn answer_known_at_claim(&self, accepted: &Accepted) -> bool {
+        self.on_event.is_none() && !accepted.is_enriched()
+    }
+
+    /// The ledger's answer when it needs no waiting: no ledger or no key (run it unclaimed), or
+    /// the window in memory. `None`: the ledger is a database's, ask [`Pipeline::admit`].
+    pub fn admit_now(&self, accepted: &Accepted, timings: &mut PhaseTimings) -> Option<Admission> {
+        let (Some(ledger), Some(key)) = (&self.ledger, &accepted.delivery_key) else {
+            return Some(Admission::Run { claimed: None });
+        };
+        if !ledger.is_in_memory() {
+            return None;
+        }
+        let done = self.answer_known_at_claim(accepted);
+        let claim = timings.time(Phase::Dedupe, || ledger.claim_now(key, done))?;
+        Some(self.admission(accepted, key, done, claim))
     }
 
     /// Claims an accepted delivery in the ledger (the dedupe phase). A ledger that cannot be
@@ -189,17 +212,10 @@ impl Pipeline {
         let (Some(ledger), Some(key)) = (&self.ledger, &accepted.delivery_key) else {
             return Admission::Run { claimed: None };
         };
-        let claim = ledger.claim(key, &accepted.event_type);
+        let done = self.answer_known_at_claim(accepted);
+        let claim = ledger.claim(key, &accepted.event_type, done);
         match timings.time_async(Phase::Dedupe, claim).await {
-            Ok(Claim::Claimed) => Admission::Run {
-                claimed: Some(key.clone()),
-            },
-            Ok(Claim::Done) => {
-                Admission::Answer(WebhookResult::duplicate(accepted.event_type.clone()))
-            }
-            Ok(Claim::InProgress) => {
-                Admission::Answer(WebhookResult::failure(409, DELIVERY_IN_PROGRESS))
-            }
+            Ok(claim) => self.admission(accepted, key, done, claim),
             Err(err) => {
                 logger::error(&format!(
                     "WebhookSDK: delivery ledger unavailable, running {key} unchecked: {err}"
@@ -209,18 +225,45 @@ impl Pipeline {
         }
     }
 
-    /// Records a claimed delivery's outcome: done on success, released (a retry runs it again)
-    /// otherwise.
-    pub async fn settle(&self, key: &str, succeeded: bool) {
-        if let Some(ledger) = &self.ledger {
-            ledger.settle(key, succeeded).await;
+    /// What a claim means for the delivery; a claim recorded `done` leaves nothing to settle.
+    fn admission(&self, accepted: &Accepted, key: &str, done: bool, claim: Claim) -> Admission {
+        match claim {
+            Claim::Claimed => Admission::Run {
+                claimed: (!done).then(|| key.to_string()),
+            },
+            Claim::Done => Admission::Answer(WebhookResult::duplicate(accepted.event_type.clone())),
+            Claim::InProgress => {
+                Admission::Answer(WebhookResult::failure(409, DELIVERY_IN_PROGRESS))
+            }
         }
+    }
+
+    /// Ends a delivery at its final answer: counts it, and settles its claim (`claimed`): done
+    /// on a 200, released otherwise so the sender's retry runs it again. The window in memory
+    /// settles at once; a database's settle is the returned future, to await before answering
+    /// (so the sender's next attempt finds it settled).
+    pub fn finish(
+        &self,
+        claimed: Option<String>,
+        result: &WebhookResult,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        self.record_delivery(result);
+        let (Some(ledger), Some(key)) = (&self.ledger, claimed) else {
+            return None;
+        };
+        let succeeded = result.status == 200;
+        if ledger.settle_now(&key, succeeded) {
+            return None;
+        }
+        let ledger = ledger.clone();
+        Some(async move { ledger.settle(&key, succeeded).await })
     }
 
     /// The standalone server's door, end to end: bytes off the wire (empty: no body), parsed
     /// here, `onEvent` called through the [`EventSink`].
     pub async fn handle_bytes(&self, body: &[u8], signature_header: Option<&str>) -> WebhookResult {
-        let mut timings = PhaseTimings::default();
+        // The server reports no phases.
+        let mut timings = PhaseTimings::off();
         let (result, claimed) = match self.accept_bytes(body, signature_header, &mut timings) {
             Ok(accepted) => match self.admit(&accepted, &mut timings).await {
                 Admission::Run { claimed } => {
@@ -232,7 +275,7 @@ impl Pipeline {
         };
         let result = match (&self.on_event, &result.event) {
             // The event exists only on success, whose body was valid UTF-8.
-            (Some(sink), Some(event)) if !result.duplicate => {
+            (Some(sink), Some(event)) if self.on_event_follows(&result) => {
                 let payload_json = String::from_utf8_lossy(body);
                 let delivery = self.deliver(sink.as_ref(), event, &payload_json);
                 match timings.time_async(Phase::OnEvent, delivery).await {
@@ -242,15 +285,14 @@ impl Pipeline {
             }
             _ => result,
         };
-        if let Some(key) = claimed {
-            self.settle(&key, result.status == 200).await;
+        if let Some(settling) = self.finish(claimed, &result) {
+            settling.await;
         }
-        self.record_delivery(&result);
         result
     }
 
-    /// Counts a delivery's final answer (status and reason) for telemetry. The JS doors call it
-    /// once per request, after `onEvent`.
+    /// Counts a delivery's final answer (status and reason) for telemetry: once per request,
+    /// by [`Pipeline::finish`] or for an answer the door gives without the pipeline.
     pub fn record_delivery(&self, result: &WebhookResult) {
         self.api
             .telemetry()
@@ -326,7 +368,11 @@ impl Pipeline {
         if is_appointment_event(&event_type) && appointment_id.is_none() {
             return Err(Rejection::new(400, MISSING_APPOINTMENT_ID));
         }
-        let delivery_key = delivery_key(envelope.transaction_id.as_deref(), signature_header);
+        // Only the ledger needs the key.
+        let delivery_key = self
+            .ledger
+            .as_ref()
+            .and_then(|_| delivery_key(envelope.transaction_id.as_deref(), signature_header));
         Ok(Accepted {
             event_type,
             appointment_id,

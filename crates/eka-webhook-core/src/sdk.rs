@@ -12,7 +12,7 @@ use crate::config::SdkConfig;
 use crate::error::CoreError;
 use crate::faults::{FaultSink, Faults};
 use crate::logger;
-use crate::persistence::ledger::{DeliveryStore, Ledger, MemoryLedger};
+use crate::persistence::ledger::Ledger;
 use crate::persistence::open_stores;
 use crate::persistence::reminder_store::ReminderRow;
 use crate::persistence::schedule::{AppointmentsBetween, Schedule};
@@ -87,11 +87,10 @@ impl WebhookSdk {
             _ => Err("there is no reminder callback bridge".to_string()),
         };
         let ledger = config.delivery_ledger_ttl_seconds.map(|ttl| {
-            let store: Arc<dyn DeliveryStore> = match &schedule {
-                Some(schedule) => schedule.store().clone(),
-                None => Arc::new(MemoryLedger::default()),
-            };
-            Arc::new(Ledger::new(store, ttl))
+            Arc::new(match &schedule {
+                Some(schedule) => Ledger::in_database(schedule.store().clone(), ttl),
+                None => Ledger::in_memory(ttl),
+            })
         });
         let pipeline = Pipeline::new(
             config.clone(),

@@ -26,6 +26,9 @@ pub enum VerifyFailure {
     TimestampInFuture,
 }
 
+/// The answer to a signature that matches no key (the glue then tries the canonical form).
+pub const INVALID_SIGNATURE: &str = "Invalid signature";
+
 impl VerifyFailure {
     pub fn reason(self) -> &'static str {
         match self {
@@ -35,7 +38,7 @@ impl VerifyFailure {
             VerifyFailure::MissingFields => {
                 "Invalid signature header format: missing 't' or 'v1' fields"
             }
-            VerifyFailure::InvalidSignature => "Invalid signature",
+            VerifyFailure::InvalidSignature => INVALID_SIGNATURE,
             VerifyFailure::InvalidTimestamp => "Invalid signature timestamp",
             VerifyFailure::TimestampTooOld => "Signature timestamp is too old",
             VerifyFailure::TimestampInFuture => "Signature timestamp is in the future",

@@ -15,6 +15,7 @@ use crate::pipeline::{
     WebhookResult, BODY_REQUIRED, BODY_TOO_DEEP, DELIVERY_IN_PROGRESS, INVALID_JSON_BODY,
     MISSING_APPOINTMENT_ID, MISSING_EVENT,
 };
+use crate::signature::INVALID_SIGNATURE;
 
 /// The phases of one delivery, in order. `Dedupe` is the delivery ledger's claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,42 +47,56 @@ pub struct PhaseTiming {
     pub duration: Duration,
 }
 
-/// The phases of one delivery as they run.
+/// The phases of one delivery as they run; [`PhaseTimings::off`] for one nobody traces.
 #[derive(Debug, Clone)]
 pub struct PhaseTimings {
-    origin: Instant,
+    /// When the delivery started; `None` when nothing is recorded.
+    origin: Option<Instant>,
     pub phases: Vec<PhaseTiming>,
 }
 
 impl Default for PhaseTimings {
     fn default() -> Self {
         Self {
-            origin: Instant::now(),
+            origin: Some(Instant::now()),
             phases: Vec::new(),
         }
     }
 }
 
 impl PhaseTimings {
+    /// Records nothing and reads no clock: a delivery nobody traces (most of them).
+    pub fn off() -> Self {
+        Self {
+            origin: None,
+            phases: Vec::new(),
+        }
+    }
+
     pub fn time<T>(&mut self, phase: Phase, step: impl FnOnce() -> T) -> T {
+        let Some(origin) = self.origin else {
+            return step();
+        };
         let started = Instant::now();
         let output = step();
-        self.record(phase, started);
+        self.record(origin, phase, started);
         output
     }
 
     pub async fn time_async<T>(&mut self, phase: Phase, step: impl Future<Output = T>) -> T {
+        let Some(origin) = self.origin else {
+            return step.await;
+        };
         let started = Instant::now();
         let output = step.await;
-        self.record(phase, started);
+        self.record(origin, phase, started);
         output
     }
 
-    fn record(&mut self, phase: Phase, started: Instant) {
-        let start = started.saturating_duration_since(self.origin);
+    fn record(&mut self, origin: Instant, phase: Phase, started: Instant) {
         self.phases.push(PhaseTiming {
             phase,
-            start,
+            start: started.saturating_duration_since(origin),
             duration: started.elapsed(),
         });
     }
@@ -282,7 +297,7 @@ pub fn delivery_reason(result: &WebhookResult) -> &'static str {
         MISSING_APPOINTMENT_ID => "missing_appointment_id",
         DELIVERY_IN_PROGRESS => "delivery_in_progress",
         "Missing Eka-Webhook-Signature header" => "signature_missing",
-        "Invalid signature" => "signature_invalid",
+        INVALID_SIGNATURE => "signature_invalid",
         _ if error.starts_with("Invalid signature header format") => "signature_malformed",
         _ if error.starts_with("Signature timestamp") || error == "Invalid signature timestamp" => {
             "signature_timestamp"

@@ -162,21 +162,16 @@ impl DynamoDbStore {
 
     /// CreateTable exactly as the Python SDK issues it.
     async fn create_schedule_table(&self) -> Result<(), PersistenceError> {
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(STATUS_START_TIME_INDEX)
-            .set_key_schema(Some(gsi_key_schema()?))
-            .projection(gsi_projection())
-            .build()
-            .map_err(build_error)?;
+        let gsi = status_start_time_index!(GlobalSecondaryIndex)?;
         self.create_table(
             "CreateTable",
             SCHEDULE_TABLE_NAME,
             "appointment_id",
             |request| {
-                Ok(request
-                    .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
-                    .attribute_definitions(attribute("start_time", ScalarAttributeType::N)?)
-                    .global_secondary_indexes(gsi))
+                let request = gsi_attributes()?
+                    .into_iter()
+                    .fold(request, |request, a| request.attribute_definitions(a));
+                Ok(request.global_secondary_indexes(gsi))
             },
         )
         .await
@@ -213,18 +208,12 @@ impl DynamoDbStore {
     /// UpdateTable adding the GSI to a table created without it (as Python does; the index
     /// builds asynchronously, which can take minutes on a large table).
     async fn add_gsi(&self) -> Result<(), PersistenceError> {
-        let create = CreateGlobalSecondaryIndexAction::builder()
-            .index_name(STATUS_START_TIME_INDEX)
-            .set_key_schema(Some(gsi_key_schema()?))
-            .projection(gsi_projection())
-            .build()
-            .map_err(build_error)?;
+        let create = status_start_time_index!(CreateGlobalSecondaryIndexAction)?;
         self.client()
             .await
             .update_table()
             .table_name(SCHEDULE_TABLE_NAME)
-            .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("start_time", ScalarAttributeType::N)?)
+            .set_attribute_definitions(Some(gsi_attributes()?))
             .global_secondary_index_updates(
                 GlobalSecondaryIndexUpdate::builder().create(create).build(),
             )
@@ -509,7 +498,7 @@ impl DeliveryStore for DynamoDbStore {
             .item("id", AttributeValue::S(id.to_string()))
             .item("event", AttributeValue::S(event.to_string()))
             .item("received_at", number(w.now))
-            .item("status", AttributeValue::S("processing".into()))
+            .item("status", AttributeValue::S(w.status().into()))
             .condition_expression(
                 "attribute_not_exists(id) OR (#s = :processing AND received_at < :stale) \
                  OR received_at < :expired",
@@ -752,6 +741,28 @@ pub(super) fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, Persist
         .key_type(kind)
         .build()
         .map_err(build_error)
+}
+
+/// The status/start_time index, from CreateTable's or UpdateTable's builder: two SDK types with
+/// the same setters and no trait in common.
+macro_rules! status_start_time_index {
+    ($index:ty) => {
+        <$index>::builder()
+            .index_name(STATUS_START_TIME_INDEX)
+            .set_key_schema(Some(gsi_key_schema()?))
+            .projection(gsi_projection())
+            .build()
+            .map_err(build_error)
+    };
+}
+use status_start_time_index;
+
+/// The attributes the index's keys use.
+fn gsi_attributes() -> Result<Vec<AttributeDefinition>, PersistenceError> {
+    Ok(vec![
+        attribute("status", ScalarAttributeType::S)?,
+        attribute("start_time", ScalarAttributeType::N)?,
+    ])
 }
 
 fn gsi_key_schema() -> Result<Vec<KeySchemaElement>, PersistenceError> {

@@ -1,9 +1,11 @@
 //! The delivery ledger: each delivery (keyed by the payload's `transaction_id`, else by the
 //! signature's `t` and `v1`) is acted on once. A delivery is first *claimed* (status
 //! `processing`, an atomic insert), then marked `done` when `onEvent` succeeded, or released
-//! when it failed so the sender's retry runs it again. A claim older than [`CLAIM_TTL_SECONDS`]
-//! belongs to an instance that crashed or hangs, and may be taken over; an entry older than the
-//! ledger's expiry is forgotten.
+//! when it failed so the sender's retry runs it again. A delivery whose answer is known when it
+//! is claimed (no `onEvent`, nothing to fetch) is claimed `done` at once: one write. A claim
+//! older than [`CLAIM_TTL_SECONDS`] belongs to an instance that crashed or hangs, and may be
+//! taken over; an entry older than the ledger's expiry is forgotten. Without persistence the
+//! ledger is a window in memory, answered without waiting.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -39,7 +41,8 @@ pub enum Claim {
     InProgress,
 }
 
-/// The instants a claim compares entries with (epoch seconds).
+/// How a claim is made: the instants it compares entries with (epoch seconds), and the status
+/// it records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimWindow {
     pub now: i64,
@@ -47,13 +50,27 @@ pub struct ClaimWindow {
     pub stale_before: i64,
     /// Any entry received before this has expired.
     pub expired_before: i64,
+    /// Record the entry `done` at once, not `processing`: its answer is already known, so no
+    /// settle follows.
+    pub done: bool,
+}
+
+impl ClaimWindow {
+    /// The status the claim records.
+    pub fn status(&self) -> &'static str {
+        if self.done {
+            STATUS_DONE
+        } else {
+            STATUS_PROCESSING
+        }
+    }
 }
 
 /// Where the ledger lives: one implementation per backend.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
-    /// Atomically records `id` as `processing` unless a live entry exists (a stale claim or an
-    /// expired entry is taken over).
+    /// Atomically records `id` with `window.status()` unless a live entry exists (a stale claim
+    /// or an expired entry is taken over).
     async fn claim(
         &self,
         id: &str,
@@ -95,42 +112,103 @@ pub fn delivery_key(
     ))
 }
 
-/// A store plus the ledger's expiry and the bookkeeping of occasional purges.
+/// Where a ledger keeps its entries.
+enum Entries {
+    /// No persistence: a bounded window in this process.
+    Memory(MemoryLedger),
+    /// The configured database, shared by every instance.
+    Database(Arc<dyn DeliveryStore>),
+}
+
+/// The entries plus the ledger's expiry and the bookkeeping of occasional purges.
 pub struct Ledger {
-    store: Arc<dyn DeliveryStore>,
+    entries: Entries,
     ttl_seconds: i64,
     next_purge: Mutex<i64>,
 }
 
 impl Ledger {
-    pub fn new(store: Arc<dyn DeliveryStore>, ttl_seconds: u64) -> Self {
+    /// The window in memory (no persistence).
+    pub fn in_memory(ttl_seconds: u64) -> Self {
+        Self::new(Entries::Memory(MemoryLedger::default()), ttl_seconds)
+    }
+
+    /// A table (or DynamoDB table) in the configured database.
+    pub fn in_database(store: Arc<dyn DeliveryStore>, ttl_seconds: u64) -> Self {
+        Self::new(Entries::Database(store), ttl_seconds)
+    }
+
+    fn new(entries: Entries, ttl_seconds: u64) -> Self {
         let ttl_seconds = i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 2);
         Self {
-            store,
+            entries,
             ttl_seconds,
             next_purge: Mutex::new(0),
         }
     }
 
-    pub async fn claim(&self, key: &str, event: &str) -> Result<Claim, PersistenceError> {
+    /// True for the window in memory, whose claims and settles need no waiting.
+    pub fn is_in_memory(&self) -> bool {
+        matches!(self.entries, Entries::Memory(_))
+    }
+
+    fn window(&self, done: bool) -> ClaimWindow {
         let now = unix_now();
-        let window = ClaimWindow {
+        ClaimWindow {
             now,
             stale_before: now - CLAIM_TTL_SECONDS,
             expired_before: now - self.ttl_seconds,
+            done,
+        }
+    }
+
+    /// The claim, when it needs no waiting (the window in memory); `None`: `claim` asks the
+    /// database. `done`: see [`ClaimWindow::done`].
+    pub fn claim_now(&self, key: &str, done: bool) -> Option<Claim> {
+        match &self.entries {
+            Entries::Memory(memory) => Some(memory.claim(key, self.window(done))),
+            Entries::Database(_) => None,
+        }
+    }
+
+    pub async fn claim(
+        &self,
+        key: &str,
+        event: &str,
+        done: bool,
+    ) -> Result<Claim, PersistenceError> {
+        let store = match &self.entries {
+            Entries::Memory(memory) => return Ok(memory.claim(key, self.window(done))),
+            Entries::Database(store) => store,
         };
-        let claim = self.store.claim(key, event, window).await?;
-        self.purge_now_and_then(now, window.expired_before).await;
+        let window = self.window(done);
+        let claim = store.claim(key, event, window).await?;
+        self.purge_now_and_then(store.as_ref(), window).await;
         Ok(claim)
+    }
+
+    /// Settles a claim at once when that needs no waiting (in memory); false: `settle` it.
+    pub fn settle_now(&self, key: &str, succeeded: bool) -> bool {
+        match &self.entries {
+            Entries::Memory(memory) => {
+                memory.settle(key, succeeded);
+                true
+            }
+            Entries::Database(_) => false,
+        }
     }
 
     /// Records the end of a claimed delivery: `done` when it succeeded, released otherwise.
     /// A failure is logged: at worst a retry runs the delivery again.
     pub async fn settle(&self, key: &str, succeeded: bool) {
+        let store = match &self.entries {
+            Entries::Memory(memory) => return memory.settle(key, succeeded),
+            Entries::Database(store) => store,
+        };
         let settled = if succeeded {
-            self.store.finish(key).await
+            store.finish(key).await
         } else {
-            self.store.release(key).await
+            store.release(key).await
         };
         if let Err(err) = settled {
             logger::error(&format!(
@@ -139,16 +217,17 @@ impl Ledger {
         }
     }
 
-    /// Purges expired entries at most once an hour per instance.
-    async fn purge_now_and_then(&self, now: i64, before: i64) {
+    /// Purges expired entries at most once an hour per instance (the window in memory evicts
+    /// as it claims).
+    async fn purge_now_and_then(&self, store: &dyn DeliveryStore, window: ClaimWindow) {
         {
             let mut next = self.next_purge.lock().unwrap_or_else(|e| e.into_inner());
-            if now < *next {
+            if window.now < *next {
                 return;
             }
-            *next = now + 3600;
+            *next = window.now + 3600;
         }
-        if let Err(err) = self.store.purge(before).await {
+        if let Err(err) = store.purge(window.expired_before).await {
             logger::error(&format!("WebhookSDK: delivery ledger purge failed: {err}"));
         }
     }
@@ -156,12 +235,13 @@ impl Ledger {
 
 /// The ledger without persistence: a bounded window in this process.
 #[derive(Default)]
-pub struct MemoryLedger {
+struct MemoryLedger {
     entries: Mutex<MemoryEntries>,
 }
 
 #[derive(Default)]
 struct MemoryEntries {
+    /// Each id's claim instant, and whether it is done.
     by_id: HashMap<String, (i64, bool)>,
     /// Ids in claim order, for evicting the oldest; an id may appear again once re-claimed.
     order: VecDeque<(String, i64)>,
@@ -186,50 +266,39 @@ impl MemoryEntries {
     }
 }
 
-#[async_trait]
-impl DeliveryStore for MemoryLedger {
-    async fn claim(
-        &self,
-        id: &str,
-        _event: &str,
-        window: ClaimWindow,
-    ) -> Result<Claim, PersistenceError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+impl MemoryLedger {
+    fn entries(&self) -> std::sync::MutexGuard<'_, MemoryEntries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claim(&self, id: &str, window: ClaimWindow) -> Claim {
+        let mut entries = self.entries();
         let memory_horizon = window.now - MEMORY_MAX_TTL_SECONDS as i64;
-        entries.evict(window.expired_before.max(memory_horizon));
+        let expired_before = window.expired_before.max(memory_horizon);
+        entries.evict(expired_before);
         match entries.by_id.get(id) {
-            Some((_, true)) => return Ok(Claim::Done),
-            Some((at, false)) if *at >= window.stale_before => return Ok(Claim::InProgress),
+            Some((_, true)) => return Claim::Done,
+            Some((at, false)) if *at >= window.stale_before => return Claim::InProgress,
             _ => {}
         }
-        entries.by_id.insert(id.to_string(), (window.now, false));
+        entries
+            .by_id
+            .insert(id.to_string(), (window.now, window.done));
         entries.order.push_back((id.to_string(), window.now));
-        entries.evict(window.expired_before.max(memory_horizon));
-        Ok(Claim::Claimed)
+        entries.evict(expired_before);
+        Claim::Claimed
     }
 
-    async fn finish(&self, id: &str) -> Result<(), PersistenceError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(entry) = entries.by_id.get_mut(id) {
-            entry.1 = true;
+    /// Done when it succeeded; otherwise forgotten (unless done meanwhile), so a retry runs it.
+    fn settle(&self, id: &str, succeeded: bool) {
+        let mut entries = self.entries();
+        match entries.by_id.get_mut(id) {
+            Some(entry) if succeeded => entry.1 = true,
+            Some((_, false)) => {
+                entries.by_id.remove(id);
+            }
+            _ => {}
         }
-        Ok(())
-    }
-
-    async fn release(&self, id: &str) -> Result<(), PersistenceError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.by_id.get(id).is_some_and(|(_, done)| !done) {
-            entries.by_id.remove(id);
-        }
-        Ok(())
-    }
-
-    async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .evict(before);
-        Ok(())
     }
 }
 
@@ -242,6 +311,7 @@ mod tests {
             now,
             stale_before: now - CLAIM_TTL_SECONDS,
             expired_before: now - 1000,
+            done: false,
         }
     }
 
@@ -263,42 +333,45 @@ mod tests {
             .starts_with("sha256:"));
     }
 
-    #[tokio::test]
-    async fn memory_claims_once_releases_on_failure_and_expires() {
+    #[test]
+    fn memory_claims_once_releases_on_failure_and_expires() {
         let ledger = MemoryLedger::default();
-        assert_eq!(
-            ledger.claim("a", "e", window(100)).await.unwrap(),
-            Claim::Claimed
-        );
-        assert_eq!(
-            ledger.claim("a", "e", window(101)).await.unwrap(),
-            Claim::InProgress
-        );
-        ledger.release("a").await.unwrap();
-        assert_eq!(
-            ledger.claim("a", "e", window(102)).await.unwrap(),
-            Claim::Claimed
-        );
-        ledger.finish("a").await.unwrap();
-        assert_eq!(
-            ledger.claim("a", "e", window(103)).await.unwrap(),
-            Claim::Done
-        );
+        assert_eq!(ledger.claim("a", window(100)), Claim::Claimed);
+        assert_eq!(ledger.claim("a", window(101)), Claim::InProgress);
+        ledger.settle("a", false);
+        assert_eq!(ledger.claim("a", window(102)), Claim::Claimed);
+        ledger.settle("a", true);
+        assert_eq!(ledger.claim("a", window(103)), Claim::Done);
+        // A release after it is done changes nothing.
+        ledger.settle("a", false);
+        assert_eq!(ledger.claim("a", window(104)), Claim::Done);
         // A stale claim is taken over; an expired entry is forgotten.
-        assert_eq!(
-            ledger.claim("b", "e", window(200)).await.unwrap(),
-            Claim::Claimed
-        );
-        assert_eq!(
-            ledger
-                .claim("b", "e", window(200 + CLAIM_TTL_SECONDS + 1))
-                .await
-                .unwrap(),
-            Claim::Claimed
-        );
-        assert_eq!(
-            ledger.claim("a", "e", window(1200)).await.unwrap(),
-            Claim::Claimed
-        );
+        assert_eq!(ledger.claim("b", window(200)), Claim::Claimed);
+        let stale = window(200 + CLAIM_TTL_SECONDS + 1);
+        assert_eq!(ledger.claim("b", stale), Claim::Claimed);
+        assert_eq!(ledger.claim("a", window(1200)), Claim::Claimed);
+    }
+
+    #[test]
+    fn memory_claim_done_at_once_needs_no_settle() {
+        let ledger = MemoryLedger::default();
+        let done = ClaimWindow {
+            done: true,
+            ..window(100)
+        };
+        assert_eq!(ledger.claim("a", done), Claim::Claimed);
+        assert_eq!(ledger.claim("a", window(101)), Claim::Done);
+        // Even long after a processing claim would have gone stale.
+        let later = window(100 + CLAIM_TTL_SECONDS + 1);
+        assert_eq!(ledger.claim("a", later), Claim::Done);
+    }
+
+    #[test]
+    fn the_window_in_memory_answers_without_waiting() {
+        let ledger = Ledger::in_memory(DEFAULT_LEDGER_TTL_SECONDS);
+        assert_eq!(ledger.claim_now("k", false), Some(Claim::Claimed));
+        assert_eq!(ledger.claim_now("k", false), Some(Claim::InProgress));
+        assert!(ledger.settle_now("k", true));
+        assert_eq!(ledger.claim_now("k", false), Some(Claim::Done));
     }
 }

@@ -107,7 +107,7 @@ impl SqlDialect for MySql {
 
     // Not `ON DUPLICATE KEY UPDATE`: with CLIENT_FOUND_ROWS a no-op update still counts a row.
     const CLAIM_INSERT_SQL: &'static str = "INSERT IGNORE INTO eka_webhook_delivery \
-         (id, event, received_at, status) VALUES (?, ?, ?, 'processing')";
+         (id, event, received_at, status) VALUES (?, ?, ?, ?)";
 
     const INLINE_INDEX: bool = true;
     const INSERT_IGNORE: (&'static str, &'static str) = ("INSERT IGNORE", "");

@@ -167,7 +167,7 @@ pub trait SqlDialect: Database {
     /// any missing column is added (so also on an older table that lacks it).
     const INLINE_INDEX: bool;
     /// Inserts a delivery ledger entry `(id, event, received_at, status)` unless its id exists,
-    /// affecting no row then.
+    /// affecting no row then. Binds, in order: id, event, received_at, status.
     const CLAIM_INSERT_SQL: &'static str;
     /// The family of a type as the database reports it for an existing column.
     fn type_family(declared: &str) -> TypeFamily;
@@ -221,7 +221,7 @@ pub const CREATE_DELIVERY_TABLE_SQL: &str = "CREATE TABLE IF NOT EXISTS eka_webh
 )";
 /// Takes over a stale claim or an expired entry; the row lock makes one of two racers win.
 const TAKE_OVER_DELIVERY_SQL: &str = "UPDATE eka_webhook_delivery \
-     SET event = ?, received_at = ?, status = 'processing' \
+     SET event = ?, received_at = ?, status = ? \
      WHERE id = ? AND ((status = 'processing' AND received_at < ?) OR received_at < ?)";
 const DELIVERY_STATUS_SQL: &str = "SELECT status FROM eka_webhook_delivery WHERE id = ?";
 const FINISH_DELIVERY_SQL: &str = "UPDATE eka_webhook_delivery SET status = 'done' WHERE id = ?";
@@ -230,7 +230,7 @@ const RELEASE_DELIVERY_SQL: &str =
 const PURGE_DELIVERIES_SQL: &str = "DELETE FROM eka_webhook_delivery WHERE received_at < ?";
 /// `INSERT … ON CONFLICT DO NOTHING`: PostgreSQL's and SQLite's ledger claim.
 pub const ON_CONFLICT_CLAIM_SQL: &str = "INSERT INTO eka_webhook_delivery \
-     (id, event, received_at, status) VALUES (?, ?, ?, 'processing') ON CONFLICT (id) DO NOTHING";
+     (id, event, received_at, status) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
 
 /// The statements a store runs, with the dialect's bind markers.
 struct Statements {
@@ -720,7 +720,8 @@ where
         for _ in 0..3 {
             let insert = || {
                 let query = sqlx::query(statement(&stmts.claim_insert));
-                query.bind(id).bind(event).bind(w.now).execute(self.pool())
+                let query = query.bind(id).bind(event).bind(w.now);
+                query.bind(w.status()).execute(self.pool())
             };
             let inserted = self.write(insert).await.map_err(|e| self.error(e))?;
             if D::rows_affected(&inserted) > 0 {
@@ -728,7 +729,7 @@ where
             }
             let take_over = || {
                 let query = sqlx::query(statement(&stmts.take_over_delivery));
-                let query = query.bind(event).bind(w.now).bind(id);
+                let query = query.bind(event).bind(w.now).bind(w.status()).bind(id);
                 query
                     .bind(w.stale_before)
                     .bind(w.expired_before)
