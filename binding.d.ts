@@ -116,12 +116,14 @@ export interface NativeCloseReport {
 }
 
 /**
- * A failure the SDK handled itself (a schedule write dropped, …), for `onError` and the
- * warnings.
+ * A failure the SDK handled itself (a schedule write dropped, a reminder failed, …), for
+ * `onError` and the warnings.
  */
 export interface NativeFault {
-  /** `EKA_WRITE_DROPPED`, `EKA_QUEUE_FULL` or `EKA_WRITE_GAVE_UP`. */
+  /** The SDK error code of its kind: `ERR_PERSISTENCE` or `ERR_REMINDER`. */
   code: string
+  /** The precise kind, e.g. `EKA_WRITE_DROPPED` or `EKA_REMINDER_FAILED`. */
+  fault: string
   appointmentId?: string
   message: string
 }

@@ -8,21 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setup, appointmentPayload, signedHeaders, SAMPLE } from './support/sdk.mjs'
+import { setup, appointmentPayload, signedHeaders, collectWarnings, SAMPLE } from './support/sdk.mjs'
 import { SAMPLE_NAMES } from './support/webhooks.mjs'
 
 const BOUNDED = { timeout: 30_000 }
 const ON_EVENT_FAILED = { error: 'Internal server error while processing webhook event' }
-
-/** Collects the process warnings with `code` until the returned function is called. */
-function warningsWithCode(code) {
-  const seen = []
-  const listener = (warning) => {
-    if (warning.code === code) seen.push(warning)
-  }
-  process.on('warning', listener)
-  return { seen, stop: () => process.off('warning', listener) }
-}
 
 /** An onEvent that never settles, and a promise of its first call. */
 function hangingOnEvent() {
@@ -40,7 +30,7 @@ for (const door of ['handleRequest', 'sdk.listen()']) {
     const persistence = { type: 'sqlite', filename: join(dir, 'schedule.db') }
     const hanging = hangingOnEvent()
     const t = await setup({ onEvent: hanging.onEvent, closeTimeoutMs: 300, persistence })
-    const warnings = warningsWithCode('EKA_CLOSE_TIMEOUT')
+    const warnings = collectWarnings((code) => code === 'EKA_CLOSE_TIMEOUT')
     let retry
     try {
       const payload = appointmentPayload('appointment.created', SAMPLE.appointmentId)
@@ -64,8 +54,8 @@ for (const door of ['handleRequest', 'sdk.listen()']) {
       assert.deepEqual(await answered, { status: 500, body: ON_EVENT_FAILED })
 
       await nextTick()
-      assert.equal(warnings.seen.length, 1)
-      const { message } = warnings.seen[0]
+      assert.equal(warnings.warnings.length, 1)
+      const { message } = warnings.warnings[0]
       assert.match(message, /close\(\) stopped waiting after 300 ms \('closeTimeoutMs'\): 1 delivery was still in onEvent/)
       assert.ok(message.includes(`appointment.created (transaction_id "${payload.transaction_id}")`), message)
       assert.doesNotMatch(message, SAMPLE_NAMES)
@@ -89,7 +79,7 @@ test('close() waits for an onEvent that settles within closeTimeoutMs, and cuts 
   let finish
   const onEvent = () => new Promise((resolve) => (finish = resolve))
   const t = await setup({ onEvent, closeTimeoutMs: 5000 })
-  const warnings = warningsWithCode('EKA_CLOSE_TIMEOUT')
+  const warnings = collectWarnings((code) => code === 'EKA_CLOSE_TIMEOUT')
   try {
     const payload = appointmentPayload()
     const answered = t.sdk.handleRequest(payload, signedHeaders(payload))
@@ -99,7 +89,7 @@ test('close() waits for an onEvent that settles within closeTimeoutMs, and cuts 
     assert.deepEqual(await closed, { cutDeliveries: [], unflushedWrites: 0 })
     assert.equal((await answered).status, 200)
     await nextTick()
-    assert.deepEqual(warnings.seen, [])
+    assert.deepEqual(warnings.warnings, [])
   } finally {
     warnings.stop()
     await t.simulator.close()

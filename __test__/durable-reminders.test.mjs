@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 
 import { BACKENDS } from './support/backends.mjs'
 import { startProcess } from './support/processes.mjs'
-import { CLIENT, SIGNING_KEY, WebhookSDK, appointmentPayload, signedHeaders, startSimulator } from './support/sdk.mjs'
+import { CLIENT, SIGNING_KEY, WebhookSDK, appointmentPayload, collectWarnings, signedHeaders, startSimulator } from './support/sdk.mjs'
 
 const WORKER = fileURLToPath(new URL('./support/reminder-worker.mjs', import.meta.url))
 const REMINDERS = 1000
@@ -235,4 +235,81 @@ test('reminders config and arguments are checked', async () => {
   await assert.rejects(sdk.reminders.schedule({ appointmentId: 'a', name: 'x', beforeStart: -1 }), /beforeStart/)
   await assert.rejects(sdk.reminders.list({ status: 'nope' }), /status must be one of/)
   await sdk.close()
+})
+
+test('sqlite: a retried, a failed and a missed reminder reach onError and warn once per kind, with ids only', { timeout: 60_000 }, async (t) => {
+  const simulator = await startSimulator()
+  const place = await BACKENDS.find((backend) => backend.name === 'sqlite').open('durable-faults')
+  const errors = []
+  const { warnings, stop: stopWarnings } = collectWarnings((code) => code.startsWith('EKA_REMINDER_'))
+  const reminders = { poll: false, maxAttempts: 2, missedGraceSeconds: 30 }
+  const sdk = new WebhookSDK({ ...CLIENT, apiBaseUrl: simulator.url, persistence: place.persistence, reminders, onError: (error) => errors.push(error) })
+  t.after(async () => {
+    stopWarnings()
+    await sdk.close()
+    await simulator.close()
+    await place.cleanup()
+  })
+  sdk.reminders.define('sms', () => {
+    throw new Error('SMS gateway down')
+  })
+  const flaky = await sdk.reminders.schedule({ appointmentId: 'apt-bk-1', name: 'sms', at: new Date(Date.now() - 10) })
+  assert.equal((await sdk.reminders.runDue()).retried, 1)
+  await sleep(1100)
+  assert.equal((await sdk.reminders.runDue()).failed, 1)
+  const late = await sdk.reminders.schedule({ appointmentId: 'apt-bk-2', name: 'sms', at: new Date(Date.now() - 60_000) })
+  assert.equal((await sdk.reminders.runDue()).missed, 1)
+
+  await waitFor('onError heard of all three', () => errors.length === 3, 10_000)
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.fault, e.appointmentId]),
+    [
+      ['ERR_REMINDER', 'EKA_REMINDER_RETRY', 'apt-bk-1'],
+      ['ERR_REMINDER', 'EKA_REMINDER_FAILED', 'apt-bk-1'],
+      ['ERR_REMINDER', 'EKA_REMINDER_MISSED', 'apt-bk-2'],
+    ],
+  )
+  assert.ok(errors.every((e) => e instanceof Error))
+  assert.match(errors[0].message, new RegExp(`reminder ${flaky.id} \\('sms'\\) attempt 1 failed, retrying .*: SMS gateway down`))
+  assert.match(errors[1].message, new RegExp(`reminder ${flaky.id} \\('sms'\\) failed after attempt 2: SMS gateway down`))
+  assert.match(errors[2].message, new RegExp(`reminder ${late.id} \\('sms'\\) was missed: \\d+ ms past due`))
+  await waitFor('the warnings', () => warnings.length === 3, 5000)
+  assert.deepEqual(warnings.map((w) => w.code), ['EKA_REMINDER_RETRY', 'EKA_REMINDER_FAILED', 'EKA_REMINDER_MISSED'])
+  for (const text of [...errors, ...warnings].map((e) => e.message)) {
+    assert.doesNotMatch(text, /demo-secret|Ananya|Sharma|\+91/, 'ids only: no secret, no patient details')
+  }
+})
+
+test('sqlite: the reminders database failing while polling and while following a webhook reaches onError, one warning a minute', { timeout: 60_000 }, async (t) => {
+  const simulator = await startSimulator()
+  const errors = []
+  const { warnings, stop: stopWarnings } = collectWarnings((code) => code.startsWith('EKA_REMINDER_'))
+  // A file in a directory that does not exist: every store call fails, as with a database away.
+  const persistence = { type: 'sqlite', filename: `/nonexistent-eka-${process.pid}/reminders.db` }
+  const sdk = new WebhookSDK({
+    ...CLIENT,
+    signingKey: SIGNING_KEY,
+    apiBaseUrl: simulator.url,
+    persistence,
+    reminders: { pollIntervalMs: 100 },
+    onError: (error) => errors.push(error),
+  })
+  t.after(async () => {
+    stopWarnings()
+    await sdk.close()
+    await simulator.close()
+  })
+  sdk.reminders.define('sms', () => {})
+  const storeErrors = () => errors.filter((e) => e.fault === 'EKA_REMINDER_STORE')
+  await waitFor('two failed polls', () => storeErrors().length >= 2, 10_000)
+  const polled = storeErrors()[0]
+  assert.equal(polled.code, 'ERR_REMINDER')
+  assert.equal(polled.appointmentId, undefined)
+  assert.match(polled.message, /polling for due reminders failed: .*cannot open the file/)
+
+  const moved = appointmentPayload('appointment.updated', 'apt-bk-1')
+  assert.equal((await sdk.handleRequest(moved, signedHeaders(moved))).status, 200, 'the webhook still succeeds')
+  const rearm = await waitFor('the failed re-arm', () => storeErrors().find((e) => e.appointmentId === 'apt-bk-1'), 10_000)
+  assert.match(rearm.message, /could not update the reminders of appointment apt-bk-1: /)
+  assert.deepEqual(warnings.map((w) => w.code), ['EKA_REMINDER_STORE'], 'one warning a minute for the kind')
 })

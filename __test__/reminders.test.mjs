@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { setupFor, SAMPLE } from './support/sdk.mjs'
+import { setupFor, collectWarnings, SAMPLE } from './support/sdk.mjs'
 import { ROOT } from './support/python.mjs'
 import { run as runProcess } from './support/processes.mjs'
 
@@ -97,6 +97,42 @@ test('cancel before the fire time: no callback and no API call; cancel after fir
   await fired.promise
   later.cancel()
   assert.equal(later.cancelled, false, 'a reminder that already fired is not marked cancelled')
+})
+
+test('a failed fetch (API errors switched on) and a throwing callback reach onError and warn once per kind, with ids only', async (ctx) => {
+  const errors = []
+  const t = await setupFor(ctx, { onError: (error) => errors.push(error) })
+  const { warnings, stop } = collectWarnings((code) => code.startsWith('EKA_REMINDER_'))
+  ctx.after(stop)
+  t.simulator.setFault('appointment', SAMPLE.appointmentId, { status: 500 })
+  let calls = 0
+  const soon = () => new Date(Date.now() + 100)
+  const unfetched = t.sdk.scheduleReminder({ cronTime: soon(), appointmentId: SAMPLE.appointmentId, callback: () => calls++ })
+  const throwing = t.sdk.scheduleReminder({
+    cronTime: soon(),
+    appointmentId: SAMPLE.followupAppointmentId,
+    callback: async () => {
+      throw new Error('SMS gateway down')
+    },
+  })
+  const deadline = Date.now() + 20_000
+  while (errors.length < 2 && Date.now() < deadline) await within(50)
+  assert.equal(calls, 0, 'no callback without fresh details')
+  const byFault = Object.fromEntries(errors.map((e) => [e.fault, e]))
+  assert.deepEqual(Object.keys(byFault).toSorted(), ['EKA_REMINDER_CALLBACK_FAILED', 'EKA_REMINDER_FETCH_FAILED'])
+  const fetchFailed = byFault.EKA_REMINDER_FETCH_FAILED
+  assert.ok(fetchFailed instanceof Error)
+  assert.equal(fetchFailed.code, 'ERR_REMINDER')
+  assert.equal(fetchFailed.appointmentId, SAMPLE.appointmentId)
+  assert.match(fetchFailed.message, new RegExp(`schedule_reminder error for appointment ${SAMPLE.appointmentId} \\(reminder ${unfetched.id}\\)`))
+  const callbackFailed = byFault.EKA_REMINDER_CALLBACK_FAILED
+  assert.equal(callbackFailed.code, 'ERR_REMINDER')
+  assert.equal(callbackFailed.appointmentId, SAMPLE.followupAppointmentId)
+  assert.match(callbackFailed.message, new RegExp(`reminder callback ${throwing.id} failed: SMS gateway down`))
+  assert.deepEqual(warnings.map((w) => w.code).toSorted(), ['EKA_REMINDER_CALLBACK_FAILED', 'EKA_REMINDER_FETCH_FAILED'])
+  for (const text of [...errors, ...warnings].map((e) => e.message)) {
+    assert.doesNotMatch(text, /demo-secret|whsec_|Ananya|Sharma|\+91/, 'ids only: no secret, no patient details')
+  }
 })
 
 test('a failing fetch at fire time is logged and the callback is not called', async (ctx) => {

@@ -19,6 +19,7 @@ import {
   POSTGRES,
 } from './support/sql.mjs';
 import { startTcpProxy } from './support/tcp-proxy.mjs';
+import { collectWarnings } from './support/sdk.mjs';
 import { startMoto, getItem, REGION, ACCESS_KEY_ID, SECRET_ACCESS_KEY } from './support/moto.mjs';
 
 const require = createRequire(import.meta.url);
@@ -41,14 +42,7 @@ function newAppointment(fields = {}) {
 }
 
 /** The process warnings of the SDK's fault codes, while the test runs. */
-function collectWarnings() {
-  const warnings = [];
-  const listener = (warning) => {
-    if (String(warning.code).startsWith('EKA_') && warning.code !== 'EKA_UNSIGNED') warnings.push(warning);
-  };
-  process.on('warning', listener);
-  return { warnings, stop: () => process.off('warning', listener) };
-}
+const collectFaultWarnings = () => collectWarnings((code) => code.startsWith('EKA_') && code !== 'EKA_UNSIGNED');
 
 async function eventually(check, what, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;
@@ -107,7 +101,7 @@ for (const { type, server, refusedPAid, create } of SERVERS) {
       const proxy = await startTcpProxy({ host: server.host, port: server.port });
       const connection = { ...db.connection, host: '127.0.0.1', port: proxy.port };
       const sdk = sdkOn({ type, connectTimeoutMs: 1000, connection }, extra);
-      const warnings = collectWarnings();
+      const warnings = collectFaultWarnings();
       try {
         await fn({ db, proxy, sdk, warnings: warnings.warnings });
       } finally {
@@ -133,9 +127,9 @@ for (const { type, server, refusedPAid, create } of SERVERS) {
         await eventually(() => assert.deepEqual([...db.rows().keys()], [fine]), 'the good row is stored');
         assert.equal(sdk.stats().writeQueueDepth, 0);
         await eventually(() => assert.equal(errors.length, 2), 'onError heard of both refused writes');
-        assert.deepEqual(errors.map((e) => [e.code, e.appointmentId]).toSorted(), [
-          ['EKA_WRITE_DROPPED', refused],
-          ['EKA_WRITE_DROPPED', refusedPAid],
+        assert.deepEqual(errors.map((e) => [e.code, e.fault, e.appointmentId]).toSorted(), [
+          ['ERR_PERSISTENCE', 'EKA_WRITE_DROPPED', refused],
+          ['ERR_PERSISTENCE', 'EKA_WRITE_DROPPED', refusedPAid],
         ].toSorted());
         for (const error of errors) {
           assert.ok(error instanceof Error);
@@ -235,7 +229,7 @@ describe('sqlite: fields longer than their columns', () => {
     const file = sqliteFile('oversized');
     const errors = [];
     const sdk = sdkOn({ type: 'sqlite', filename: file.path }, { onError: (error) => errors.push(error) });
-    const warnings = collectWarnings();
+    const warnings = collectFaultWarnings();
     try {
       const long = newAppointment();
       const alsoLong = newAppointment();
@@ -249,7 +243,7 @@ describe('sqlite: fields longer than their columns', () => {
       const upserts = errors.filter((e) => /upsert/.test(e.message));
       assert.deepEqual(upserts.map((e) => e.appointmentId), [long, alsoLong]);
       assert.match(upserts[0].message, /p_aid is 256 characters long; the column holds 255/);
-      assert.ok(errors.every((e) => e.code === 'EKA_WRITE_DROPPED'));
+      assert.ok(errors.every((e) => e.code === 'ERR_PERSISTENCE' && e.fault === 'EKA_WRITE_DROPPED'));
       assert.deepEqual(warnings.warnings.map((w) => w.code), ['EKA_WRITE_DROPPED']);
       assert.doesNotMatch(warnings.warnings[0].message, /demo-secret/);
     } finally {
@@ -268,7 +262,7 @@ describe('sqlite: fields longer than their columns', () => {
       return Promise.reject(new Error('onError async bug'));
     };
     const sdk = sdkOn({ type: 'sqlite', filename: file.path }, { onError });
-    const warnings = collectWarnings();
+    const warnings = collectFaultWarnings();
     try {
       for (let i = 0; i < 3; i++) await webhook(sdk, 'appointment.created', newAppointment(), 'p'.repeat(256));
       const fine = newAppointment();

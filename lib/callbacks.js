@@ -27,19 +27,20 @@ function bridgeCallback(userFunction, toArgument) {
   }
 }
 
-/** Each fault code warns at most this often; `onError` hears of every fault. */
+/** Each fault kind warns at most this often; `onError` hears of every fault. */
 const WARNING_INTERVAL_MS = 60_000
 
 /**
- * The core's fault reports (a schedule write dropped, the retry queue full, a write given up):
- * a `process.emitWarning` per code at most once a minute, and a call to the user's `onError`
- * with an Error carrying `code` and `appointmentId`. Never throws: the native side calls it
- * without catching.
+ * The core's fault reports (a schedule write dropped, the retry queue full, a write given up, a
+ * reminder failed, missed or unable to reach its store): a `process.emitWarning` per kind
+ * (`EKA_…`) at most once a minute, and a call to the user's `onError` with a WebhookSDKError:
+ * `code` (`ERR_PERSISTENCE`, `ERR_REMINDER`), `fault` (the `EKA_…` kind) and `appointmentId`.
+ * Never throws: the native side calls it without catching.
  */
 class FaultReporter {
   #onError
   #isDebug
-  /** code → { at, skipped }: when it last warned, and the faults of that code since. */
+  /** kind → { at, skipped }: when it last warned, and the faults of that kind since. */
   #warned = new Map()
 
   constructor(onError, isDebug) {
@@ -53,6 +54,7 @@ class FaultReporter {
       if (!this.#onError) return
       const error = new Error(`WebhookSDK: ${fault.message}`)
       error.code = fault.code
+      error.fault = fault.fault
       if (fault.appointmentId !== undefined && fault.appointmentId !== null) error.appointmentId = fault.appointmentId
       this.#onError(error).then((failure) => {
         if (failure !== null && this.#isDebug()) console.log(`[ERROR] WebhookSDK: onError threw: ${failure}`)
@@ -64,14 +66,14 @@ class FaultReporter {
 
   #warn(fault) {
     const now = Date.now()
-    const last = this.#warned.get(fault.code)
+    const last = this.#warned.get(fault.fault)
     if (last && now - last.at < WARNING_INTERVAL_MS) {
       last.skipped += 1
       return
     }
     const more = last?.skipped ? ` (and ${last.skipped} more since the last warning)` : ''
-    this.#warned.set(fault.code, { at: now, skipped: 0 })
-    process.emitWarning(`WebhookSDK: ${fault.message}${more}`, { code: fault.code })
+    this.#warned.set(fault.fault, { at: now, skipped: 0 })
+    process.emitWarning(`WebhookSDK: ${fault.message}${more}`, { code: fault.fault })
   }
 }
 

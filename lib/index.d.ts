@@ -198,8 +198,11 @@ export interface WebhookSDKConfig {
    * Told of each failure the SDK dealt with on its own and that would otherwise be seen only
    * with `debug`: a schedule write dropped (refused for its content, longer than its column, or
    * refused for a lasting reason), the retry queue full, a write given up after 10 minutes of
-   * retries. Called without being awaited; a throw or rejection is ignored. Each kind also emits
-   * one `process.emitWarning` (with the same `code`) a minute.
+   * retries (`code` `ERR_PERSISTENCE`); a reminder whose fetch or callback failed, a durable
+   * reminder retried, `failed` or `missed`, a reminder store failure (`code` `ERR_REMINDER`).
+   * `error.fault` says which (see {@link WebhookFaultCode}). Called without being awaited; a
+   * throw or rejection is ignored. Each kind also emits one `process.emitWarning` a minute,
+   * whose `code` is the `fault`.
    */
   onError?: (error: WebhookFaultError) => void | Promise<void>
   /**
@@ -399,18 +402,53 @@ export interface WebhookSDKError extends Error {
 }
 
 /**
- * The codes of the failures reported to `onError` and as process warnings:
- * `EKA_WRITE_DROPPED` (a schedule write dropped: the database refused it for its content, a
- * field is longer than its column, or another lasting refusal), `EKA_QUEUE_FULL` (the retry
- * queue holds 10,000 writes, so a new one was dropped), `EKA_WRITE_GAVE_UP` (a write failed
- * transiently for 10 minutes). `close()` warns `EKA_WRITES_UNFLUSHED` when writes were lost.
+ * The kinds of the schedule write failures reported to `onError` (`error.fault`, with `code`
+ * `ERR_PERSISTENCE`) and as process warnings (`code`): `EKA_WRITE_DROPPED` (a schedule write
+ * dropped: the database refused it for its content, a field is longer than its column, or
+ * another lasting refusal), `EKA_QUEUE_FULL` (the retry queue holds 10,000 writes, so a new one
+ * was dropped), `EKA_WRITE_GAVE_UP` (a write failed transiently for 10 minutes). `close()` warns
+ * `EKA_WRITES_UNFLUSHED` when writes were lost.
  */
-export type WebhookFaultCode = 'EKA_WRITE_DROPPED' | 'EKA_QUEUE_FULL' | 'EKA_WRITE_GAVE_UP'
+export type WebhookWriteFaultCode = 'EKA_WRITE_DROPPED' | 'EKA_QUEUE_FULL' | 'EKA_WRITE_GAVE_UP'
 
-/** What `onError` receives. The message names ids and the database's reason, never a secret. */
-export interface WebhookFaultError extends Error {
-  code: WebhookFaultCode
+/**
+ * The kinds of the reminder failures reported to `onError` (`error.fault`, with `code`
+ * `ERR_REMINDER`) and as process warnings (`code`): `EKA_REMINDER_FETCH_FAILED` (a
+ * `scheduleReminder` fire could not fetch the details, so its callback was not called),
+ * `EKA_REMINDER_CALLBACK_FAILED` (a `scheduleReminder` callback threw or rejected),
+ * `EKA_REMINDER_RETRY` (a durable reminder's attempt failed; it will be retried),
+ * `EKA_REMINDER_FAILED` (its last attempt failed: status `failed`), `EKA_REMINDER_MISSED` (found
+ * beyond `missedGraceSeconds` with `onMissed: 'skip'`: status `missed`), `EKA_REMINDER_STORE`
+ * (the reminders' database failed while polling, recording a fire or following an appointment;
+ * the last only on an instance that defines or schedules durable reminders).
+ */
+export type WebhookReminderFaultCode =
+  | 'EKA_REMINDER_FETCH_FAILED'
+  | 'EKA_REMINDER_CALLBACK_FAILED'
+  | 'EKA_REMINDER_RETRY'
+  | 'EKA_REMINDER_FAILED'
+  | 'EKA_REMINDER_MISSED'
+  | 'EKA_REMINDER_STORE'
+
+export type WebhookFaultCode = WebhookWriteFaultCode | WebhookReminderFaultCode
+
+/**
+ * What `onError` receives: a `WebhookSDKError` whose `fault` says precisely what happened. The
+ * message names ids and the database's reason, never a secret or a patient's details.
+ */
+export type WebhookFaultError = WebhookWriteFaultError | WebhookReminderFaultError
+
+export interface WebhookWriteFaultError extends WebhookSDKError {
+  code: 'ERR_PERSISTENCE'
+  fault: WebhookWriteFaultCode
   /** The appointment the write was for (cut to 255 characters). */
+  appointmentId?: string
+}
+
+export interface WebhookReminderFaultError extends WebhookSDKError {
+  code: 'ERR_REMINDER'
+  fault: WebhookReminderFaultCode
+  /** The reminder's appointment; absent for a store failure while polling. */
   appointmentId?: string
 }
 

@@ -292,12 +292,14 @@ impl EventSink for JsEventSink {
     }
 }
 
-/// A failure the SDK handled itself (a schedule write dropped, …), for `onError` and the
-/// warnings.
+/// A failure the SDK handled itself (a schedule write dropped, a reminder failed, …), for
+/// `onError` and the warnings.
 #[napi(object)]
 pub struct NativeFault {
-    /// `EKA_WRITE_DROPPED`, `EKA_QUEUE_FULL` or `EKA_WRITE_GAVE_UP`.
+    /// The SDK error code of its kind: `ERR_PERSISTENCE` or `ERR_REMINDER`.
     pub code: String,
+    /// The precise kind, e.g. `EKA_WRITE_DROPPED` or `EKA_REMINDER_FAILED`.
+    pub fault: String,
     pub appointment_id: Option<String>,
     pub message: String,
 }
@@ -308,7 +310,8 @@ struct JsFaultSink(JsNotify<NativeFault>);
 impl FaultSink for JsFaultSink {
     fn report(&self, fault: Fault) {
         self.0.notify(NativeFault {
-            code: fault.kind.code().to_string(),
+            code: fault.kind.error_code().to_string(),
+            fault: fault.kind.code().to_string(),
             appointment_id: fault.appointment_id,
             message: fault.message,
         });

@@ -24,6 +24,16 @@ export async function setup(config = {}, simulatorOptions = {}) {
   }
 }
 
+/** The process warnings whose `code` passes `wanted`, collected until `stop()` is called. */
+export function collectWarnings(wanted) {
+  const warnings = []
+  const listener = (warning) => {
+    if (wanted(String(warning.code))) warnings.push(warning)
+  }
+  process.on('warning', listener)
+  return { warnings, stop: () => process.off('warning', listener) }
+}
+
 /** `setup(...)` for one test: closed when the test behind `context` (node:test's) ends, however it ends. */
 export async function setupFor(context, config, simulatorOptions) {
   const t = await setup(config, simulatorOptions)

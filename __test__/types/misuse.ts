@@ -35,4 +35,6 @@ async function narrowResult(): Promise<void> {
 }
 void narrowResult
 void sdk.stats().deliveries.byReason.signature_forged // @error: not a reason
-new WebhookSDK({ clientId: 'id', clientSecret: 's', onError: (error) => error.code === 'ERR_PERSISTENCE' }) // @error: not a fault code
+new WebhookSDK({ clientId: 'id', clientSecret: 's', onError: (error) => error.code === 'EKA_WRITE_DROPPED' }) // @error: a fault kind is in error.fault, not error.code
+new WebhookSDK({ clientId: 'id', clientSecret: 's', onError: (error) => error.code === 'ERR_EKA_API' }) // @error: onError hears of persistence and reminder faults only
+new WebhookSDK({ clientId: 'id', clientSecret: 's', onError: (error) => error.code === 'ERR_REMINDER' && error.fault === 'EKA_QUEUE_FULL' }) // @error: a reminder fault is never a write fault

@@ -23,6 +23,10 @@ import {
   type WebhookStats,
   type WebhookFaultError,
   type WebhookFaultCode,
+  type WebhookWriteFaultCode,
+  type WebhookReminderFaultCode,
+  type WebhookWriteFaultError,
+  type WebhookReminderFaultError,
   type CloseReport,
 } from '@eka-care/webhook-sdk'
 
@@ -45,9 +49,20 @@ const config: WebhookSDKConfig = {
   signingKey: ['old', 'new'],
   allowedEvents: ['appointment.created'],
   onError: (error: WebhookFaultError) => {
-    const code: WebhookFaultCode = error.code
+    // A WebhookSDKError as API.md has it, with the precise kind in `fault`.
+    const sdkError: WebhookSDKError = error
+    const fault: WebhookFaultCode = error.fault
     const appointment: string | undefined = error.appointmentId
-    void [code, appointment, error.message]
+    if (error.code === 'ERR_REMINDER') {
+      const reminderFault: WebhookReminderFaultCode = error.fault
+      const narrowed: WebhookReminderFaultError = error
+      void [reminderFault, narrowed]
+    } else {
+      const writeFault: WebhookWriteFaultCode = error.fault
+      const narrowed: WebhookWriteFaultError = error
+      void [writeFault, narrowed]
+    }
+    void [sdkError, fault, appointment, error.message]
   },
   onEvent: async (event: WebhookEvent) => {
     const id: string | undefined = event.appointmentDetails?.appointment_id
@@ -89,6 +104,9 @@ const config: WebhookSDKConfig = {
   deliveryLedger: true,
   deliveryLedgerTtlSeconds: 86400,
 }
+// API.md's own signature for onError is accepted as it is.
+const apiMdOnError: WebhookSDKConfig = { clientId: 'id', clientSecret: 's', onError: (error: WebhookSDKError): void => void error.code }
+void apiMdOnError
 
 async function main(): Promise<void> {
   const sdk = new WebhookSDK(config)

@@ -25,19 +25,31 @@ pub enum CoreError {
     Internal(String),
 }
 
+/// Stable, documented codes; JS users switch on these, so never rename one.
+pub mod codes {
+    pub const INVALID_CONFIG: &str = "ERR_INVALID_CONFIG";
+    pub const INVALID_ARGUMENT: &str = "ERR_INVALID_ARGUMENT";
+    pub const EKA_API: &str = "ERR_EKA_API";
+    pub const PERSISTENCE: &str = "ERR_PERSISTENCE";
+    pub const PERSISTENCE_NOT_CONFIGURED: &str = "ERR_PERSISTENCE_NOT_CONFIGURED";
+    pub const SERVER: &str = "ERR_SERVER";
+    pub const REMINDER: &str = "ERR_REMINDER";
+    pub const CLOSED: &str = "ERR_CLOSED";
+    pub const INTERNAL: &str = "ERR_INTERNAL";
+}
+
 impl CoreError {
-    /// Stable, documented codes; JS users switch on these, so never rename one.
     pub fn code(&self) -> &'static str {
         match self {
-            CoreError::InvalidConfig(_) => "ERR_INVALID_CONFIG",
-            CoreError::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
-            CoreError::EkaApi(_) => "ERR_EKA_API",
-            CoreError::Persistence(_) => "ERR_PERSISTENCE",
-            CoreError::PersistenceNotConfigured(_) => "ERR_PERSISTENCE_NOT_CONFIGURED",
-            CoreError::Server(_) => "ERR_SERVER",
-            CoreError::Reminder(_) => "ERR_REMINDER",
-            CoreError::Closed(_) => "ERR_CLOSED",
-            CoreError::Internal(_) => "ERR_INTERNAL",
+            CoreError::InvalidConfig(_) => codes::INVALID_CONFIG,
+            CoreError::InvalidArgument(_) => codes::INVALID_ARGUMENT,
+            CoreError::EkaApi(_) => codes::EKA_API,
+            CoreError::Persistence(_) => codes::PERSISTENCE,
+            CoreError::PersistenceNotConfigured(_) => codes::PERSISTENCE_NOT_CONFIGURED,
+            CoreError::Server(_) => codes::SERVER,
+            CoreError::Reminder(_) => codes::REMINDER,
+            CoreError::Closed(_) => codes::CLOSED,
+            CoreError::Internal(_) => codes::INTERNAL,
         }
     }
 }

@@ -42,6 +42,7 @@ pub struct WebhookSdk {
     servers: std::sync::Mutex<Vec<Arc<StandaloneServer>>>,
     reminder_sink: Option<Arc<dyn ReminderSink>>,
     reminders: OnceLock<ReminderScheduler>,
+    faults: Faults,
     /// `Err`: why durable reminders are unavailable (no persistence, or `:memory:`).
     durable: Result<Arc<DurableReminders>, String>,
     closed: AtomicBool,
@@ -51,7 +52,8 @@ pub struct WebhookSdk {
 
 impl WebhookSdk {
     /// `reminder_sink` receives fired reminders; without one, `schedule_reminder` is refused.
-    /// `fault_sink` hears of the schedule writes that are dropped (they are logged anyway).
+    /// `fault_sink` hears of the schedule writes that are dropped and the reminders that fail
+    /// (they are logged anyway).
     pub fn new(
         config: SdkConfig,
         on_event: Option<Arc<dyn EventSink>>,
@@ -63,10 +65,11 @@ impl WebhookSdk {
         let api = EkaApiClient::new(config.credentials.clone()).map_err(|e| {
             CoreError::InvalidConfig(format!("WebhookSDK: 'apiBaseUrl' is invalid: {e}"))
         })?;
+        let faults = Faults::new(fault_sink);
         let stores = config.persistence.as_ref().map(open_stores);
         let schedule = stores
             .as_ref()
-            .map(|s| Schedule::new(s.schedule.clone()).with_faults(Faults::new(fault_sink)))
+            .map(|s| Schedule::new(s.schedule.clone()).with_faults(faults.clone()))
             .map(Arc::new);
         let durable = match (&config.persistence, stores, &schedule, &reminder_sink) {
             (None, ..) => Err("'persistence' is not configured".to_string()),
@@ -79,6 +82,7 @@ impl WebhookSdk {
                 api.clone(),
                 sink.clone(),
                 config.reminders.clone(),
+                faults.clone(),
             ))),
             _ => Err("there is no reminder callback bridge".to_string()),
         };
@@ -105,6 +109,7 @@ impl WebhookSdk {
             servers: Default::default(),
             reminder_sink,
             reminders: OnceLock::new(),
+            faults,
             durable,
             closed: AtomicBool::new(false),
             close_report: tokio::sync::OnceCell::new(),
@@ -152,7 +157,7 @@ impl WebhookSdk {
         })?;
         Ok(self
             .reminders
-            .get_or_init(|| ReminderScheduler::start(self.api.clone(), sink))
+            .get_or_init(|| ReminderScheduler::start(self.api.clone(), sink, self.faults.clone()))
             .schedule(fire_at_ms, appointment_id))
     }
 

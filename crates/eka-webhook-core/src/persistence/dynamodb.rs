@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction,
     GlobalSecondaryIndex, GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection,
@@ -162,21 +163,16 @@ impl DynamoDbStore {
 
     /// CreateTable exactly as the Python SDK issues it.
     async fn create_schedule_table(&self) -> Result<(), PersistenceError> {
-        let gsi = GlobalSecondaryIndex::builder()
-            .index_name(STATUS_START_TIME_INDEX)
-            .set_key_schema(Some(gsi_key_schema()?))
-            .projection(gsi_projection())
-            .build()
-            .map_err(build_error)?;
+        let gsi = status_start_time_index!(GlobalSecondaryIndex)?;
         self.create_table(
             "CreateTable",
             SCHEDULE_TABLE_NAME,
             "appointment_id",
             |request| {
-                Ok(request
-                    .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
-                    .attribute_definitions(attribute("start_time", ScalarAttributeType::N)?)
-                    .global_secondary_indexes(gsi))
+                let request = gsi_attributes()?
+                    .into_iter()
+                    .fold(request, |request, a| request.attribute_definitions(a));
+                Ok(request.global_secondary_indexes(gsi))
             },
         )
         .await
@@ -213,18 +209,12 @@ impl DynamoDbStore {
     /// UpdateTable adding the GSI to a table created without it (as Python does; the index
     /// builds asynchronously, which can take minutes on a large table).
     async fn add_gsi(&self) -> Result<(), PersistenceError> {
-        let create = CreateGlobalSecondaryIndexAction::builder()
-            .index_name(STATUS_START_TIME_INDEX)
-            .set_key_schema(Some(gsi_key_schema()?))
-            .projection(gsi_projection())
-            .build()
-            .map_err(build_error)?;
+        let create = status_start_time_index!(CreateGlobalSecondaryIndexAction)?;
         self.client()
             .await
             .update_table()
             .table_name(SCHEDULE_TABLE_NAME)
-            .attribute_definitions(attribute("status", ScalarAttributeType::S)?)
-            .attribute_definitions(attribute("start_time", ScalarAttributeType::N)?)
+            .set_attribute_definitions(Some(gsi_attributes()?))
             .global_secondary_index_updates(
                 GlobalSecondaryIndexUpdate::builder().create(create).build(),
             )
@@ -250,6 +240,18 @@ impl DynamoDbStore {
         Ok(())
     }
 
+    /// An UpdateItem of one row of the schedule table.
+    async fn update_schedule_row(&self, appointment_id: &str) -> UpdateItemFluentBuilder {
+        self.client()
+            .await
+            .update_item()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .key(
+                "appointment_id",
+                AttributeValue::S(appointment_id.to_string()),
+            )
+    }
+
     /// `true` when the item existed (the update ran), `false` when the condition
     /// `attribute_exists(appointment_id)` failed.
     async fn update_existing(
@@ -261,14 +263,8 @@ impl DynamoDbStore {
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, PersistenceError> {
         let mut request = self
-            .client()
+            .update_schedule_row(appointment_id)
             .await
-            .update_item()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .key(
-                "appointment_id",
-                AttributeValue::S(appointment_id.to_string()),
-            )
             .update_expression(expression)
             .condition_expression("attribute_exists(appointment_id)");
         for (placeholder, name) in names {
@@ -395,14 +391,8 @@ impl ScheduleStore for DynamoDbStore {
             "SET start_time = :st, end_time = :et, #s = :s, visit_type = :vt, created_at = if_not_exists(created_at, :now)"
                 .to_string();
         let mut request = self
-            .client()
+            .update_schedule_row(&record.appointment_id)
             .await
-            .update_item()
-            .table_name(SCHEDULE_TABLE_NAME)
-            .key(
-                "appointment_id",
-                AttributeValue::S(record.appointment_id.clone()),
-            )
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":st", number(record.start_time))
             .expression_attribute_values(":et", number(record.end_time))
@@ -752,6 +742,28 @@ pub(super) fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, Persist
         .key_type(kind)
         .build()
         .map_err(build_error)
+}
+
+/// The status/start_time index, from CreateTable's or UpdateTable's builder: two SDK types with
+/// the same setters and no trait in common.
+macro_rules! status_start_time_index {
+    ($index:ty) => {
+        <$index>::builder()
+            .index_name(STATUS_START_TIME_INDEX)
+            .set_key_schema(Some(gsi_key_schema()?))
+            .projection(gsi_projection())
+            .build()
+            .map_err(build_error)
+    };
+}
+use status_start_time_index;
+
+/// The attributes the index's keys use.
+fn gsi_attributes() -> Result<Vec<AttributeDefinition>, PersistenceError> {
+    Ok(vec![
+        attribute("status", ScalarAttributeType::S)?,
+        attribute("start_time", ScalarAttributeType::N)?,
+    ])
 }
 
 fn gsi_key_schema() -> Result<Vec<KeySchemaElement>, PersistenceError> {

@@ -21,6 +21,7 @@ const ER_BAD_DB: u16 = 1049;
 const ER_DUP_FIELDNAME: u16 = 1060;
 const ER_TABLEACCESS_DENIED: u16 = 1142;
 const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
+const ER_LOCK_DEADLOCK: u16 = 1213;
 const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
 // A value refused for its content (strict mode): a text longer than its column (SQLSTATE
 // 22001); a character the column's charset lacks, stored (1366) or compared with (1267) (both
@@ -148,6 +149,11 @@ impl SqlDialect for MySql {
     fn lost_ddl_race(err: &sqlx::Error) -> bool {
         let number = server_error::<MySqlDatabaseError>(err).map(MySqlDatabaseError::number);
         number == Some(ER_DUP_FIELDNAME)
+    }
+
+    fn is_busy(err: &sqlx::Error) -> bool {
+        let number = server_error::<MySqlDatabaseError>(err).map(MySqlDatabaseError::number);
+        number == Some(ER_LOCK_DEADLOCK)
     }
 
     fn map_error(err: sqlx::Error, target: &str, connect_timeout: Duration) -> PersistenceError {

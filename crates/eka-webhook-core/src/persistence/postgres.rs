@@ -27,6 +27,8 @@ const DUPLICATE_TABLE: &str = "42P07";
 /// Two concurrent `CREATE … IF NOT EXISTS` can both pass the check; the loser hits the
 /// catalogue's unique index.
 const UNIQUE_VIOLATION: &str = "23505";
+const SERIALIZATION_FAILURE: &str = "40001";
+const DEADLOCK_DETECTED: &str = "40P01";
 /// Class 08 (connection exception) and 57P0x (the server is shutting down or starting).
 const UNAVAILABLE_PREFIXES: [&str; 4] = ["08", "57P01", "57P02", "57P03"];
 
@@ -99,6 +101,13 @@ impl SqlDialect for Postgres {
         matches!(
             server_error::<PgDatabaseError>(err).map(PgDatabaseError::code),
             Some(DUPLICATE_COLUMN | DUPLICATE_TABLE | UNIQUE_VIOLATION)
+        )
+    }
+
+    fn is_busy(err: &sqlx::Error) -> bool {
+        matches!(
+            server_error::<PgDatabaseError>(err).map(PgDatabaseError::code),
+            Some(SERIALIZATION_FAILURE | DEADLOCK_DETECTED)
         )
     }
 

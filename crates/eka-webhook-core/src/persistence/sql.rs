@@ -182,13 +182,13 @@ pub trait SqlDialect: Database {
     /// How long a write refused as [`is_busy`](SqlDialect::is_busy) is tried again. SQLite can
     /// refuse a write lock at once, without waiting out its busy timeout (two connections
     /// sharing a WAL file, one upgrading from a read snapshot); servers queue writers
-    /// themselves, so the default is not to retry.
-    const BUSY_RETRY: Duration = Duration::ZERO;
+    /// themselves but end one of two deadlocked transactions (reminder claims taking row locks
+    /// in different orders), which is then run again.
+    const BUSY_RETRY: Duration = Duration::from_secs(1);
 
-    /// True when another writer holds the lock right now.
-    fn is_busy(_err: &sqlx::Error) -> bool {
-        false
-    }
+    /// True when the write lost to another writer right now (lock held, deadlock victim) and
+    /// running it again is the answer.
+    fn is_busy(err: &sqlx::Error) -> bool;
 
     /// The query of the server's version (one text column), when whether an `INSERT` can
     /// return the rows it inserted depends on it; `None`: it always can (PostgreSQL; SQLite,

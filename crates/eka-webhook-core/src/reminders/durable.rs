@@ -3,7 +3,7 @@
 //! repeat. Rust owns time here: the poll loop, leases, retries and the missed-fire policy; the
 //! named handler runs in JS through the reminder sink.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::config::{OnMissed, ReminderConfig};
 use crate::enrichment::enrich_appointment;
 use crate::error::CoreError;
 use crate::events::{AppointmentContext, WebhookEvent, APPOINTMENT_UPDATED};
+use crate::faults::{FaultKind, Faults};
 use crate::logger;
 use crate::persistence::readiness::Readiness;
 use crate::persistence::reminder_store::{
@@ -110,6 +111,12 @@ pub struct DurableReminders {
     api: EkaApiClient,
     sink: Arc<dyn ReminderSink>,
     config: ReminderConfig,
+    /// Where failed, missed and unrecorded fires and store failures are reported.
+    faults: Faults,
+    /// Set once this instance defines a handler or schedules a reminder. Only then does a
+    /// failure to follow an appointment go to `faults`: an SDK that never uses durable
+    /// reminders would otherwise report one for every webhook while the database is away.
+    in_use: AtomicBool,
     ready: Readiness,
     wake: Notify,
     permits: Arc<Semaphore>,
@@ -150,6 +157,7 @@ impl DurableReminders {
         api: EkaApiClient,
         sink: Arc<dyn ReminderSink>,
         config: ReminderConfig,
+        faults: Faults,
     ) -> Self {
         Self {
             store,
@@ -157,6 +165,8 @@ impl DurableReminders {
             api,
             sink,
             config,
+            faults,
+            in_use: AtomicBool::new(false),
             ready: Readiness::default(),
             wake: Notify::new(),
             permits: Arc::new(Semaphore::new(FIRE_CONCURRENCY)),
@@ -180,6 +190,7 @@ impl DurableReminders {
         name: &str,
         due: DueAt,
     ) -> Result<ReminderRow, CoreError> {
+        self.in_use.store(true, Ordering::Relaxed);
         let (due_at, before_start) = match due {
             DueAt::At(at) => (at, None),
             DueAt::BeforeStart(seconds) => {
@@ -239,7 +250,8 @@ impl DurableReminders {
 
     /// Keeps reminders following their appointment: a cancelled or rescheduled-away
     /// appointment cancels them, a moved one re-arms them, and a reschedule (`p_aid`) moves
-    /// them to the new appointment. Failures are logged; fire time checks the status again.
+    /// them to the new appointment. Failures are not queued but reported (logged only if this
+    /// instance does not use durable reminders); fire time checks the status again.
     pub async fn follow_event(&self, event: &WebhookEvent, p_aid: Option<&str>) {
         let Some(context) = &event.context else {
             return;
@@ -281,14 +293,20 @@ impl DurableReminders {
             Ok::<(), PersistenceError>(())
         };
         if let Err(err) = result.await {
-            logger::error(&format!(
-                "WebhookSDK: could not update the reminders of appointment {appointment_id}: {err}"
-            ));
+            let message =
+                format!("could not update the reminders of appointment {appointment_id}: {err}");
+            if self.in_use.load(Ordering::Relaxed) {
+                self.faults
+                    .report(FaultKind::ReminderStore, Some(appointment_id), message);
+            } else {
+                logger::error(&format!("WebhookSDK: {message}"));
+            }
         }
     }
 
-    /// Starts the poll loop on the current runtime, once.
+    /// Starts the poll loop on the current runtime, once (`reminders.define`).
     pub fn start_polling(self: &Arc<Self>) {
+        self.in_use.store(true, Ordering::Relaxed);
         if !self.config.poll {
             return;
         }
@@ -361,6 +379,7 @@ impl DurableReminders {
                 _ => Ended::Failed,
             },
         };
+        self.report_outcome(&row, &outcome);
         let recorded = match self.store().await {
             Ok(store) => store.finish_fire(&row, fired_at, &outcome).await,
             Err(err) => Err(err),
@@ -375,10 +394,11 @@ impl DurableReminders {
                 return Ended::LeaseLost;
             }
             // The lease will expire and the reminder be fired again (attempt + 1).
-            Err(err) => logger::error(&format!(
-                "WebhookSDK: could not record reminder {}: {err}",
-                row.id
-            )),
+            Err(err) => self.faults.report(
+                FaultKind::ReminderStore,
+                Some(&row.appointment_id),
+                format!("could not record reminder {}: {err}", row.id),
+            ),
         }
         if ended == Ended::Done {
             if let Err(err) = self
@@ -386,10 +406,14 @@ impl DurableReminders {
                 .reminder_sent(&row.appointment_id, unix_now())
                 .await
             {
-                logger::error(&format!(
-                    "WebhookSDK: reminder {} fired but reminder_sent_at was not recorded: {err}",
-                    row.id
-                ));
+                self.faults.report(
+                    FaultKind::ReminderStore,
+                    Some(&row.appointment_id),
+                    format!(
+                        "reminder {} fired but reminder_sent_at was not recorded: {err}",
+                        row.id
+                    ),
+                );
             }
         }
         ended
@@ -456,11 +480,50 @@ impl DurableReminders {
         })
     }
 
+    /// Reports a fire that failed (for now or for good) or was missed.
+    fn report_outcome(&self, row: &ReminderRow, outcome: &FireOutcome) {
+        let (kind, message) = match outcome {
+            FireOutcome::Retry { run_at, error } => (
+                FaultKind::ReminderRetry,
+                format!(
+                    "reminder {} ('{}') attempt {} failed, retrying in {} ms: {error}",
+                    row.id,
+                    row.name,
+                    row.attempt,
+                    (run_at - now_ms()).max(0)
+                ),
+            ),
+            FireOutcome::Finished {
+                status: status::FAILED,
+                error,
+            } => (
+                FaultKind::ReminderFailed,
+                format!(
+                    "reminder {} ('{}') failed after attempt {}: {}",
+                    row.id,
+                    row.name,
+                    row.attempt,
+                    error.as_deref().unwrap_or("no reason given")
+                ),
+            ),
+            FireOutcome::Finished {
+                status: status::MISSED,
+                error,
+            } => (
+                FaultKind::ReminderMissed,
+                format!(
+                    "reminder {} ('{}') was missed: {}",
+                    row.id,
+                    row.name,
+                    error.as_deref().unwrap_or("too late")
+                ),
+            ),
+            FireOutcome::Finished { .. } => return,
+        };
+        self.faults.report(kind, Some(&row.appointment_id), message);
+    }
+
     fn failure(&self, row: &ReminderRow, now: i64, error: String) -> FireOutcome {
-        logger::error(&format!(
-            "WebhookSDK: reminder {} attempt {} failed: {error}",
-            row.id, row.attempt
-        ));
         if row.attempt >= i64::from(self.config.max_attempts) {
             FireOutcome::Finished {
                 status: status::FAILED,
@@ -504,9 +567,11 @@ async fn poll_loop(this: std::sync::Weak<DurableReminders>) {
                 full
             }
             Err(err) => {
-                logger::error(&format!(
-                    "WebhookSDK: polling for due reminders failed: {err}"
-                ));
+                reminders.faults.report(
+                    FaultKind::ReminderStore,
+                    None,
+                    format!("polling for due reminders failed: {err}"),
+                );
                 false
             }
         };

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use crate::api_client::EkaApiClient;
 use crate::enrichment::enrich_appointment;
 use crate::events::AppointmentContext;
-use crate::logger;
+use crate::faults::{FaultKind, Faults};
 use crate::supervisor::spawn_supervised;
 
 /// Fire-time fetches in flight at once, so a burst of due reminders cannot stampede the API.
@@ -71,14 +71,21 @@ fn now_ms() -> i64 {
 }
 
 impl ReminderScheduler {
-    /// Starts the scheduler task on the current tokio runtime.
-    pub fn start(api: EkaApiClient, sink: Arc<dyn ReminderSink>) -> Self {
+    /// Starts the scheduler task on the current tokio runtime. A failed fetch or callback is
+    /// reported to `faults`.
+    pub fn start(api: EkaApiClient, sink: Arc<dyn ReminderSink>, faults: Faults) -> Self {
         let queue = Arc::new(Mutex::new(Queue::default()));
         let wake = Arc::new(Notify::new());
         let task = {
             let (queue, wake) = (queue.clone(), wake.clone());
             spawn_supervised("reminder scheduler", move || {
-                run(queue.clone(), wake.clone(), api.clone(), sink.clone())
+                run(
+                    queue.clone(),
+                    wake.clone(),
+                    api.clone(),
+                    sink.clone(),
+                    faults.clone(),
+                )
             })
         };
         Self {
@@ -158,6 +165,7 @@ async fn run(
     wake: Arc<Notify>,
     api: EkaApiClient,
     sink: Arc<dyn ReminderSink>,
+    faults: Faults,
 ) {
     let permits = Arc::new(Semaphore::new(FIRE_CONCURRENCY));
     loop {
@@ -178,12 +186,13 @@ async fn run(
         };
         let fired_at_ms = now_ms();
         for reminder in due {
-            let (api, sink, permits) = (api.clone(), sink.clone(), permits.clone());
+            let (api, sink, faults, permits) =
+                (api.clone(), sink.clone(), faults.clone(), permits.clone());
             tokio::spawn(async move {
                 let Ok(_permit) = permits.acquire_owned().await else {
                     return;
                 };
-                fire(&api, sink.as_ref(), reminder, fired_at_ms).await;
+                fire(&api, sink.as_ref(), &faults, reminder, fired_at_ms).await;
             });
         }
         match next_at {
@@ -202,26 +211,33 @@ async fn run(
 async fn fire(
     api: &EkaApiClient,
     sink: &dyn ReminderSink,
+    faults: &Faults,
     reminder: ScheduledReminder,
     fired_at_ms: i64,
 ) {
+    let appointment_id = Some(reminder.appointment_id.as_str());
     let outcome = enrich_appointment(api, &reminder.appointment_id, None)
         .await
         .map_err(|err| {
             let message = format!(
-                "WebhookSDK: schedule_reminder error for appointment {}: {err}",
-                reminder.appointment_id
+                "schedule_reminder error for appointment {} (reminder {}): {err}",
+                reminder.appointment_id, reminder.id
             );
-            logger::error(&message);
-            message
+            faults.report(
+                FaultKind::ReminderFetchFailed,
+                appointment_id,
+                message.clone(),
+            );
+            format!("WebhookSDK: {message}")
         });
     let fetched = outcome.is_ok();
     let delivered = sink.fire(&reminder, fired_at_ms, outcome).await;
     if let Err(message) = &delivered {
-        logger::error(&format!(
-            "WebhookSDK: reminder callback {} failed: {message}",
-            reminder.id
-        ));
+        faults.report(
+            FaultKind::ReminderCallbackFailed,
+            appointment_id,
+            format!("reminder callback {} failed: {message}", reminder.id),
+        );
     }
     let outcome = match (fetched, delivered) {
         (false, _) => "fetch_failed",
