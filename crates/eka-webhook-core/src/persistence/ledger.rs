@@ -325,6 +325,7 @@ impl ClaimBatcher {
     }
 
     async fn drain(self: Arc<Self>) {
+        let _on_panic = DrainGuard(&self);
         loop {
             let batch: Vec<_> = {
                 let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -376,6 +377,20 @@ impl ClaimBatcher {
             };
             // The claimer gave up waiting (its request was dropped): nothing to tell.
             let _ = answer.send(answer_is);
+        }
+    }
+}
+
+/// Should the drain task panic, the claims still waiting take the single path (their answers
+/// are dropped) and the next claim starts a new task, instead of waiting forever.
+struct DrainGuard<'a>(&'a ClaimBatcher);
+
+impl Drop for DrainGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut queue = self.0.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.waiting.clear();
+            queue.draining = false;
         }
     }
 }
