@@ -148,12 +148,13 @@ pub enum Value<'a> {
     TextOrNull(Option<&'a str>),
 }
 
-/// The sqlx calls whose bounds (on `&mut D::Connection`, `i64`, `&str`, …) hold for every
-/// database here but, not being bounds on the database type, would not follow from
+/// The sqlx calls whose bounds (on `&mut D::Connection`, `i64`, `&str`, …) hold for MySQL,
+/// PostgreSQL and SQLite but, not being bounds on the database type, would not follow from
 /// `D: SqlDialect`: the blanket impl states them once, so the generic stores need none.
 pub trait SqlDriver: Database<Arguments: IntoArguments<Self>> {
+    /// The pool, as what runs a statement.
     fn on_pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self>;
-    /// A transaction's connection.
+    /// A transaction's connection, as what runs a statement.
     fn on_connection(connection: &mut Self::Connection) -> impl Executor<'_, Database = Self>;
     /// `sql` with `values` bound in order.
     fn query(sql: impl SqlSafeStr, values: &[Value]) -> Query<'static, Self, Self::Arguments>;
