@@ -289,48 +289,36 @@ impl DynamoDbStore {
         end_time: i64,
         visit_type: Option<&str>,
     ) -> Result<Vec<(i64, String)>, PersistenceError> {
-        let client = self.client().await;
-        let mut out = Vec::new();
-        let mut start_key = None;
-        loop {
-            let mut request = client
-                .query()
-                .table_name(SCHEDULE_TABLE_NAME)
-                .index_name(STATUS_START_TIME_INDEX)
-                .key_condition_expression("#s = :s AND #st BETWEEN :start AND :end")
-                .expression_attribute_names("#s", "status")
-                .expression_attribute_names("#st", "start_time")
-                .expression_attribute_values(":s", AttributeValue::S(status.to_string()))
-                .expression_attribute_values(":start", number(start_time))
-                .expression_attribute_values(":end", number(end_time))
-                .projection_expression("appointment_id, #st")
-                .set_limit(self.query_page_limit)
-                .set_exclusive_start_key(start_key.take());
-            if let Some(visit_type) = visit_type {
-                request = request
-                    .filter_expression("#vt = :vt")
-                    .expression_attribute_names("#vt", "visit_type")
-                    .expression_attribute_values(":vt", AttributeValue::S(visit_type.to_string()));
-            }
-            let page = match request.send().await {
-                Ok(page) => page,
-                Err(err) => return Err(self.query_error(status, err).await),
-            };
-            for item in page.items() {
-                let id = item.get("appointment_id").and_then(|v| v.as_s().ok());
-                let start = item
-                    .get("start_time")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok());
-                if let (Some(id), Some(start)) = (id, start) {
-                    out.push((start, id.clone()));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(out),
-            }
+        let mut request = self
+            .client()
+            .await
+            .query()
+            .table_name(SCHEDULE_TABLE_NAME)
+            .index_name(STATUS_START_TIME_INDEX)
+            .key_condition_expression("#s = :s AND #st BETWEEN :start AND :end")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_names("#st", "start_time")
+            .expression_attribute_values(":s", AttributeValue::S(status.to_string()))
+            .expression_attribute_values(":start", number(start_time))
+            .expression_attribute_values(":end", number(end_time))
+            .projection_expression("appointment_id, #st")
+            .set_limit(self.query_page_limit);
+        if let Some(visit_type) = visit_type {
+            request = request
+                .filter_expression("#vt = :vt")
+                .expression_attribute_names("#vt", "visit_type")
+                .expression_attribute_values(":vt", AttributeValue::S(visit_type.to_string()));
         }
+        let items = match request.into_paginator().items().send().try_collect().await {
+            Ok(items) => items,
+            Err(err) => return Err(self.query_error(status, err).await),
+        };
+        let start_and_id = items.iter().filter_map(|item| {
+            let id = item.get("appointment_id")?.as_s().ok()?;
+            let start = item.get("start_time")?.as_n().ok()?.parse::<i64>().ok()?;
+            Some((start, id.clone()))
+        });
+        Ok(start_and_id.collect())
     }
 
     /// A Query error; a GSI that is missing or still building becomes `IndexNotReady`, with

@@ -75,32 +75,21 @@ impl DynamoDbStore {
         names: &[(&str, &str)],
         values: &[(&str, AttributeValue)],
     ) -> Result<Vec<Item>, PersistenceError> {
-        let client = self.client().await;
-        let mut items = Vec::new();
-        let mut start_key = None;
-        loop {
-            let mut request = client
-                .scan()
-                .table_name(REMINDER_TABLE_NAME)
-                .consistent_read(true)
-                .set_filter_expression(filter.map(str::to_string))
-                .set_exclusive_start_key(start_key.take());
-            for (placeholder, name) in names {
-                request = request.expression_attribute_names(*placeholder, *name);
-            }
-            for (placeholder, value) in values {
-                request = request.expression_attribute_values(*placeholder, value.clone());
-            }
-            let page = request
-                .send()
-                .await
-                .map_err(|e| self.map_error("Scan (reminders)", e))?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(items),
-            }
+        let mut request = self
+            .client()
+            .await
+            .scan()
+            .table_name(REMINDER_TABLE_NAME)
+            .consistent_read(true)
+            .set_filter_expression(filter.map(str::to_string));
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
         }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(*placeholder, value.clone());
+        }
+        let items = request.into_paginator().items().send().try_collect().await;
+        items.map_err(|e| self.map_error("Scan (reminders)", e))
     }
 
     /// Due items of one status, earliest first.

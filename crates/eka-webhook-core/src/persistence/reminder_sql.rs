@@ -4,16 +4,16 @@
 //! them running. Every other write is one conditional `UPDATE`.
 
 use async_trait::async_trait;
-use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 
 use super::reminder_store::{
     clip_error, status, FireOutcome, NewReminder, ReminderRow, ReminderStore, LAST_ERROR_MAX_CHARS,
     REMINDER_TABLE_NAME,
 };
 use super::sql::{
-    column_definition, number_binds, Column, ColumnType, SqlDialect, SqlStore, TableSpec,
+    column_definition, number_binds, Column, ColumnType, SqlDialect, SqlStore, TableSpec, Value,
 };
 use super::PersistenceError;
+use Value::{Int, IntOrNull, Text, TextOrNull};
 
 const ID: Column = Column::new("id", ColumnType::VarChar(64), false);
 
@@ -50,7 +50,8 @@ const SELECT_COLUMNS: &str =
     "SELECT id, appointment_id, name, due_at, run_at, before_start, status, \
      attempt, fired_at, last_error, created_at FROM eka_webhook_reminder";
 
-type RowTuple = (
+/// A row's columns, in `SELECT_COLUMNS`'s order.
+pub type ReminderTuple = (
     String,
     String,
     String,
@@ -64,7 +65,7 @@ type RowTuple = (
     i64,
 );
 
-fn row_of(t: RowTuple) -> ReminderRow {
+fn row_of(t: ReminderTuple) -> ReminderRow {
     ReminderRow {
         id: t.0,
         appointment_id: t.1,
@@ -111,19 +112,7 @@ fn placeholders(n: usize) -> String {
 }
 
 #[async_trait]
-impl<D> ReminderStore for SqlStore<D>
-where
-    D: SqlDialect,
-    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
-    D::Arguments: IntoArguments<D>,
-    for<'a> i64: Encode<'a, D> + Type<D>,
-    for<'a> &'a str: Encode<'a, D> + Type<D>,
-    for<'a> Option<&'a str>: Encode<'a, D> + Type<D>,
-    for<'a> Option<i64>: Encode<'a, D> + Type<D>,
-    for<'r> String: Decode<'r, D> + Type<D>,
-    for<'r> i64: Decode<'r, D>,
-    usize: ColumnIndex<D::Row>,
-{
+impl<D: SqlDialect> ReminderStore for SqlStore<D> {
     async fn ensure_reminder_table(&self) -> Result<(), PersistenceError> {
         self.create(create_table_sql::<D>()).await?;
         self.add_missing_columns(&TABLE).await?;
@@ -149,29 +138,29 @@ where
              before_start, status, attempt, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?){suffix}"
         );
-        self.affected(|| {
-            sqlx::query(sql::<D>(&insert))
-                .bind(r.id.as_str())
-                .bind(r.appointment_id.as_str())
-                .bind(r.name.as_str())
-                .bind(r.due_at)
-                .bind(r.due_at)
-                .bind(r.before_start)
-                .bind(now)
-        })
-        .await?;
+        let id = Text(&r.id);
+        let values = [
+            id,
+            Text(&r.appointment_id),
+            Text(&r.name),
+            Int(r.due_at),
+            Int(r.due_at),
+            IntOrNull(r.before_start),
+            Int(now),
+        ];
+        self.affected(|| D::query(sql::<D>(&insert), &values))
+            .await?;
         let rearm =
             "UPDATE eka_webhook_reminder SET status = 'pending', attempt = 0, run_at = due_at, \
              fired_at = NULL, last_error = NULL \
              WHERE id = ? AND status IN ('failed', 'missed', 'cancelled')";
-        self.affected(|| sqlx::query(sql::<D>(rearm)).bind(r.id.as_str()))
-            .await?;
+        self.affected(|| D::query(sql::<D>(rearm), &[id])).await?;
         let select = format!("{SELECT_COLUMNS} WHERE id = ?");
-        let row: RowTuple = self
+        let row: ReminderTuple = self
             .bounded(
-                sqlx::query_as(sql::<D>(&select))
-                    .bind(r.id.as_str())
-                    .fetch_one(self.pool()),
+                D::query(sql::<D>(&select), &[id])
+                    .try_map(D::read)
+                    .fetch_one(D::on_pool(self.pool())),
             )
             .await
             .map_err(|e| self.error(e))?;
@@ -191,10 +180,10 @@ where
         );
         let claim = || async {
             let mut tx = self.pool().begin_with(D::CLAIM_BEGIN).await?;
-            let rows: Vec<RowTuple> = sqlx::query_as(sql::<D>(&select))
-                .bind(now)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
+            let due = [Int(now), Int(i64::from(limit))];
+            let rows: Vec<ReminderTuple> = D::query(sql::<D>(&select), &due)
+                .try_map(D::read)
+                .fetch_all(D::on_connection(&mut tx))
                 .await?;
             if rows.is_empty() {
                 tx.rollback().await?;
@@ -205,11 +194,11 @@ where
                  SET status = 'running', attempt = attempt + 1, run_at = ? WHERE id IN ({})",
                 placeholders(rows.len())
             );
-            let mut query = sqlx::query(sql::<D>(&update)).bind(lease_until);
-            for row in &rows {
-                query = query.bind(row.0.as_str());
-            }
-            query.execute(&mut *tx).await?;
+            let ids = rows.iter().map(|row| Text(&row.0));
+            let values: Vec<Value> = std::iter::once(Int(lease_until)).chain(ids).collect();
+            D::query(sql::<D>(&update), &values)
+                .execute(D::on_connection(&mut tx))
+                .await?;
             tx.commit().await?;
             Ok(rows)
         };
@@ -241,23 +230,23 @@ where
         };
         let update = "UPDATE eka_webhook_reminder SET status = ?, run_at = COALESCE(?, run_at), \
              fired_at = ?, last_error = ? WHERE id = ? AND attempt = ? AND status = 'running'";
-        let updated = self.affected(|| {
-            sqlx::query(sql::<D>(update))
-                .bind(new_status)
-                .bind(run_at)
-                .bind(fired_at)
-                .bind(error.as_deref())
-                .bind(claimed.id.as_str())
-                .bind(claimed.attempt)
-        });
+        let values = [
+            Text(new_status),
+            IntOrNull(run_at),
+            Int(fired_at),
+            TextOrNull(error.as_deref()),
+            Text(&claimed.id),
+            Int(claimed.attempt),
+        ];
+        let updated = self.affected(|| D::query(sql::<D>(update), &values));
         Ok(updated.await? > 0)
     }
 
     async fn cancel_reminders(&self, appointment_id: &str) -> Result<u64, PersistenceError> {
         let update = "UPDATE eka_webhook_reminder SET status = 'cancelled' \
              WHERE appointment_id = ? AND status = 'pending'";
-        self.affected(|| sqlx::query(sql::<D>(update)).bind(appointment_id))
-            .await
+        let values = [Text(appointment_id)];
+        self.affected(|| D::query(sql::<D>(update), &values)).await
     }
 
     async fn rearm_reminders(
@@ -269,14 +258,8 @@ where
         let update = "UPDATE eka_webhook_reminder SET appointment_id = ?, \
              due_at = ? - before_start * 1000, run_at = ? - before_start * 1000 \
              WHERE appointment_id = ? AND status = 'pending' AND before_start IS NOT NULL";
-        self.affected(|| {
-            sqlx::query(sql::<D>(update))
-                .bind(to)
-                .bind(start_ms)
-                .bind(start_ms)
-                .bind(from)
-        })
-        .await
+        let values = [Text(to), Int(start_ms), Int(start_ms), Text(from)];
+        self.affected(|| D::query(sql::<D>(update), &values)).await
     }
 
     async fn list_reminders(
@@ -295,14 +278,8 @@ where
             select.push_str(" = ?");
         }
         select.push_str(" ORDER BY due_at, id");
-        let mut query = sqlx::query_as::<D, RowTuple>(sql::<D>(&select));
-        for (_, value) in &filters {
-            query = query.bind(*value);
-        }
-        let rows = self
-            .bounded(query.fetch_all(self.pool()))
-            .await
-            .map_err(|e| self.error(e))?;
+        let values: Vec<Value> = filters.iter().map(|(_, v)| Text(v)).collect();
+        let rows: Vec<ReminderTuple> = self.rows(sql::<D>(&select), &values).await?;
         Ok(rows.into_iter().map(row_of).collect())
     }
 
@@ -310,11 +287,8 @@ where
         // ORDER BY + LIMIT rather than MIN(): MIN's type differs between the databases.
         let select = "SELECT run_at FROM eka_webhook_reminder \
              WHERE status IN ('pending', 'running') ORDER BY run_at LIMIT 1";
-        let next: Option<i64> = self
-            .bounded(sqlx::query_scalar(sql::<D>(select)).fetch_optional(self.pool()))
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(next)
+        let next: Vec<(Option<i64>,)> = self.rows(sql::<D>(select), &[]).await?;
+        Ok(next.into_iter().next().and_then(|(run_at,)| run_at))
     }
 }
 

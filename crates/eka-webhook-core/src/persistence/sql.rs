@@ -18,16 +18,18 @@ use sqlx::error::DatabaseError;
 use sqlx::pool::PoolOptions;
 use sqlx::query::Query;
 use sqlx::{
-    ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool, Type,
+    Connection, Database, Encode, Executor, FromRow, IntoArguments, Pool, SqlSafeStr, Type,
 };
 
 use super::ledger::{Claim, ClaimWindow, DeliveryStore, NewClaim, STATUS_DONE};
+use super::reminder_sql::ReminderTuple;
 use super::{
     AppointmentIdsBetween, PersistenceError, ScheduleRecord, ScheduleStore, SCHEDULE_TABLE_NAME,
 };
 use crate::config::DEFAULT_DB_QUERY_TIMEOUT;
 use crate::logger;
 use crate::signature::unix_now;
+use Value::{Int, IntOrNull, Text, TextOrNull};
 
 /// A column's type as the Python SDK declares it in MySQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,8 +139,75 @@ const UPDATE_STATUS_SQL: &str =
 const MARK_REMINDER_SENT_SQL: &str =
     "UPDATE eka_webhook_schedule_appointment SET reminder_sent_at = ? WHERE appointment_id = ?";
 
-/// What differs between the SQL databases.
-pub trait SqlDialect: Database {
+/// A value bound to a statement: every column here is an integer or a text.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    Int(i64),
+    Text(&'a str),
+    IntOrNull(Option<i64>),
+    TextOrNull(Option<&'a str>),
+}
+
+/// The sqlx calls whose bounds (on `&mut D::Connection`, `i64`, `&str`, …) hold for MySQL,
+/// PostgreSQL and SQLite but, not being bounds on the database type, would not follow from
+/// `D: SqlDialect`: the blanket impl states them once, so the generic stores need none.
+pub trait SqlDriver: Database<Arguments: IntoArguments<Self>> {
+    /// The pool, as what runs a statement.
+    fn on_pool(pool: &Pool<Self>) -> impl Executor<'_, Database = Self>;
+    /// A transaction's connection, as what runs a statement.
+    fn on_connection(connection: &mut Self::Connection) -> impl Executor<'_, Database = Self>;
+    /// `sql` with `values` bound in order.
+    fn query(sql: impl SqlSafeStr, values: &[Value]) -> Query<'static, Self, Self::Arguments>;
+}
+
+impl<D> SqlDriver for D
+where
+    D: Database<Arguments: IntoArguments<D>>,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'a> Option<i64>: Encode<'a, D> + Type<D>,
+    for<'a> Option<&'a str>: Encode<'a, D> + Type<D>,
+{
+    fn on_pool(pool: &Pool<D>) -> impl Executor<'_, Database = D> {
+        pool
+    }
+
+    fn on_connection(connection: &mut D::Connection) -> impl Executor<'_, Database = D> {
+        connection
+    }
+
+    fn query(sql: impl SqlSafeStr, values: &[Value]) -> Query<'static, D, D::Arguments> {
+        // `Some(v)` binds exactly as `v` would.
+        let bind = |query: Query<'static, D, D::Arguments>, value: &Value| match *value {
+            Int(v) => query.bind(Some(v)),
+            Text(v) => query.bind(Some(v)),
+            IntOrNull(v) => query.bind(v),
+            TextOrNull(v) => query.bind(v),
+        };
+        values.iter().fold(sqlx::query(sql), bind)
+    }
+}
+
+/// Reads a row as `O`: sqlx's `FromRow`, which (like [`SqlDriver`]'s bounds) would not follow
+/// from `D: SqlDialect` as a bound on `O`, but does as this supertrait of it.
+pub trait Reads<O>: Database {
+    fn read(row: Self::Row) -> Result<O, sqlx::Error>;
+}
+
+impl<D: Database, O: for<'r> FromRow<'r, D::Row>> Reads<O> for D {
+    fn read(row: D::Row) -> Result<O, sqlx::Error> {
+        O::from_row(&row)
+    }
+}
+
+/// What differs between the SQL databases; the row shapes the stores read.
+pub trait SqlDialect:
+    SqlDriver
+    + Reads<(String,)>
+    + Reads<(String, String)>
+    + Reads<(String, String, String)>
+    + Reads<(Option<i64>,)>
+    + Reads<ReminderTuple>
+{
     /// Inserts a row, or on a duplicate key updates every column but `created_at`, keeping an
     /// existing `p_aid` when the new one is NULL. Binds, in order: appointment_id, start_time,
     /// end_time, status, visit_type, created_at, p_aid.
@@ -515,11 +584,11 @@ impl<D: SqlDialect> SqlStore<D> {
     }
 
     /// Runs a `CREATE … IF NOT EXISTS`; losing the race to another process is success.
-    pub(crate) async fn create(&self, ddl: String) -> Result<(), PersistenceError>
-    where
-        for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
-    {
-        let run = || sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.clone())).execute(self.pool());
+    pub(crate) async fn create(&self, ddl: String) -> Result<(), PersistenceError> {
+        let run = || {
+            let ddl = sqlx::raw_sql(sqlx::AssertSqlSafe(ddl.clone()));
+            ddl.execute(D::on_pool(self.pool()))
+        };
         match self.write(run).await {
             Err(e) if !D::lost_ddl_race(&e) => Err(self.error(e)),
             _ => Ok(()),
@@ -550,43 +619,42 @@ impl<D: SqlDialect> SqlStore<D> {
             }
         }
     }
-}
 
-impl<D: SqlDialect> SqlStore<D>
-where
-    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
-    D::Arguments: IntoArguments<D>,
-    for<'a> &'a str: Encode<'a, D> + Type<D>,
-    for<'r> String: Decode<'r, D> + Type<D>,
-    usize: ColumnIndex<D::Row>,
-{
     /// Runs the write statement `query` builds (again while the database is busy, see
     /// [`write`](Self::write)); the rows it affected.
     pub(crate) async fn affected<F>(&self, query: F) -> Result<u64, PersistenceError>
     where
         F: Fn() -> Query<'static, D, D::Arguments> + Send + Sync,
     {
-        let run = || query().execute(self.pool());
+        let run = || query().execute(D::on_pool(self.pool()));
         let result = self.write(run).await.map_err(|e| self.error(e))?;
         Ok(D::rows_affected(&result))
     }
 
+    /// The rows `sql` reads with `values` bound, as `O`.
+    pub(crate) async fn rows<O>(
+        &self,
+        sql: impl SqlSafeStr,
+        values: &[Value<'_>],
+    ) -> Result<Vec<O>, PersistenceError>
+    where
+        D: Reads<O>,
+        O: Send + Unpin,
+    {
+        let rows = D::query(sql, values).try_map(D::read);
+        let rows = self.bounded(rows.fetch_all(D::on_pool(self.pool())));
+        rows.await.map_err(|e| self.error(e))
+    }
+
     /// Runs `update` (`UPDATE … SET column = ? WHERE appointment_id = ?`) binding `value` and
     /// `appointment_id`; whether it found the row.
-    async fn update_row<'v, T>(
+    async fn update_row(
         &self,
         update: &Arc<str>,
-        value: T,
+        value: Value<'_>,
         appointment_id: &str,
-    ) -> Result<bool, PersistenceError>
-    where
-        T: Encode<'v, D> + Type<D> + Copy + Send + Sync + 'v,
-    {
-        let query = || {
-            sqlx::query(statement(update))
-                .bind(value)
-                .bind(appointment_id)
-        };
+    ) -> Result<bool, PersistenceError> {
+        let query = || D::query(statement(update), &[value, Text(appointment_id)]);
         Ok(self.affected(query).await? > 0)
     }
 
@@ -596,19 +664,12 @@ where
         table: &TableSpec,
     ) -> Result<(), PersistenceError> {
         let list_columns = statement(&self.statements.list_columns);
-        let existing: Vec<(String, String)> = self
-            .bounded(
-                sqlx::query_as(list_columns)
-                    .bind(table.name)
-                    .fetch_all(self.pool()),
-            )
-            .await
-            .map_err(|e| self.error(e))?;
+        let existing: Vec<(String, String)> = self.rows(list_columns, &[Text(table.name)]).await?;
         let name = table.name;
         for column in plan_migration::<D>(table, &existing)? {
             let definition = column_definition::<D>(&column);
             let alter = format!("ALTER TABLE {name} ADD COLUMN {definition}");
-            let added = sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(self.pool());
+            let added = sqlx::raw_sql(sqlx::AssertSqlSafe(alter)).execute(D::on_pool(self.pool()));
             match self.bounded(added).await {
                 Ok(_) => logger::log(&format!(
                     "WebhookSDK: added missing {} column {} on {name}",
@@ -622,97 +683,7 @@ where
         }
         Ok(())
     }
-}
 
-#[async_trait]
-impl<D> ScheduleStore for SqlStore<D>
-where
-    D: SqlDialect,
-    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
-    D::Arguments: IntoArguments<D>,
-    for<'a> i64: Encode<'a, D> + Type<D>,
-    for<'a> &'a str: Encode<'a, D> + Type<D>,
-    for<'a> Option<&'a str>: Encode<'a, D> + Type<D>,
-    for<'r> String: Decode<'r, D> + Type<D>,
-    usize: ColumnIndex<D::Row>,
-{
-    async fn ensure_table(&self) -> Result<(), PersistenceError> {
-        self.create(create_table_sql::<D>(D::INLINE_INDEX)).await?;
-        self.add_missing_columns(&SCHEDULE_TABLE).await?;
-        if !D::INLINE_INDEX {
-            self.create(CREATE_INDEX_SQL.to_string()).await?;
-        }
-        Ok(())
-    }
-
-    async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
-        let created_at = unix_now();
-        self.affected(|| {
-            sqlx::query(statement(&self.statements.upsert))
-                .bind(record.appointment_id.as_str())
-                .bind(record.start_time)
-                .bind(record.end_time)
-                .bind(record.status.as_str())
-                .bind(record.visit_type.as_str())
-                .bind(created_at)
-                .bind(record.p_aid.as_deref())
-        })
-        .await
-        .map(drop)
-    }
-
-    async fn update_status(
-        &self,
-        appointment_id: &str,
-        status: &str,
-    ) -> Result<bool, PersistenceError> {
-        let update = &self.statements.update_status;
-        self.update_row(update, status, appointment_id).await
-    }
-
-    async fn mark_reminder_sent(
-        &self,
-        appointment_id: &str,
-        now: i64,
-    ) -> Result<bool, PersistenceError> {
-        let mark = &self.statements.mark_reminder_sent;
-        self.update_row(mark, now, appointment_id).await
-    }
-
-    async fn find_appointment_ids_between(
-        &self,
-        start_time: i64,
-        end_time: i64,
-    ) -> Result<AppointmentIdsBetween, PersistenceError> {
-        let find_between = statement(&self.statements.find_between);
-        let rows: Vec<(String, String, String)> = self
-            .bounded(
-                sqlx::query_as(find_between)
-                    .bind(start_time)
-                    .bind(end_time)
-                    .fetch_all(self.pool()),
-            )
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(split_ids(rows))
-    }
-
-    async fn close(&self) {
-        // Building a never-used pool here costs nothing (it is lazy) and leaves the store closed.
-        self.pool().close().await;
-    }
-}
-
-impl<D> SqlStore<D>
-where
-    D: SqlDialect,
-    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
-    D::Arguments: IntoArguments<D>,
-    for<'a> i64: Encode<'a, D> + Type<D>,
-    for<'a> &'a str: Encode<'a, D> + Type<D>,
-    for<'r> String: Decode<'r, D> + Type<D>,
-    usize: ColumnIndex<D::Row>,
-{
     /// Creates the delivery ledger's table on first use.
     async fn ensure_ledger_table(&self) -> Result<(), PersistenceError> {
         self.ledger_ready
@@ -727,8 +698,11 @@ where
             let Some(sql) = D::VERSION_SQL else {
                 return Ok(true);
             };
-            let query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(self.pool());
-            let version: String = self.bounded(query).await.map_err(|e| self.error(e))?;
+            let query = D::query(sqlx::AssertSqlSafe(sql), &[]).try_map(D::read);
+            let (version,): (String,) = self
+                .bounded(query.fetch_one(D::on_pool(self.pool())))
+                .await
+                .map_err(|e| self.error(e))?;
             Ok(D::returns_inserted_rows(&version))
         };
         self.returns_inserted_rows
@@ -740,23 +714,74 @@ where
     /// A ledger write binding `id` alone; the rows it affected.
     async fn delivery_write(&self, sql: &Arc<str>, id: &str) -> Result<u64, PersistenceError> {
         self.ensure_ledger_table().await?;
-        let run = || sqlx::query(statement(sql)).bind(id).execute(self.pool());
-        let result = self.write(run).await.map_err(|e| self.error(e))?;
-        Ok(D::rows_affected(&result))
+        self.affected(|| D::query(statement(sql), &[Text(id)]))
+            .await
     }
 }
 
 #[async_trait]
-impl<D> DeliveryStore for SqlStore<D>
-where
-    D: SqlDialect,
-    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
-    D::Arguments: IntoArguments<D>,
-    for<'a> i64: Encode<'a, D> + Type<D>,
-    for<'a> &'a str: Encode<'a, D> + Type<D>,
-    for<'r> String: Decode<'r, D> + Type<D>,
-    usize: ColumnIndex<D::Row>,
-{
+impl<D: SqlDialect> ScheduleStore for SqlStore<D> {
+    async fn ensure_table(&self) -> Result<(), PersistenceError> {
+        self.create(create_table_sql::<D>(D::INLINE_INDEX)).await?;
+        self.add_missing_columns(&SCHEDULE_TABLE).await?;
+        if !D::INLINE_INDEX {
+            self.create(CREATE_INDEX_SQL.to_string()).await?;
+        }
+        Ok(())
+    }
+
+    async fn upsert(&self, record: &ScheduleRecord) -> Result<(), PersistenceError> {
+        let created_at = unix_now();
+        let values = [
+            Text(&record.appointment_id),
+            Int(record.start_time),
+            Int(record.end_time),
+            Text(&record.status),
+            Text(&record.visit_type),
+            Int(created_at),
+            TextOrNull(record.p_aid.as_deref()),
+        ];
+        let upsert = || D::query(statement(&self.statements.upsert), &values);
+        self.affected(upsert).await.map(drop)
+    }
+
+    async fn update_status(
+        &self,
+        appointment_id: &str,
+        status: &str,
+    ) -> Result<bool, PersistenceError> {
+        let update = &self.statements.update_status;
+        self.update_row(update, Text(status), appointment_id).await
+    }
+
+    async fn mark_reminder_sent(
+        &self,
+        appointment_id: &str,
+        now: i64,
+    ) -> Result<bool, PersistenceError> {
+        let mark = &self.statements.mark_reminder_sent;
+        self.update_row(mark, Int(now), appointment_id).await
+    }
+
+    async fn find_appointment_ids_between(
+        &self,
+        start_time: i64,
+        end_time: i64,
+    ) -> Result<AppointmentIdsBetween, PersistenceError> {
+        let find_between = statement(&self.statements.find_between);
+        let window = [Int(start_time), Int(end_time)];
+        let rows: Vec<(String, String, String)> = self.rows(find_between, &window).await?;
+        Ok(split_ids(rows))
+    }
+
+    async fn close(&self) {
+        // Building a never-used pool here costs nothing (it is lazy) and leaves the store closed.
+        self.pool().close().await;
+    }
+}
+
+#[async_trait]
+impl<D: SqlDialect> DeliveryStore for SqlStore<D> {
     async fn insert_claims(
         &self,
         claims: &[NewClaim],
@@ -766,13 +791,21 @@ where
             return Ok(None);
         }
         let sql = claims_insert_sql::<D>(claims.len());
+        let values: Vec<Value> = claims
+            .iter()
+            .flat_map(|c| {
+                [
+                    Text(&c.id),
+                    Text(&c.event),
+                    Int(c.received_at),
+                    Text(c.status),
+                ]
+            })
+            .collect();
         let insert = || {
-            let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone()));
-            for claim in claims {
-                query = query.bind(claim.id.as_str()).bind(claim.event.as_str());
-                query = query.bind(claim.received_at).bind(claim.status);
-            }
-            query.fetch_all(self.pool())
+            let query = D::query(sqlx::AssertSqlSafe(sql.clone()), &values);
+            let ids = query.try_map(|row| D::read(row).map(|(id,): (String,)| id));
+            ids.fetch_all(D::on_pool(self.pool()))
         };
         let inserted = self.write(insert).await.map_err(|e| self.error(e))?;
         Ok(Some(inserted))
@@ -786,36 +819,26 @@ where
     ) -> Result<Claim, PersistenceError> {
         self.ensure_ledger_table().await?;
         let stmts = &self.statements;
+        let (id, event, now, status) = (Text(id), Text(event), Int(w.now), Text(w.status()));
         // An entry released between our insert and our look is claimed on the next turn.
         for _ in 0..3 {
-            let insert = || {
-                let query = sqlx::query(statement(&stmts.claim_insert));
-                let query = query.bind(id).bind(event).bind(w.now);
-                query.bind(w.status()).execute(self.pool())
-            };
-            let inserted = self.write(insert).await.map_err(|e| self.error(e))?;
-            if D::rows_affected(&inserted) > 0 {
+            let insert = || D::query(statement(&stmts.claim_insert), &[id, event, now, status]);
+            if self.affected(insert).await? > 0 {
                 return Ok(Claim::Claimed);
             }
-            let take_over = || {
-                let query = sqlx::query(statement(&stmts.take_over_delivery));
-                let query = query.bind(event).bind(w.now).bind(w.status()).bind(id);
-                query
-                    .bind(w.stale_before)
-                    .bind(w.expired_before)
-                    .execute(self.pool())
-            };
-            let taken = self.write(take_over).await.map_err(|e| self.error(e))?;
-            if D::rows_affected(&taken) > 0 {
+            let (stale, expired) = (Int(w.stale_before), Int(w.expired_before));
+            let take_over = [event, now, status, id, stale, expired];
+            let query = || D::query(statement(&stmts.take_over_delivery), &take_over);
+            if self.affected(query).await? > 0 {
                 return Ok(Claim::Claimed);
             }
-            let status: Option<(String,)> = sqlx::query_as(statement(&stmts.delivery_status))
-                .bind(id)
-                .fetch_optional(self.pool())
+            let found: Option<(String,)> = D::query(statement(&stmts.delivery_status), &[id])
+                .try_map(D::read)
+                .fetch_optional(D::on_pool(self.pool()))
                 .await
                 .map_err(|e| self.error(e))?;
-            match status {
-                Some((status,)) if status == STATUS_DONE => return Ok(Claim::Done),
+            match found {
+                Some((found,)) if found == STATUS_DONE => return Ok(Claim::Done),
                 Some(_) => return Ok(Claim::InProgress),
                 None => {}
             }
@@ -836,13 +859,8 @@ where
     }
 
     async fn purge(&self, before: i64) -> Result<(), PersistenceError> {
-        let run = || {
-            sqlx::query(statement(&self.statements.purge_deliveries))
-                .bind(before)
-                .execute(self.pool())
-        };
-        self.write(run).await.map_err(|e| self.error(e))?;
-        Ok(())
+        let purge = || D::query(statement(&self.statements.purge_deliveries), &[Int(before)]);
+        self.affected(purge).await.map(drop)
     }
 }
 
