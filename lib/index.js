@@ -232,15 +232,12 @@ class WebhookSDK {
    * Awaits `onEvent` with the result's own event; a throw, rejection, timeout or cut by
    * `close()` answers 500.
    */
-  async #deliver(result) {
-    try {
-      await this.#callOnEvent(result.event)
-      return result
-    } catch (error) {
+  #deliver(result) {
+    return this.#callOnEvent(result.event).then(() => result, (error) => {
       const message = messageOf(error)
       if (debugLogging) console.log(`[ERROR] WebhookSDK: Error in on_event callback: ${message}`)
       return { status: 500, body: { error: ON_EVENT_FAILED }, error: message }
-    }
+    })
   }
 
   /**

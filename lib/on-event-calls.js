@@ -23,15 +23,29 @@ class OnEventCalls {
   /** Runs `call()` (the user's `onEvent` with `event`), or rejects when `close()` cuts it. */
   run(event, call) {
     if (this.#cutReason !== null) return Promise.reject(new Error(this.#cutReason))
-    let entry
     return new Promise((resolve, reject) => {
-      entry = { event, cut: reject }
+      const entry = {
+        event,
+        cut: (error) => {
+          this.#forget(entry)
+          reject(error)
+        },
+      }
       this.#running.add(entry)
-      Promise.resolve(call()).then(resolve, reject)
-    }).finally(() => {
-      this.#running.delete(entry)
-      if (this.#running.size === 0) this.#idleWaiters.splice(0).forEach((wake) => wake())
+      try {
+        Promise.resolve(call()).then((value) => {
+          this.#forget(entry)
+          resolve(value)
+        }, entry.cut)
+      } catch (error) {
+        entry.cut(error)
+      }
     })
+  }
+
+  /** Drops a call that settled or was cut (a cut call is abandoned: its end changes nothing). */
+  #forget(entry) {
+    if (this.#running.delete(entry) && this.#running.size === 0) this.#idleWaiters.splice(0).forEach((wake) => wake())
   }
 
   #whenIdle() {

@@ -160,14 +160,11 @@ class SdkTelemetry {
    * Runs `run` (async) as the delivery's `name` phase, timed here (the JS doors call `onEvent`
    * themselves): appends it to `phases`, offsets from the delivery's start. Returns its result.
    */
-  async timePhase(delivery, phases, name, run) {
+  timePhase(delivery, phases, name, run) {
     if (delivery === null) return run()
     const start = nowMs()
-    try {
-      return await run()
-    } finally {
-      phases.push({ name, startMs: start - delivery.startedAt, durationMs: nowMs() - start })
-    }
+    const record = () => phases.push({ name, startMs: start - delivery.startedAt, durationMs: nowMs() - start })
+    return run().finally(record)
   }
 
   /** Ends the delivery's span for a call that rejected (e.g. a closed SDK). */
