@@ -45,6 +45,11 @@ export declare class NativeWebhookSdk {
    * ledger records the settle.
    */
   finishDelivery(claimedKey: string | undefined | null, status: number, error?: string | undefined | null): string | Promise<string>
+  /**
+   * Counts `count` deliveries that `onEvent` answered 200 with no claim to settle (the glue
+   * hands them over together, rather than one `finishDelivery` each).
+   */
+  countSuccesses(count: number): void
   /** Starts polling for due durable reminders (once; not with `reminders.poll: false`). */
   remindersStartPolling(): void
   /**
@@ -201,6 +206,9 @@ export interface NativeWebhookResult {
 
 /** The schedule table shared with the Python SDK. */
 export declare function scheduleTableName(): string
+
+/** The reason telemetry gives a delivery answered 200. */
+export declare function successReason(): string
 
 /** The events the SDK accepts by default. */
 export declare function supportedEvents(): Array<string>

@@ -842,4 +842,5 @@ module.exports.glueErrorCodes = nativeBinding.glueErrorCodes
 module.exports.nativeGenerateSignatureHeader = nativeBinding.nativeGenerateSignatureHeader
 module.exports.nativeVerifySignature = nativeBinding.nativeVerifySignature
 module.exports.scheduleTableName = nativeBinding.scheduleTableName
+module.exports.successReason = nativeBinding.successReason
 module.exports.supportedEvents = nativeBinding.supportedEvents

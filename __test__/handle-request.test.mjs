@@ -135,6 +135,17 @@ test('every answer has a body of its own: changing one leaves the next intact', 
   }
 })
 
+test('successes answered after onEvent are counted once each, whether stats() is read at once or a turn later', async (ctx) => {
+  const env = await setupFor(ctx, { deliveryLedger: false, onEvent: async () => {} })
+  const text = JSON.stringify(prescription)
+  const results = await Promise.all(Array.from({ length: 20 }, () => env.sdk.handleRequest(text, signed(text))))
+  assert.ok(results.every((r) => r.status === 200))
+  assert.deepEqual(env.sdk.stats().deliveries.byReason, { ok: 20 })
+  await env.sdk.handleRequest(text, signed(text))
+  await new Promise(setImmediate)
+  assert.deepEqual(env.sdk.stats().deliveries.byReason, { ok: 21 })
+})
+
 test('each handleRequest counts one delivery in stats(): glue-answered, retried in canonical form, failed in onEvent', async (ctx) => {
   let throwing = false
   const env = await setupFor(ctx, { deliveryLedger: false, onEvent: () => { if (throwing) throw new Error('boom') } })

@@ -19,6 +19,7 @@ const { OnEventCalls } = require('./on-event-calls')
 const SUPPORTED_EVENTS = Object.freeze(binding.supportedEvents())
 const APPOINTMENT_EVENTS = Object.freeze(binding.appointmentEvents())
 const SCHEDULE_TABLE_NAME = binding.scheduleTableName()
+const OK_REASON = binding.successReason()
 
 /** An error raised while processing a webhook, carrying the HTTP status to answer with. */
 class WebhookProcessingError extends Error {
@@ -90,6 +91,8 @@ class WebhookSDK {
   #onEvent
   #onEventTimeoutMs
   #onEventCalls = new OnEventCalls()
+  /** Successes with nothing to settle, ended here and not yet counted by the core. */
+  #successesToCount = 0
   #closeTimeoutMs
   #respondWithDetails
   #telemetry
@@ -114,7 +117,7 @@ class WebhookSDK {
     const faults = new FaultReporter(onError ?? null, () => debugLogging)
     const onFault = (fault) => faults.report(fault)
     this.#native = callSync(() => new binding.NativeWebhookSdk(options, onServerEvent, onReminder, onFault))
-    this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS)
+    this.#telemetry = new SdkTelemetry(this.#native, SUPPORTED_EVENTS, () => this.stats())
     /** Durable reminders in the configured database (see README "Reminders in production"). */
     this.reminders = new DurableReminders(this.#native)
     // Read once the native side has validated the config.
@@ -135,6 +138,7 @@ class WebhookSDK {
 
   /** Every counter as plain numbers: deliveries, API calls and latency, queue depth, reminders. */
   stats() {
+    this.#countSuccesses()
     return JSON.parse(this.#native.stats())
   }
 
@@ -196,9 +200,20 @@ class WebhookSDK {
    * database ledger records the settle.
    */
   #end(delivery, result, claimedKey = null, phases = [], eventType = undefined) {
-    const finished = this.#native.finishDelivery(claimedKey, result.status, result.error ?? null)
     const end = (reason) => this.#telemetry.endDelivery(delivery, result, { phases, reason, eventType })
+    if (claimedKey === null && result.status === 200) {
+      if (this.#successesToCount++ === 0) setImmediate(() => this.#countSuccesses())
+      return end(OK_REASON)
+    }
+    const finished = this.#native.finishDelivery(claimedKey, result.status, result.error ?? null)
     return typeof finished === 'string' ? end(finished) : callAsync(finished).then(end)
+  }
+
+  /** Hands the core the successes `#end` counted since last time (one native call for many). */
+  #countSuccesses() {
+    if (this.#successesToCount === 0) return
+    this.#native.countSuccesses(this.#successesToCount)
+    this.#successesToCount = 0
   }
 
   #handle(text, payload, signature, timed, canonicalRetry) {
@@ -373,6 +388,7 @@ class WebhookSDK {
   async close() {
     const servers = Promise.all([...this.#servers].map((server) => server.close()))
     const cutDeliveries = await this.#onEventCalls.drain(this.#closeTimeoutMs, servers)
+    this.#countSuccesses()
     const { unflushedWrites } = await callAsync(this.#native.close())
     this.#reminders.clear()
     this.#telemetry.close()

@@ -22,7 +22,7 @@ function loadOpenTelemetry() {
 const otel = loadOpenTelemetry()
 const tracer = otel?.trace.getTracer(PACKAGE_NAME, PACKAGE_VERSION)
 
-/** The native SDKs whose counters the metric callbacks report (weakly held: an unclosed SDK may go). */
+/** The SDKs whose counters the metric callbacks report (weakly held: an unclosed SDK may go). */
 const sources = new Set()
 
 /** The instruments of one meter provider; the app may register its provider after the SDK starts. */
@@ -66,12 +66,12 @@ function observe(result, made) {
   const reminders = new Map()
   let depth = 0
   for (const ref of sources) {
-    const native = ref.deref()
-    if (native === undefined) {
+    const source = ref.deref()
+    if (source === undefined) {
       sources.delete(ref)
       continue
     }
-    const stats = JSON.parse(native.stats())
+    const stats = source.stats()
     for (const { status, reason, count } of stats.deliveries.byStatusAndReason) {
       sum(deliveries, { 'http.response.status_code': status, 'eka.webhook.reason': reason }, count)
     }
@@ -82,7 +82,7 @@ function observe(result, made) {
       sum(reminders, { 'eka.reminder.outcome': outcome }, count)
     }
     depth += stats.writeQueueDepth
-    for (const call of native.takeApiCalls()) {
+    for (const call of source.native.takeApiCalls()) {
       made.apiDuration.record(call.durationMs, { 'eka.api.resource': call.resource, 'eka.api.outcome': call.outcome })
     }
   }
@@ -105,18 +105,22 @@ function nowMs() {
 }
 
 /**
- * One SDK's hooks over its native instance (`stats()`, `keepApiCalls()`, `takeApiCalls()`).
+ * One SDK's hooks over its native instance (`keepApiCalls()`, `takeApiCalls()`) and its
+ * `stats()` (the SDK's, which counts what the glue has yet to hand the core).
  * `supportedEvents`: the event names a span may carry (anything else came from the sender).
  */
 class SdkTelemetry {
+  /** What the metric callbacks read; held here, so it lives as long as the SDK. */
+  #source
   #ref
   #supportedEvents
 
-  constructor(native, supportedEvents) {
+  constructor(native, supportedEvents, stats) {
     this.#supportedEvents = supportedEvents
     if (otel === null) return
     native.keepApiCalls()
-    this.#ref = new WeakRef(native)
+    this.#source = { native, stats }
+    this.#ref = new WeakRef(this.#source)
     sources.add(this.#ref)
     instruments()
   }

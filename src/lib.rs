@@ -25,6 +25,12 @@ pub fn appointment_events() -> Vec<&'static str> {
     eka_webhook_core::events::APPOINTMENT_EVENTS.to_vec()
 }
 
+/// The reason telemetry gives a delivery answered 200.
+#[napi]
+pub fn success_reason() -> &'static str {
+    eka_webhook_core::telemetry::OK_REASON
+}
+
 /// The schedule table shared with the Python SDK.
 #[napi]
 pub fn schedule_table_name() -> &'static str {

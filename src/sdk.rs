@@ -537,6 +537,13 @@ impl NativeWebhookSdk {
         }
     }
 
+    /// Counts `count` deliveries that `onEvent` answered 200 with no claim to settle (the glue
+    /// hands them over together, rather than one `finishDelivery` each).
+    #[napi(catch_unwind)]
+    pub fn count_successes(&self, count: u32) {
+        self.core.pipeline().record_successes(count.into());
+    }
+
     /// Starts polling for due durable reminders (once; not with `reminders.poll: false`).
     #[napi(catch_unwind)]
     pub fn reminders_start_polling(&self) -> napi::Result<()> {

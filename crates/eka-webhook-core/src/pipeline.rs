@@ -21,7 +21,7 @@ use crate::persistence::ledger::{delivery_key, Claim, Ledger};
 use crate::persistence::schedule::Schedule;
 use crate::reminders::durable::DurableReminders;
 use crate::signature::{self, VerifyOptions};
-use crate::telemetry::{delivery_reason, Phase, PhaseTimings};
+use crate::telemetry::{delivery_reason, Phase, PhaseTimings, OK_REASON};
 
 pub const INVALID_JSON_BODY: &str = "Invalid JSON body";
 pub const BODY_REQUIRED: &str = "Request body is required";
@@ -296,7 +296,12 @@ impl Pipeline {
     pub fn record_delivery(&self, result: &WebhookResult) {
         self.api
             .telemetry()
-            .delivery(result.status, delivery_reason(result));
+            .deliveries(result.status, delivery_reason(result), 1);
+    }
+
+    /// Counts `count` deliveries answered 200.
+    pub fn record_successes(&self, count: u64) {
+        self.api.telemetry().deliveries(200, OK_REASON, count);
     }
 
     fn accept_bytes(

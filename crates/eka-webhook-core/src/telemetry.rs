@@ -174,12 +174,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Telemetry {
-    /// One delivery's final answer; `reason` from [`delivery_reason`].
-    pub fn delivery(&self, status: u16, reason: &'static str) {
+    /// `count` deliveries' final answer; `reason` from [`delivery_reason`].
+    pub fn deliveries(&self, status: u16, reason: &'static str, count: u64) {
         *lock(&self.counters)
             .deliveries
             .entry((status, reason))
-            .or_default() += 1;
+            .or_default() += count;
     }
 
     /// One HTTP request to the Eka Care API (each retry and re-login is one).
