@@ -1,5 +1,5 @@
-// close() with an onEvent that never settles: it returns within `closeTimeoutMs`, says what it
-// cut (a warning and its report), the cut deliveries answer 500 with their ledger claims
+// close() with an onEvent that never settles (the SDK's, or a standalone server's for its own
+// deliveries): it returns within `closeTimeoutMs`, says what it cut (a warning and its report), the cut deliveries answer 500 with their ledger claims
 // released (the sender's retry runs them), and nothing keeps the process alive afterwards.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -74,6 +74,41 @@ for (const door of ['handleRequest', 'sdk.listen()']) {
     }
   })
 }
+
+test("a standalone server's own close() cuts its hanging onEvent after closeTimeoutMs, and no handleRequest call", BOUNDED, async () => {
+  const calls = []
+  const onEvent = (event) => (calls.push(event.payload.transaction_id), new Promise(() => {}))
+  const t = await setup({ onEvent, closeTimeoutMs: 300, deliveryLedger: false })
+  const warnings = collectWarnings((code) => code === 'EKA_CLOSE_TIMEOUT')
+  try {
+    const viaServer = { ...appointmentPayload(), transaction_id: 'txn-server' }
+    const viaGlue = { ...appointmentPayload(), transaction_id: 'txn-glue' }
+    const server = t.sdk.listen(0)
+    const body = JSON.stringify(viaServer)
+    const answered = fetch(`http://127.0.0.1:${server.port}/`, { method: 'POST', body, headers: signedHeaders(viaServer) })
+      .then(async (r) => ({ status: r.status, body: await r.json() }))
+    let glueAnswered = false
+    const glue = t.sdk.handleRequest(viaGlue, signedHeaders(viaGlue)).finally(() => (glueAnswered = true))
+    while (calls.length < 2) await nextTick()
+
+    const started = performance.now()
+    await server.close()
+    const elapsed = performance.now() - started
+    assert.ok(elapsed >= 290 && elapsed < 2000, `server.close() took ${elapsed} ms`)
+    assert.deepEqual(await answered, { status: 500, body: ON_EVENT_FAILED })
+    await nextTick()
+    assert.equal(warnings.warnings.length, 1)
+    assert.match(warnings.warnings[0].message, /1 delivery was still in onEvent: appointment\.created \(transaction_id "txn-server"\)/)
+    assert.equal(glueAnswered, false, "the server's close left the handleRequest call running")
+
+    const report = await t.sdk.close()
+    assert.deepEqual(report.cutDeliveries, [{ eventType: 'appointment.created', deliveryId: 'txn-glue' }])
+    assert.equal((await glue).status, 500)
+  } finally {
+    warnings.stop()
+    await t.simulator.close()
+  }
+})
 
 test('close() waits for an onEvent that settles within closeTimeoutMs, and cuts nothing', BOUNDED, async () => {
   let finish

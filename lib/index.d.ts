@@ -206,7 +206,8 @@ export interface WebhookSDKConfig {
    */
   onError?: (error: WebhookFaultError) => void | Promise<void>
   /**
-   * How long `close()` waits for `onEvent` calls still running before it cuts them (their
+   * How long `close()` (the SDK's, or a standalone server's for its own deliveries) waits for
+   * `onEvent` calls still running before it cuts them (their
    * deliveries answer 500, so the sender retries; a warning with code `EKA_CLOSE_TIMEOUT` names
    * them). Default 10000.
    */
@@ -276,7 +277,10 @@ export interface WebhookResult {
 export interface StandaloneServer {
   /** The bound port (useful with `listen(0)`). */
   port: number
-  /** Stops accepting, lets requests in flight finish. */
+  /**
+   * Stops accepting, lets requests in flight finish; an `onEvent` of this SDK's servers still
+   * running after `closeTimeoutMs` is cut (its delivery answers 500; warning `EKA_CLOSE_TIMEOUT`).
+   */
   close(): Promise<void>
 }
 

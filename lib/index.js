@@ -96,7 +96,7 @@ class WebhookSDK {
   #closeTimeoutMs
   #respondWithDetails
   #telemetry
-  #servers = new Set()
+  #servers = new Map()
   #reminders = new ReminderRegistry()
   #closeReported = false
 
@@ -112,7 +112,7 @@ class WebhookSDK {
     }
     // The rest crosses as it is; the Rust core checks every field.
     const { onEvent, onError, ...options } = config
-    const onServerEvent = onEvent ? bridgeCallback((event) => this.#callOnEvent(event), toServerEvent) : undefined
+    const onServerEvent = onEvent ? bridgeCallback((event) => this.#callOnEvent(event, true), toServerEvent) : undefined
     const onReminder = bridgeCallback((fire) => this.#runReminder(fire), (fire) => fire)
     const faults = new FaultReporter(onError ?? null, () => debugLogging)
     const onFault = (fault) => faults.report(fault)
@@ -236,11 +236,12 @@ class WebhookSDK {
   }
 
   /** Calls `onEvent` within `onEventTimeoutMs`, tracked so that `close()` can wait for it or cut it. */
-  #callOnEvent(event) {
-    return this.#onEventCalls.run(event, () => {
+  #callOnEvent(event, fromServer = false) {
+    const call = () => {
       const delivered = this.#onEvent(event)
       return this.#onEventTimeoutMs === null ? delivered : withTimeout(delivered, this.#onEventTimeoutMs)
-    })
+    }
+    return this.#onEventCalls.run(event, call, fromServer)
   }
 
   /**
@@ -279,17 +280,22 @@ class WebhookSDK {
     // alive while it serves, as a listening http.Server would.
     const keepAlive = setInterval(() => {}, 2 ** 31 - 1)
     let closing
+    // Stops accepting, and resolves once the requests in flight are answered.
+    const closeNative = () => {
+      closing ??= callAsync(native.close()).finally(() => {
+        clearInterval(keepAlive)
+        this.#servers.delete(server)
+      })
+      return closing
+    }
     const server = {
       port: native.port,
-      close: () => {
-        closing ??= callAsync(native.close()).finally(() => {
-          clearInterval(keepAlive)
-          this.#servers.delete(server)
-        })
-        return closing
+      // Bounded as `sdk.close()` is: an onEvent still running after closeTimeoutMs is cut.
+      close: async () => {
+        await this.#onEventCalls.drain(this.#closeTimeoutMs, closeNative(), true)
       },
     }
-    this.#servers.add(server)
+    this.#servers.set(server, closeNative)
     if (onListen) {
       process.nextTick(() => {
         try {
@@ -386,7 +392,8 @@ class WebhookSDK {
    * Idempotent (`unflushedWrites` is the first call's on every call).
    */
   async close() {
-    const servers = Promise.all([...this.#servers].map((server) => server.close()))
+    // The servers' unbounded close: the bound (and its one report) is the SDK's own drain.
+    const servers = Promise.all([...this.#servers.values()].map((closeNative) => closeNative()))
     const cutDeliveries = await this.#onEventCalls.drain(this.#closeTimeoutMs, servers)
     this.#countSuccesses()
     const { unflushedWrites } = await callAsync(this.#native.close())

@@ -14,18 +14,22 @@ function describe(event) {
 }
 
 class OnEventCalls {
-  /** `{ event, cut }` of each call running. */
+  /** `{ event, fromServer, cut }` of each call running. */
   #running = new Set()
   #idleWaiters = []
   /** Set once `close()` gave up waiting: later calls are cut at once. */
   #cutReason = null
 
-  /** Runs `call()` (the user's `onEvent` with `event`), or rejects when `close()` cuts it. */
-  run(event, call) {
+  /**
+   * Runs `call()` (the user's `onEvent` with `event`; `fromServer`: a standalone server's
+   * delivery), or rejects when `close()` cuts it.
+   */
+  run(event, call, fromServer = false) {
     if (this.#cutReason !== null) return Promise.reject(new Error(this.#cutReason))
     return new Promise((resolve, reject) => {
       const entry = {
         event,
+        fromServer,
         cut: (error) => {
           this.#forget(entry)
           reject(error)
@@ -57,9 +61,11 @@ class OnEventCalls {
    * Waits for `work` (the servers closing, which waits for their deliveries) and then for the
    * calls running, for at most `timeoutMs`. Past it, cuts every call running or still to come,
    * warns (`EKA_CLOSE_TIMEOUT`) and waits for `work` again. Resolves to the deliveries cut.
+   * `serversOnly` (a server's own `close()`): waits for `work` alone, and cuts only the calls
+   * of standalone servers (the server takes no new ones once closing).
    */
-  async drain(timeoutMs, work) {
-    const finished = Promise.resolve(work).then(() => this.#whenIdle())
+  async drain(timeoutMs, work, serversOnly = false) {
+    const finished = serversOnly ? Promise.resolve(work) : Promise.resolve(work).then(() => this.#whenIdle())
     let timer
     const expired = new Promise((resolve) => {
       timer = setTimeout(resolve, timeoutMs, true)
@@ -69,9 +75,10 @@ class OnEventCalls {
     } finally {
       clearTimeout(timer)
     }
-    this.#cutReason = `close() stopped waiting for onEvent after ${timeoutMs} ms ('closeTimeoutMs')`
-    const cut = [...this.#running]
-    for (const { cut: reject } of cut) reject(new Error(this.#cutReason))
+    const reason = `close() stopped waiting for onEvent after ${timeoutMs} ms ('closeTimeoutMs')`
+    if (!serversOnly) this.#cutReason = reason
+    const cut = [...this.#running].filter((entry) => !serversOnly || entry.fromServer)
+    for (const { cut: reject } of cut) reject(new Error(reason))
     const deliveries = cut.map(({ event }) => describe(event))
     if (deliveries.length > 0) warn(timeoutMs, deliveries)
     await finished
