@@ -32,13 +32,13 @@ async function startWorker(t, sdk, extra = {}) {
   return worker
 }
 
-async function waitFor(what, check, timeoutMs) {
+async function waitFor(what, check, timeoutMs, pollMs = 250) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()
     if (value) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(250)
+    await sleep(pollMs)
   }
 }
 
@@ -71,7 +71,9 @@ for (const backend of BACKENDS) {
       const lines = workers[0].lines()
       return lines.filter((l) => l.started).length > lines.filter((l) => l.ended).length
     }
-    await waitFor('a handler in flight', inFlight, 20_000)
+    // Polled often: a handler lasts 100 ms, so one seen starting is still running at the kill
+    // (a 250 ms poll could see it start just before it ended; on moto fires are sparse).
+    await waitFor('a handler in flight', inFlight, 20_000, 5)
     workers[0].child.kill('SIGKILL')
     await workers[0].exited
     const killedStarted = new Set(workers[0].lines().filter((l) => l.started).map((l) => l.started.id))
