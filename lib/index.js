@@ -211,9 +211,11 @@ class WebhookSDK {
 
   /** Hands the core the successes `#end` counted since last time (one native call for many). */
   #countSuccesses() {
-    if (this.#successesToCount === 0) return
-    this.#native.countSuccesses(this.#successesToCount)
+    const count = this.#successesToCount
+    if (count === 0) return
+    // Cleared first: a call that throws (it runs from setImmediate too) never counts them twice.
     this.#successesToCount = 0
+    this.#native.countSuccesses(count)
   }
 
   #handle(text, payload, signature, timed, canonicalRetry) {
