@@ -335,9 +335,16 @@ where
                 "SELECT COUNT(*) FROM INFORMATION_SCHEMA.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
                  AND TABLE_NAME = ? AND INDEX_NAME = 'idx_start_time' AND COLUMN_NAME = 'start_time'"
             }
+            // The catalogs themselves, not pg_indexes: its pg_get_indexdef() opens every index it
+            // reads, and fails ("could not open relation") on one a concurrent test has dropped.
             Place::Postgres { .. } => {
-                "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ? \
-                 AND indexname = 'idx_start_time' AND indexdef LIKE '%(start_time)'"
+                "SELECT COUNT(*) FROM pg_index x \
+                 JOIN pg_class i ON i.oid = x.indexrelid \
+                 JOIN pg_class t ON t.oid = x.indrelid \
+                 JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE n.nspname = current_schema() AND t.relname = ? \
+                 AND i.relname = 'idx_start_time' AND x.indnatts = 1 AND a.attname = 'start_time'"
             }
             Place::Sqlite { .. } => {
                 "SELECT COUNT(*) FROM pragma_index_list(?) AS l JOIN pragma_index_info(l.name) AS i \
