@@ -1,6 +1,7 @@
 // close() with an onEvent that never settles (the SDK's, or a standalone server's for its own
-// deliveries): it returns within `closeTimeoutMs`, says what it cut (a warning and its report), the cut deliveries answer 500 with their ledger claims
-// released (the sender's retry runs them), and nothing keeps the process alive afterwards.
+// deliveries): it returns within `closeTimeoutMs`, says what it cut (a warning and its report),
+// the cut deliveries answer 500 with their ledger claims released (the sender's retry runs them),
+// and nothing keeps the process alive afterwards.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'

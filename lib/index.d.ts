@@ -207,9 +207,8 @@ export interface WebhookSDKConfig {
   onError?: (error: WebhookFaultError) => void | Promise<void>
   /**
    * How long `close()` (the SDK's, or a standalone server's for its own deliveries) waits for
-   * `onEvent` calls still running before it cuts them (their
-   * deliveries answer 500, so the sender retries; a warning with code `EKA_CLOSE_TIMEOUT` names
-   * them). Default 10000.
+   * `onEvent` calls still running before it cuts them (their deliveries answer 500, so the
+   * sender retries; a warning with code `EKA_CLOSE_TIMEOUT` names them). Default 10000.
    */
   closeTimeoutMs?: number
   /**
